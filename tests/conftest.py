@@ -1,0 +1,5 @@
+# Fixtures live in tests/support/, one module a concern, loaded here for every test layer.
+pytest_plugins = [
+    "support.cluster_fixtures",
+    "support.s3_fixtures",
+]

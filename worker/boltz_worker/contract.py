@@ -1,0 +1,244 @@
+"""The operator <-> worker contract.
+
+Operator -> worker: a ConfigMap mounted at CONFIG_DIR holding RUN_FILE (one of the *Run models below) and the
+input files it names. Worker -> operator: the container's termination message, a compact RunSummary JSON of at
+most TERMINATION_MESSAGE_LIMIT bytes, and the process exit code, which carries the error class so the Job's
+podFailurePolicy can act on it without reading logs.
+
+Both sides import this module; it must stay free of heavy dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum, IntEnum
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+CONTRACT_VERSION = "v1"
+
+# Paths inside worker pods.
+CONFIG_DIR = "/etc/boltz-run"
+RUN_FILE = "run.json"
+MODELS_DIR = "/models"
+BOLTZ2_CACHE_DIR = f"{MODELS_DIR}/boltz2"
+MANIFEST_FILE = "manifest.json"
+WORK_DIR = "/work"  # emptyDir: outputs, HOME and kernel caches (the root filesystem is read-only)
+RESULTS_MOUNT = "/results"  # where a results PVC is mounted
+TERMINATION_LOG = "/dev/termination-log"
+TERMINATION_MESSAGE_LIMIT = 4096  # bytes, enforced by the kubelet
+
+
+class ExitCode(IntEnum):
+    """Process exit codes. The operator's podFailurePolicy fails the Job at once on FAIL_FAST codes."""
+
+    OK = 0
+    RETRYABLE = 1  # anything unclassified: counts against the retry budget
+    INVALID_INPUT = 10  # the same input fails the same way on any node
+    MODEL_CACHE_UNUSABLE = 11  # missing/corrupt weights: retrying cannot help until the cache is fixed
+    GPU_OUT_OF_MEMORY = 12  # deterministic for the input and GPU type: ask for fewer samples or a larger GPU
+    RESULTS_STORE_ERROR = 13  # upload failed (network, credentials): retried
+    GPU_DEVICE_ERROR = 14  # CUDA/driver/Xid errors: retried, likely on another node
+    CHECKSUM_MISMATCH = 15  # a source served bytes that do not match their checksum
+
+
+FAIL_FAST_EXIT_CODES = (
+    ExitCode.INVALID_INPUT,
+    ExitCode.MODEL_CACHE_UNUSABLE,
+    ExitCode.GPU_OUT_OF_MEMORY,
+    ExitCode.CHECKSUM_MISMATCH,
+)
+
+
+class ErrorClass(str, Enum):
+    INVALID_INPUT = "InvalidInput"
+    MODEL_CACHE_UNUSABLE = "ModelCacheUnusable"
+    GPU_OUT_OF_MEMORY = "GPUOutOfMemory"
+    RESULTS_STORE_ERROR = "ResultsStoreError"
+    GPU_DEVICE_ERROR = "GPUDeviceError"
+    CHECKSUM_MISMATCH = "ChecksumMismatch"
+    SOURCE_UNAVAILABLE = "SourceUnavailable"
+    INTERNAL = "Internal"
+
+
+EXIT_CODE_OF = {
+    ErrorClass.INVALID_INPUT: ExitCode.INVALID_INPUT,
+    ErrorClass.MODEL_CACHE_UNUSABLE: ExitCode.MODEL_CACHE_UNUSABLE,
+    ErrorClass.GPU_OUT_OF_MEMORY: ExitCode.GPU_OUT_OF_MEMORY,
+    ErrorClass.RESULTS_STORE_ERROR: ExitCode.RESULTS_STORE_ERROR,
+    ErrorClass.GPU_DEVICE_ERROR: ExitCode.GPU_DEVICE_ERROR,
+    ErrorClass.CHECKSUM_MISMATCH: ExitCode.CHECKSUM_MISMATCH,
+    ErrorClass.SOURCE_UNAVAILABLE: ExitCode.RETRYABLE,
+    ErrorClass.INTERNAL: ExitCode.RETRYABLE,
+}
+ERROR_CLASS_OF_EXIT_CODE = {int(code): cls for cls, code in EXIT_CODE_OF.items() if code != ExitCode.RETRYABLE}
+
+
+class WorkerError(Exception):
+    """An error the worker reports to the operator: a class (-> exit code) and a one-line message for users."""
+
+    def __init__(self, error_class: ErrorClass, message: str):
+        super().__init__(message)
+        self.error_class = error_class
+        self.message = message
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return EXIT_CODE_OF[self.error_class]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------- results target
+
+
+class S3Target(_Model):
+    """Where results go in S3. Credentials reach the pod as AWS_* env vars from a Secret, never in run.json."""
+
+    bucket: str
+    prefix: str  # no leading or trailing slash
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+class ResultsTarget(_Model):
+    """Exactly one of s3 / local_dir. `uri` is what status shows (s3://bucket/prefix or pvc://claim/path)."""
+
+    uri: str
+    s3: S3Target | None = None
+    local_dir: str | None = None  # a directory under RESULTS_MOUNT (the results PVC)
+
+
+# ---------------------------------------------------------------------------------------------- runs
+
+
+class PredictOptions(_Model):
+    """`boltz predict` options the operator passes through (names as boltz's CLI spells them)."""
+
+    recycling_steps: int = 3
+    sampling_steps: int = 200
+    diffusion_samples: int = 1
+    max_parallel_samples: int | None = None
+    step_scale: float | None = None
+    output_format: Literal["mmcif", "pdb"] = "mmcif"
+    use_potentials: bool = False
+    seed: int | None = None
+    sampling_steps_affinity: int = 200
+    diffusion_samples_affinity: int = 5
+    affinity_mw_correction: bool = False
+    use_msa_server: bool = False
+    msa_server_url: str | None = None
+    msa_pairing_strategy: Literal["greedy", "complete"] = "greedy"
+    msa_api_key_header: str | None = None  # the key's value comes from a Secret as MSA_API_KEY_VALUE
+    max_msa_seqs: int | None = None
+    subsample_msa: bool = False
+    num_subsampled_msa: int | None = None
+    use_kernels: bool = True  # cuEquivariance kernels; off for GPUs/images without them
+
+
+class S3Download(_Model):
+    """An input file the worker fetches before running (MSAs and templates given as S3 URIs)."""
+
+    uri: str  # s3://bucket/key
+    dest: str  # absolute path the rendered Boltz YAML refers to
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+class PredictRun(_Model):
+    kind: Literal["predict"] = "predict"
+    contract: Literal["v1"] = CONTRACT_VERSION
+    # Boltz names its outputs after the input file's stem: input_file is "<record_id>.yaml".
+    record_id: str
+    input_file: str
+    options: PredictOptions = PredictOptions()
+    downloads: list[S3Download] = []
+    cache_dir: str = BOLTZ2_CACHE_DIR
+    results: ResultsTarget
+    # The affinity binder's chain id, when affinity was asked for (the worker checks affinity_<id>.json).
+    affinity_binder: str | None = None
+
+
+class HuggingFaceSource(_Model):
+    endpoint: str = "https://huggingface.co"  # a mirror serving the same /<repo>/resolve/<rev>/<file> paths
+    token_env: str | None = None  # env var holding a token (from a Secret), if the mirror needs one
+
+
+class S3Source(_Model):
+    bucket: str
+    prefix: str  # objects at <prefix>/<bundle>/<file>, the cache layout
+    endpoint_url: str | None = None
+    region: str | None = None
+
+
+class PopulateSource(_Model):
+    """Exactly one of huggingface / s3 / preloaded (verify what is already on the volume)."""
+
+    huggingface: HuggingFaceSource | None = None
+    s3: S3Source | None = None
+    preloaded: bool = False
+
+
+class PopulateRun(_Model):
+    kind: Literal["populate"] = "populate"
+    contract: Literal["v1"] = CONTRACT_VERSION
+    models_dir: str = MODELS_DIR
+    bundles: list[Literal["boltz2"]] = ["boltz2"]  # "boltzgen" joins with BoltzGenCampaign
+    source: PopulateSource = PopulateSource(huggingface=HuggingFaceSource())
+
+
+Run = Annotated[Union[PredictRun, PopulateRun], Field(discriminator="kind")]
+RUN_ADAPTER: TypeAdapter[PredictRun | PopulateRun] = TypeAdapter(Run)
+
+
+# ---------------------------------------------------------------------------------------------- summaries
+
+
+class FileSummary(_Model):
+    path: str  # relative to the models dir or results URI
+    bytes: int
+    sha256: str | None = None
+
+
+class RunSummary(_Model):
+    """The termination message. Short keys are not worth the obscurity: the limit is ample for these fields."""
+
+    ok: bool
+    error_class: ErrorClass | None = None
+    message: str | None = None
+    results_uri: str | None = None
+    # predict
+    confidence_score: float | None = None
+    ptm: float | None = None
+    iptm: float | None = None
+    complex_plddt: float | None = None
+    affinity_pred_value: float | None = None
+    affinity_probability_binary: float | None = None
+    structures: list[str] = []  # file names under results_uri
+    # populate
+    files: list[FileSummary] = []
+    total_bytes: int | None = None
+    duration_seconds: float | None = None
+
+    def to_termination_message(self) -> str:
+        """Compact JSON within TERMINATION_MESSAGE_LIMIT: long messages are cut, then lists dropped."""
+        summary = self
+        text = summary._dump()
+        if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and summary.message:
+            summary = summary.model_copy(update={"message": summary.message[:512] + "..."})
+            text = summary._dump()
+        for field in ("structures", "files"):
+            if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
+                summary = summary.model_copy(update={field: []})
+                text = summary._dump()
+        return text
+
+    def _dump(self) -> str:
+        return json.dumps(self.model_dump(mode="json", exclude_defaults=True), separators=(",", ":"))
+
+    @classmethod
+    def from_termination_message(cls, text: str) -> "RunSummary":
+        return cls.model_validate_json(text)
