@@ -12,8 +12,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=versions.env
 source "$here/versions.env"
 
+command -v go >/dev/null || { echo "ERROR: go is not installed; the control plane is built from source with Go >= 1.21 (the pinned toolchain go1.26.8 is then fetched through the module proxy)" >&2; exit 1; }
 cache=${BOLTZ_CACHE_HOME:-$HOME/.cache/boltz-operator}
-export GOMODCACHE=$cache/gomod GOCACHE=$cache/gocache GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=0
+# The toolchain is pinned too: a different local go fetches go1.26.8 through the module proxy.
+export GOMODCACHE=$cache/gomod GOCACHE=$cache/gocache GOFLAGS=-mod=readonly GOTOOLCHAIN=go1.26.8 CGO_ENABLED=0
 bin=$cache/bin/current
 mkdir -p "$cache/bin" "$bin"
 check_only=${1:-}

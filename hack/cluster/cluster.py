@@ -55,6 +55,7 @@ CONTROLLERS = [
     "endpointslice-controller",
     "disruption-controller",
     "taint-eviction-controller",
+    "node-lifecycle-controller",  # lifts the not-ready taint that admission puts on new nodes
 ]
 
 

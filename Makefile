@@ -1,0 +1,62 @@
+# boltz-operator: every setup step is a target here; `make test` and `make demo` need nothing else.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST := $(VENV)/bin/pytest
+CLUSTER := $(PY) hack/cluster/cluster.py
+
+.PHONY: help venv binaries cluster-up cluster-down cluster-status crds crds-check test unit integration bench demo demo-down clean
+
+help:
+	@echo "make test        unit + integration tests on a real local control plane (builds what is missing)"
+	@echo "make demo        local cluster + operator + the example cache and prediction (GPUs and Boltz simulated)"
+	@echo "make cluster-up / cluster-down / cluster-status"
+	@echo "make bench       benchmarks (print figures)"
+	@echo "make crds        regenerate crds/ from the pydantic models"
+
+# The virtualenv: both packages editable, test tools, every transitive version pinned by constraints.txt.
+$(VENV)/.installed: operator/pyproject.toml worker/pyproject.toml requirements-dev.txt constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e worker -e operator
+	touch $@
+
+venv: $(VENV)/.installed
+
+binaries:
+	hack/cluster/build-binaries.sh >/dev/null
+
+cluster-up: venv
+	$(CLUSTER) up
+
+cluster-down:
+	python3 hack/cluster/cluster.py down
+
+cluster-status:
+	@python3 hack/cluster/cluster.py status
+
+crds: venv
+	$(PY) -m boltz_operator.crdgen
+
+crds-check: venv
+	$(PY) -m boltz_operator.crdgen --check
+
+unit: venv
+	$(PYTEST) tests/unit
+
+integration: venv binaries
+	$(PYTEST) tests/integration
+
+test: venv binaries crds-check
+	$(PYTEST) tests/unit tests/integration
+
+bench: venv binaries
+	$(PYTEST) tests/bench -s -p no:cacheprovider
+
+demo: venv binaries
+	$(PY) hack/demo.py
+
+clean: cluster-down
+	rm -rf $(VENV)
