@@ -94,12 +94,13 @@ def stop_processes(state: dict) -> None:
         log(f"stopped {name} (pid {proc['pid']})")
 
 
-def start_process(name: str, argv: list[str], state: dict) -> subprocess.Popen:
+def start_process(name: str, argv: list[str], state: dict, env: dict[str, str] | None = None) -> subprocess.Popen:
     logs = STATE_DIR / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = open(logs / f"{name}.log", "ab")
     # A new session: the cluster outlives the shell (and the pytest run) that started it.
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                            env={**os.environ, **env} if env else None)
     state["processes"][name] = {"pid": proc.pid, "binary": argv[0]}
     write_state(state)
     return proc
@@ -334,7 +335,7 @@ def up() -> None:
         f"--config={MANIFESTS / 'kwok-stages.yaml'}",
         "--server-address=127.0.0.1:" + str(ports["kwok"]),
         "--node-ip=127.0.0.1", "--cidr=10.244.0.0/16",
-    ], state)
+    ], state, env={"KWOK_WORKDIR": str(STATE_DIR / "kwok")})  # else ~/.kwok/kwok.yaml is read too
 
     kubectl(bin_dir, "apply", "-f", str(MANIFESTS / "nodes.yaml"), "-f", str(MANIFESTS / "storageclass.yaml"))
     wait_for("fake nodes Ready", lambda: nodes_ready(bin_dir) == 3, 60, procs)

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from support.kwok import EXIT_CODE_ANNOTATION, TERMINATION_MESSAGE_ANNOTATION
+from support.kwok import EXIT_CODE_ANNOTATION, RUN_DURATION_ANNOTATION, TERMINATION_MESSAGE_ANNOTATION
 from support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -84,6 +84,29 @@ def test_an_exit_code_reaches_the_jobs_pod_failure_policy(cluster, namespace):
     pods = pods_of_job(cluster, namespace, "fails")
     assert len(pods) == 1, "FailJob must stop retries at the first failure"
     assert pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 42
+
+
+def test_an_evicted_pod_is_a_disruption_the_failure_policy_ignores(cluster, namespace):
+    from kubernetes import client
+
+    policy = {"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}]}
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=job_manifest(
+        "evicted", annotations={RUN_DURATION_ANNOTATION: "1h"}, failure_policy=policy))
+    [first] = wait_until(lambda: [p for p in pods_of_job(cluster, namespace, "evicted") if p["status"].get("phase") == "Running"],
+                         timeout=60, what="the first pod Running")
+
+    core = client.CoreV1Api(cluster.api_client())
+    core.create_namespaced_pod_eviction(first["metadata"]["name"], namespace, client.V1Eviction(
+        metadata=client.V1ObjectMeta(name=first["metadata"]["name"], namespace=namespace)))
+
+    replacement = wait_until(
+        lambda: [p for p in pods_of_job(cluster, namespace, "evicted") if p["metadata"]["name"] != first["metadata"]["name"]],
+        timeout=60, what="a replacement pod")
+    assert replacement
+    job = wait_until(lambda: (j := cluster.kubectl_json("get", "job", "evicted", "-n", namespace))["status"].get("active") == 1
+                     and not any(p["metadata"]["name"] == first["metadata"]["name"] for p in pods_of_job(cluster, namespace, "evicted")) and j,
+                     timeout=60, what="the evicted pod gone and one pod active")
+    assert job["status"].get("failed", 0) == 0, "an eviction must not count against backoffLimit"
 
 
 def test_a_pvc_binds_and_a_pod_mounting_it_read_only_is_admitted(cluster, namespace):
