@@ -8,6 +8,15 @@ from ..api.common import ResourceKind
 from .schema import structural_schema
 
 
+# Children are named <name>-<role>[-<generation>] and labelled with the owner's name: 52 characters leave room
+# within the 63 that labels (and a Job's pod labels) allow.
+MAX_NAME_LENGTH = 52
+NAME_LENGTH_RULE = {
+    "rule": f"size(self.metadata.name) <= {MAX_NAME_LENGTH}",
+    "message": f"metadata.name must be at most {MAX_NAME_LENGTH} characters (it names the Jobs and labels the pods)",
+}
+
+
 def model_schema(model: type) -> dict[str, Any]:
     return structural_schema(model.model_json_schema(by_alias=True, mode="validation"))
 
@@ -29,6 +38,7 @@ def openapi_schema(resource: ResourceKind) -> dict[str, Any]:
             "status": status,
         },
         "required": ["spec"],
+        "x-kubernetes-validations": [NAME_LENGTH_RULE],
     }
 
 

@@ -1,0 +1,118 @@
+"""Pieces every worker Job shares: labels, ownership, the restricted security context, scratch volumes,
+the failure policy that reads the worker's exit codes."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from boltz_operator.api import API_VERSION
+from boltz_worker import contract
+
+MANAGED_BY = "boltz-operator"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_NAME = "app.kubernetes.io/name"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_OWNER_KIND = "boltz-operator.io/owner-kind"
+LABEL_OWNER_NAME = "boltz-operator.io/owner-name"
+KUEUE_QUEUE_LABEL = "kueue.x-k8s.io/queue-name"
+WORKER_CONTAINER = "worker"
+WORKER_UID = 1000
+
+# The worker's writable places: the root filesystem is read-only.
+WORK_VOLUME = "work"
+TMP_VOLUME = "tmp"
+CONFIG_VOLUME = "run-config"
+MODELS_VOLUME = "models"
+
+
+def owner_labels(kind: str, name: str, component: str) -> dict[str, str]:
+    """Labels on every child: the operator finds children by owner kind and name (names fit label values:
+    the CRDs cap resource names at 52 characters)."""
+    return {
+        LABEL_MANAGED_BY: MANAGED_BY,
+        LABEL_NAME: "boltz",
+        LABEL_COMPONENT: component,
+        LABEL_OWNER_KIND: kind,
+        LABEL_OWNER_NAME: name,
+    }
+
+
+def owner_reference(kind: str, name: str, uid: str) -> client.V1OwnerReference:
+    return client.V1OwnerReference(api_version=API_VERSION, kind=kind, name=name, uid=uid,
+                                   controller=True, block_owner_deletion=True)
+
+
+def object_meta(name: str, namespace: str, labels: dict[str, str], owner: client.V1OwnerReference | None,
+                annotations: dict[str, str] | None = None) -> client.V1ObjectMeta:
+    return client.V1ObjectMeta(name=name, namespace=namespace, labels=labels, annotations=annotations or None,
+                               owner_references=[owner] if owner else None)
+
+
+def pod_security_context() -> client.V1PodSecurityContext:
+    # Restricted Pod Security Standard: non-root, RuntimeDefault seccomp; fsGroup makes volumes writable.
+    return client.V1PodSecurityContext(
+        run_as_non_root=True, run_as_user=WORKER_UID, run_as_group=WORKER_UID, fs_group=WORKER_UID,
+        seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def container_security_context() -> client.V1SecurityContext:
+    return client.V1SecurityContext(
+        allow_privilege_escalation=False, read_only_root_filesystem=True, run_as_non_root=True,
+        capabilities=client.V1Capabilities(drop=["ALL"]),
+    )
+
+
+def scratch_volumes() -> list[client.V1Volume]:
+    return [
+        client.V1Volume(name=WORK_VOLUME, empty_dir=client.V1EmptyDirVolumeSource()),
+        client.V1Volume(name=TMP_VOLUME, empty_dir=client.V1EmptyDirVolumeSource()),
+    ]
+
+
+def scratch_mounts() -> list[client.V1VolumeMount]:
+    return [
+        client.V1VolumeMount(name=WORK_VOLUME, mount_path=contract.WORK_DIR),
+        client.V1VolumeMount(name=TMP_VOLUME, mount_path="/tmp"),
+    ]
+
+
+def scratch_env() -> list[client.V1EnvVar]:
+    """HOME and every library cache point into the work emptyDir, never the image or the model cache."""
+    work = contract.WORK_DIR
+    return [
+        client.V1EnvVar(name="HOME", value=f"{work}/home"),
+        client.V1EnvVar(name="XDG_CACHE_HOME", value=f"{work}/cache"),
+        client.V1EnvVar(name="TRITON_CACHE_DIR", value=f"{work}/cache/triton"),
+        client.V1EnvVar(name="NUMBA_CACHE_DIR", value=f"{work}/cache/numba"),
+        client.V1EnvVar(name="CUEQ_CACHE_DIR", value=f"{work}/cache/cuequivariance"),
+        client.V1EnvVar(name="MPLCONFIGDIR", value=f"{work}/cache/matplotlib"),
+        client.V1EnvVar(name="PYTHONUNBUFFERED", value="1"),
+    ]
+
+
+def s3_credentials_env(secret_name: str | None) -> list[client.V1EnvVar]:
+    """AWS credentials from a Secret (keys AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), by reference only."""
+    if not secret_name:
+        return []
+    return [
+        client.V1EnvVar(name=key, value_from=client.V1EnvVarSource(
+            secret_key_ref=client.V1SecretKeySelector(name=secret_name, key=key)))
+        for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    ]
+
+
+def failure_policy() -> client.V1PodFailurePolicy:
+    """Fail at once on errors a retry cannot fix; never count a disruption (preemption, eviction, drain)."""
+    return client.V1PodFailurePolicy(rules=[
+        client.V1PodFailurePolicyRule(
+            action="FailJob",
+            on_exit_codes=client.V1PodFailurePolicyOnExitCodesRequirement(
+                container_name=WORKER_CONTAINER, operator="In",
+                values=sorted(int(code) for code in contract.FAIL_FAST_EXIT_CODES)),
+        ),
+        client.V1PodFailurePolicyRule(
+            action="Ignore",
+            on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")],
+        ),
+    ])

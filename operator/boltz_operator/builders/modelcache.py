@@ -1,0 +1,162 @@
+"""The children of a BoltzModelCache: the PVC (unless adopted), the populate run ConfigMap and Job.
+
+The populate Job is named after the spec's generation: re-applying the same spec creates nothing, a changed
+source runs a new Job, which skips every file already present and verified.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubernetes import client
+
+from boltz_operator.api.modelcache import BoltzModelCacheSpec
+from boltz_operator.builders.common import (
+    CONFIG_VOLUME,
+    MODELS_VOLUME,
+    WORKER_CONTAINER,
+    container_security_context,
+    failure_policy,
+    object_meta,
+    owner_labels,
+    owner_reference,
+    pod_security_context,
+    s3_credentials_env,
+    scratch_env,
+    scratch_mounts,
+    scratch_volumes,
+)
+from boltz_operator.builders.results import split_s3_uri
+from boltz_operator.config import OperatorConfig
+from boltz_worker import contract
+
+KIND = "BoltzModelCache"
+COMPONENT = "populate"
+HF_TOKEN_ENV = "HF_TOKEN"
+
+
+@dataclass(frozen=True)
+class ModelCacheRef:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+
+
+def claim_name(name: str, spec: BoltzModelCacheSpec) -> str:
+    return spec.storage.existing_claim or f"{name}-models"
+
+
+def job_name(ref: ModelCacheRef) -> str:
+    return f"{ref.name}-populate-{ref.generation}"
+
+
+def build_pvc(ref: ModelCacheRef, spec: BoltzModelCacheSpec) -> client.V1PersistentVolumeClaim:
+    storage = spec.storage
+    # Owned (and so deleted with the cache) only when asked: by default the weights outlive the resource.
+    owner = None if spec.retain_volume_on_delete else owner_reference(KIND, ref.name, ref.uid)
+    return client.V1PersistentVolumeClaim(
+        metadata=object_meta(claim_name(ref.name, spec), ref.namespace, owner_labels(KIND, ref.name, "models"), owner),
+        spec=client.V1PersistentVolumeClaimSpec(
+            access_modes=[mode.value for mode in storage.access_modes],
+            storage_class_name=storage.storage_class_name,
+            resources=client.V1VolumeResourceRequirements(requests={"storage": storage.size}),
+        ),
+    )
+
+
+def build_run(spec: BoltzModelCacheSpec) -> contract.PopulateRun:
+    source = spec.source
+    if source.hugging_face is not None:
+        populate_source = contract.PopulateSource(huggingface=contract.HuggingFaceSource(
+            endpoint=source.hugging_face.endpoint.rstrip("/"),
+            token_env=HF_TOKEN_ENV if source.hugging_face.token_secret_ref else None))
+    elif source.s3 is not None:
+        bucket, prefix = split_s3_uri(source.s3.uri)
+        populate_source = contract.PopulateSource(s3=contract.S3Source(
+            bucket=bucket, prefix=prefix, endpoint_url=source.s3.endpoint, region=source.s3.region))
+    else:
+        populate_source = contract.PopulateSource(preloaded=True)
+    return contract.PopulateRun(bundles=[b.value for b in spec.bundles], source=populate_source)
+
+
+def configmap_name(ref: ModelCacheRef) -> str:
+    return f"{job_name(ref)}-run"
+
+
+def build_configmap(ref: ModelCacheRef, run: contract.PopulateRun) -> client.V1ConfigMap:
+    return client.V1ConfigMap(
+        metadata=object_meta(configmap_name(ref), ref.namespace, owner_labels(KIND, ref.name, COMPONENT),
+                             owner_reference(KIND, ref.name, ref.uid)),
+        data={contract.RUN_FILE: run.model_dump_json(indent=2)},
+        immutable=True,
+    )
+
+
+def build_job(ref: ModelCacheRef, spec: BoltzModelCacheSpec, config: OperatorConfig) -> client.V1Job:
+    labels = owner_labels(KIND, ref.name, COMPONENT)
+    populate = spec.populate_job
+    pod_metadata = populate.pod_metadata
+    resources = {
+        "cpu": populate.resources.cpu or config.populate_cpu,
+        "memory": populate.resources.memory or config.populate_memory,
+    }
+    container = client.V1Container(
+        name=WORKER_CONTAINER,
+        image=config.worker_image,
+        image_pull_policy=config.image_pull_policy,
+        command=["boltz-worker", "populate"],
+        env=[*scratch_env(), *_source_env(spec)],
+        resources=client.V1ResourceRequirements(requests=resources, limits=resources),
+        security_context=container_security_context(),
+        volume_mounts=[
+            client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
+            # The one writer of the cache.
+            client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR),
+            *scratch_mounts(),
+        ],
+        termination_message_path=contract.TERMINATION_LOG,
+        termination_message_policy="FallbackToLogsOnError",
+    )
+    pod = client.V1PodSpec(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        service_account_name=config.worker_service_account,
+        security_context=pod_security_context(),
+        containers=[container],
+        volumes=[
+            client.V1Volume(name=CONFIG_VOLUME, config_map=client.V1ConfigMapVolumeSource(name=configmap_name(ref))),
+            client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+                claim_name=claim_name(ref.name, spec))),
+            *scratch_volumes(),
+        ],
+        node_selector=populate.node_selector or None,
+        tolerations=[client.V1Toleration(**t.model_dump(exclude_none=True)) for t in populate.tolerations or []] or None,
+    )
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=object_meta(job_name(ref), ref.namespace, labels, owner_reference(KIND, ref.name, ref.uid)),
+        spec=client.V1JobSpec(
+            backoff_limit=populate.backoff_limit,
+            active_deadline_seconds=populate.active_deadline_seconds,
+            ttl_seconds_after_finished=config.job_ttl_seconds,
+            pod_failure_policy=failure_policy(),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(
+                    labels={**(pod_metadata.labels if pod_metadata else {}), **labels},
+                    annotations=(dict(pod_metadata.annotations) if pod_metadata else None) or None),
+                spec=pod),
+        ),
+    )
+
+
+def _source_env(spec: BoltzModelCacheSpec) -> list[client.V1EnvVar]:
+    source = spec.source
+    if source.hugging_face is not None and source.hugging_face.token_secret_ref is not None:
+        ref = source.hugging_face.token_secret_ref
+        return [client.V1EnvVar(name=HF_TOKEN_ENV, value_from=client.V1EnvVarSource(
+            secret_key_ref=client.V1SecretKeySelector(name=ref.name, key=ref.key)))]
+    if source.s3 is not None and source.s3.credentials_secret_ref is not None:
+        return s3_credentials_env(source.s3.credentials_secret_ref.name)
+    return []

@@ -1,0 +1,180 @@
+"""The children of a BoltzPrediction: the run ConfigMap (run.json + Boltz YAML) and the GPU Job."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+from kubernetes import client
+
+from boltz_operator.api.prediction import BoltzPredictionSpec
+from boltz_operator.builders.common import (
+    CONFIG_VOLUME,
+    KUEUE_QUEUE_LABEL,
+    MODELS_VOLUME,
+    WORKER_CONTAINER,
+    container_security_context,
+    failure_policy,
+    object_meta,
+    owner_labels,
+    owner_reference,
+    pod_security_context,
+    scratch_env,
+    scratch_mounts,
+    scratch_volumes,
+)
+from boltz_operator.builders.results import ResultsPlacement
+from boltz_operator.config import OperatorConfig
+from boltz_operator.render import InputFileRef, predict_options
+from boltz_worker import contract
+
+KIND = "BoltzPrediction"
+COMPONENT = "predict"
+
+
+@dataclass(frozen=True)
+class PredictionRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+def job_name(name: str) -> str:
+    return f"{name}-predict"
+
+
+def configmap_name(name: str) -> str:
+    return f"{name}-predict-run"
+
+
+def input_file_name(name: str) -> str:
+    # Boltz names every output after the input file's stem: the record id is the prediction's name.
+    return f"{name}.yaml"
+
+
+def build_run(ref: PredictionRef, spec: BoltzPredictionSpec, files: list[InputFileRef], results: ResultsPlacement) -> contract.PredictRun:
+    return contract.PredictRun(
+        record_id=ref.name,
+        input_file=input_file_name(ref.name),
+        options=predict_options(spec),
+        downloads=[f.s3_download(results.s3_endpoint, results.s3_region) for f in files if f.source == "s3"],
+        results=results.target,
+        affinity_binder=spec.affinity.binder if spec.affinity else None,
+    )
+
+
+def build_configmap(ref: PredictionRef, boltz_input: dict, run: contract.PredictRun) -> client.V1ConfigMap:
+    """Owned by the prediction (not the Job) so it can be created first: a pod never waits on a missing volume
+    and a restarted operator re-creates neither."""
+    return client.V1ConfigMap(
+        metadata=object_meta(configmap_name(ref.name), ref.namespace, owner_labels(KIND, ref.name, COMPONENT),
+                             owner_reference(KIND, ref.name, ref.uid)),
+        data={
+            contract.RUN_FILE: run.model_dump_json(indent=2, exclude_defaults=False),
+            run.input_file: yaml.safe_dump(boltz_input, sort_keys=False),
+        },
+        immutable=True,
+    )
+
+
+def build_job(ref: PredictionRef, spec: BoltzPredictionSpec, run: contract.PredictRun, files: list[InputFileRef],
+              results: ResultsPlacement, cache_claim: str, config: OperatorConfig) -> client.V1Job:
+    labels = owner_labels(KIND, ref.name, COMPONENT)
+    job_labels = dict(labels)
+    queue = spec.queue_name or config.default_queue_name
+    if queue:
+        job_labels[KUEUE_QUEUE_LABEL] = queue
+    pod_labels = {**(spec.pod_metadata.labels if spec.pod_metadata else {}), **labels}
+    pod_annotations = dict(spec.pod_metadata.annotations) if spec.pod_metadata else {}
+
+    resources = spec.resources
+    gpus = resources.gpus if resources.gpus is not None else config.default_gpus
+    limits = {
+        "cpu": resources.cpu or config.default_cpu,
+        "memory": resources.memory or config.default_memory,
+        config.gpu_resource_name: str(gpus),
+    }
+    container = client.V1Container(
+        name=WORKER_CONTAINER,
+        image=config.worker_image,
+        image_pull_policy=config.image_pull_policy,
+        command=["boltz-worker", "predict"],
+        env=_env(spec, results),
+        resources=client.V1ResourceRequirements(requests=limits, limits=limits),
+        security_context=container_security_context(),
+        volume_mounts=[
+            client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
+            client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR, read_only=True),
+            *scratch_mounts(),
+            *results.mounts,
+        ],
+        termination_message_path=contract.TERMINATION_LOG,
+        # A worker that dies before writing its summary still leaves the end of its log for the operator.
+        termination_message_policy="FallbackToLogsOnError",
+    )
+    pod = client.V1PodSpec(
+        restart_policy="Never",
+        automount_service_account_token=False,
+        service_account_name=config.worker_service_account,
+        security_context=pod_security_context(),
+        containers=[container],
+        volumes=[
+            _config_volume(ref, run, files),
+            client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+                claim_name=cache_claim, read_only=True)),
+            *scratch_volumes(),
+            *results.volumes,
+        ],
+        node_selector={**config.node_selector, **(resources.node_selector or {})} or None,
+        tolerations=[client.V1Toleration(**t.model_dump(exclude_none=True))
+                     for t in [*config.gpu_tolerations, *(resources.tolerations or [])]] or None,
+        priority_class_name=spec.priority_class_name,
+        runtime_class_name=config.runtime_class_name,
+    )
+    return client.V1Job(
+        api_version="batch/v1",
+        kind="Job",
+        metadata=object_meta(job_name(ref.name), ref.namespace, job_labels, owner_reference(KIND, ref.name, ref.uid)),
+        spec=client.V1JobSpec(
+            backoff_limit=spec.retries,
+            active_deadline_seconds=spec.timeout_seconds,
+            ttl_seconds_after_finished=config.job_ttl_seconds,
+            pod_failure_policy=failure_policy(),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=pod_labels, annotations=pod_annotations or None), spec=pod),
+        ),
+    )
+
+
+def _env(spec: BoltzPredictionSpec, results: ResultsPlacement) -> list[client.V1EnvVar]:
+    env = [
+        client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
+        client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),  # weights come from the cache, never the network
+        *scratch_env(),
+        *results.env,
+    ]
+    server = spec.msa_server
+    if server and server.credentials_secret_ref:
+        secret = server.credentials_secret_ref.name
+        # boltz reads these itself; optional keys: a Secret holds either username/password or apiKey.
+        for var, key in (("BOLTZ_MSA_USERNAME", "username"), ("BOLTZ_MSA_PASSWORD", "password"), ("MSA_API_KEY_VALUE", "apiKey")):
+            env.append(client.V1EnvVar(name=var, value_from=client.V1EnvVarSource(
+                secret_key_ref=client.V1SecretKeySelector(name=secret, key=key, optional=True))))
+    return env
+
+
+def _config_volume(ref: PredictionRef, run: contract.PredictRun, files: list[InputFileRef]) -> client.V1Volume:
+    """One projected volume at CONFIG_DIR: run.json and the Boltz YAML from the run ConfigMap, and the user's
+    ConfigMap/Secret keys (MSAs, templates) under inputs/, read in place, never copied."""
+    sources = [client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(
+        name=configmap_name(ref.name),
+        items=[client.V1KeyToPath(key=contract.RUN_FILE, path=contract.RUN_FILE),
+               client.V1KeyToPath(key=run.input_file, path=run.input_file)]))]
+    for f in files:
+        item = [client.V1KeyToPath(key=f.key, path=f"inputs/{f.file_name}")]
+        if f.source == "configMap":
+            sources.append(client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(name=f.name, items=item)))
+        elif f.source == "secret":
+            sources.append(client.V1VolumeProjection(secret=client.V1SecretProjection(name=f.name, items=item)))
+    return client.V1Volume(name=CONFIG_VOLUME, projected=client.V1ProjectedVolumeSource(sources=sources))
+

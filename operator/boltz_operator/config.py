@@ -1,0 +1,68 @@
+"""Operator configuration, from environment variables (the Helm chart sets them from values)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from boltz_operator.api.common import Toleration
+
+ENV_PREFIX = "BOLTZ_OPERATOR_"
+
+
+class DefaultResultsStore(BaseModel):
+    """Where results go when a resource names no store of its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    s3_uri: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_credentials_secret: str | None = None
+    pvc_claim_name: str | None = None
+    pvc_sub_path: str | None = None
+
+
+class OperatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    worker_image: str = Field("ghcr.io/boltz-operator/worker-boltz:0.1.0", description="Image of `boltz-worker` with boltz.")
+    image_pull_policy: str = "IfNotPresent"
+    # Worker pods never mount a token, so the namespace's default account is safe; name another (it must exist in
+    # every namespace with predictions) to attach e.g. cloud IAM identities.
+    worker_service_account: str | None = None
+    gpu_resource_name: str = "nvidia.com/gpu"
+    default_gpus: int = 1
+    default_cpu: str = "8"
+    default_memory: str = "64Gi"
+    populate_cpu: str = "2"
+    populate_memory: str = "4Gi"
+    node_selector: dict[str, str] = {}
+    gpu_tolerations: list[Toleration] = [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    runtime_class_name: str | None = None
+    # Finished Jobs (and their pods, which hold the termination message) are kept this long: long enough for
+    # an operator that was down to come back and read the result.
+    job_ttl_seconds: int = 24 * 3600
+    default_results: DefaultResultsStore = DefaultResultsStore()
+    default_queue_name: str | None = None
+    # Namespaces to watch; empty means all namespaces.
+    namespaces: list[str] = []
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "OperatorConfig":
+        """BOLTZ_OPERATOR_<FIELD> for each field; JSON for lists, dicts and nested models."""
+        environ = os.environ if environ is None else environ
+        values: dict = {}
+        for name, field in cls.model_fields.items():
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is None:
+                continue
+            if field.annotation in (str, str | None, int):
+                values[name] = raw
+            elif name == "namespaces":
+                values[name] = [ns.strip() for ns in raw.split(",") if ns.strip()]
+            else:
+                values[name] = json.loads(raw)
+        return cls.model_validate(values)

@@ -1,0 +1,150 @@
+"""kopf wiring: thin handlers that hand observations to the reconcilers.
+
+Only `on.event` and `index` handlers: they write nothing of kopf's own onto the objects (no annotations, no
+finalizers). Children reach their parent through label-selected indices, never through handlers on the
+children themselves. kopf fills every index before the first handler runs, so a restarted operator sees
+the Jobs it created before it decides anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+
+import kopf
+from kubernetes import client, config as kube_config
+
+from boltz_operator.api import GROUP, VERSION, PredictionPhase
+from boltz_operator.builders import modelcache as cache_builders
+from boltz_operator.builders import prediction as prediction_builders
+from boltz_operator.builders.common import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_NAME, MANAGED_BY
+from boltz_operator.config import OperatorConfig
+from boltz_operator.kube import Kube
+from boltz_operator.reconcile.modelcache import reconcile_model_cache
+from boltz_operator.reconcile.prediction import reconcile_prediction
+from boltz_operator.reconcile.status import Outcome
+
+log = logging.getLogger(__name__)
+CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
+PREDICTION = "BoltzPrediction"
+MODEL_CACHE = "BoltzModelCache"
+
+# A Job event and its parent's own event can arrive at once (handlers run in a thread pool): one pass per object at a time.
+_locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
+    settings.posting.enabled = False  # our Events are few and deliberate (Kube.post_event)
+    settings.watching.server_timeout = 300
+    settings.persistence.finalizer = None
+    settings.execution.max_workers = 16
+    if "config" not in memo:  # tests pass their own
+        memo.config = OperatorConfig.from_env()
+    if "kube" not in memo:
+        memo.kube = Kube(_api_client())
+
+
+def _api_client() -> client.ApiClient:
+    try:
+        kube_config.load_incluster_config()
+    except kube_config.ConfigException:
+        kube_config.load_kube_config()
+    api_config = client.Configuration.get_default_copy()
+    api_config.connection_pool_maxsize = 32
+    return client.ApiClient(api_config)
+
+
+# ---------------------------------------------------------------------------------------------- indices
+
+
+@kopf.index(GROUP, VERSION, "boltzpredictions")
+def predictions(namespace, name, body, **_):
+    return {(namespace, name): body}
+
+
+@kopf.index(GROUP, VERSION, "boltzpredictions")
+def predictions_by_cache(namespace, spec, body, **_):
+    return {(namespace, spec.get("modelCache", "default")): body}
+
+
+@kopf.index(GROUP, VERSION, "boltzmodelcaches")
+def model_caches(namespace, name, body, **_):
+    return {(namespace, name): body}
+
+
+@kopf.index("batch", "v1", "jobs", labels=CHILD_LABELS)
+def jobs_by_owner(namespace, labels, body, **_):
+    return {(namespace, labels.get(LABEL_OWNER_KIND), labels.get(LABEL_OWNER_NAME)): body}
+
+
+def _one(index, key):
+    store = index.get(key)
+    return next(iter(store), None) if store else None
+
+
+def _job_named(jobs_by_owner, key, job_name: str):
+    return next((job for job in jobs_by_owner.get(key, []) if job["metadata"]["name"] == job_name), None)
+
+
+# ---------------------------------------------------------------------------------------------- passes
+
+
+def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    with _locks[(PREDICTION, namespace, name)]:
+        cache = _one(model_caches, (namespace, (body.get("spec") or {}).get("modelCache", "default")))
+        job = _job_named(jobs_by_owner, (namespace, PREDICTION, name), prediction_builders.job_name(name))
+        outcome = reconcile_prediction(body, cache, job, memo.kube, memo.config)
+    _post(memo.kube, body, outcome)
+    return outcome
+
+
+def _model_cache_pass(body, jobs_by_owner, memo) -> Outcome:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    with _locks[(MODEL_CACHE, namespace, name)]:
+        ref = cache_builders.ModelCacheRef(namespace, name, meta["uid"], meta.get("generation", 1))
+        job = _job_named(jobs_by_owner, (namespace, MODEL_CACHE, name), cache_builders.job_name(ref))
+        outcome = reconcile_model_cache(body, job, memo.kube, memo.config)
+    _post(memo.kube, body, outcome)
+    return outcome
+
+
+def _post(kube: Kube, body, outcome: Outcome) -> None:
+    for type_, reason, message in outcome.events:
+        kube.post_event(body, type_, reason, message)
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+
+@kopf.on.event(GROUP, VERSION, "boltzpredictions")
+def prediction_event(event, body, model_caches, jobs_by_owner, memo, **_):
+    if event["type"] != "DELETED":
+        _prediction_pass(body, model_caches, jobs_by_owner, memo)
+
+
+@kopf.on.event(GROUP, VERSION, "boltzmodelcaches")
+def model_cache_event(event, body, namespace, name, predictions_by_cache, model_caches, jobs_by_owner, memo, **_):
+    if event["type"] == "DELETED":
+        return
+    _model_cache_pass(body, jobs_by_owner, memo)
+    # Predictions waiting on this cache start now (or learn why not) without an event of their own. Cache events
+    # are rare, and a pass that changes nothing writes nothing.
+    for waiting in list(predictions_by_cache.get((namespace, name), [])):
+        if (waiting.get("status") or {}).get("phase") in (None, PredictionPhase.WAITING_FOR_MODEL_CACHE.value):
+            _prediction_pass(waiting, model_caches, jobs_by_owner, memo)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=CHILD_LABELS)
+def job_event(event, namespace, labels, predictions, model_caches, jobs_by_owner, memo, **_):
+    if event["type"] == "DELETED":
+        return  # a finished Job's TTL ran out: the parent's status already holds the result
+    kind, owner = labels.get(LABEL_OWNER_KIND), labels.get(LABEL_OWNER_NAME)
+    if kind == PREDICTION and (parent := _one(predictions, (namespace, owner))) is not None:
+        _prediction_pass(parent, model_caches, jobs_by_owner, memo)
+    elif kind == MODEL_CACHE and (parent := _one(model_caches, (namespace, owner))) is not None:
+        _model_cache_pass(parent, jobs_by_owner, memo)

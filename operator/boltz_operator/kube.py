@@ -1,0 +1,107 @@
+"""The few API calls the reconcilers make. Sync client: called from kopf's sync handlers (a thread pool),
+never on the event loop."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from boltz_operator.api import GROUP, VERSION
+from boltz_worker.contract import RunSummary
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TerminatedWorker:
+    """What the Job's last finished pod says: its exit code and the worker's summary, when it wrote one."""
+
+    exit_code: int
+    summary: RunSummary | None
+    raw_message: str
+    reason: str | None
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient):
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.batch = client.BatchV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    def create(self, obj: Any) -> bool:
+        """Create obj; False when it already exists (a previous pass, or a previous operator, made it)."""
+        namespace = obj.metadata.namespace
+        creators = {
+            client.V1Job: self.batch.create_namespaced_job,
+            client.V1ConfigMap: self.core.create_namespaced_config_map,
+            client.V1PersistentVolumeClaim: self.core.create_namespaced_persistent_volume_claim,
+        }
+        try:
+            creators[type(obj)](namespace, obj)
+        except ApiException as err:
+            if err.status == 409:
+                return False
+            raise
+        return True
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
+        self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, {"status": status})
+
+    def post_event(self, body, type_: str, reason: str, message: str) -> None:
+        """A core/v1 Event on the resource (what `kubectl describe` shows)."""
+        meta = body["metadata"]
+        now = datetime.now(timezone.utc)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]),
+            involved_object=client.V1ObjectReference(api_version=body["apiVersion"], kind=body["kind"], name=meta["name"],
+                                                     namespace=meta["namespace"], uid=meta["uid"]),
+            type=type_, reason=reason, message=message[:1024], first_timestamp=now, last_timestamp=now, count=1,
+            source=client.V1EventSource(component="boltz-operator"), reporting_component="boltz-operator",
+            reporting_instance="boltz-operator",
+        )
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event)
+        except ApiException as err:  # an Event is worth a log line, never a failed pass
+            log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], err.reason)
+
+    def read_pvc(self, namespace: str, name: str) -> client.V1PersistentVolumeClaim | None:
+        try:
+            return self.core.read_namespaced_persistent_volume_claim(name, namespace)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def last_terminated_worker(self, namespace: str, job_name: str, container: str) -> TerminatedWorker | None:
+        """The most recently finished worker container of the Job's pods."""
+        pods = self.core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}").items
+        finished = []
+        for pod in pods:
+            for status in pod.status.container_statuses or []:
+                if status.name == container and status.state and status.state.terminated:
+                    finished.append(status.state.terminated)
+        if not finished:
+            return None
+        last = max(finished, key=lambda t: (t.finished_at is not None, t.finished_at))
+        message = (last.message or "").strip()
+        return TerminatedWorker(exit_code=last.exit_code, summary=parse_summary(message), raw_message=message, reason=last.reason)
+
+    def to_dict(self, obj: Any) -> dict:
+        return self.api_client.sanitize_for_serialization(obj)
+
+
+def parse_summary(message: str) -> RunSummary | None:
+    if not message.startswith("{"):
+        return None  # FallbackToLogsOnError: the end of the log, not a summary
+    try:
+        return RunSummary.from_termination_message(message)
+    except ValueError:
+        log.warning("unparseable worker summary: %.200s", message)
+        return None

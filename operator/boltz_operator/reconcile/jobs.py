@@ -1,0 +1,70 @@
+"""Reading a Job (as the watch delivers it, a camelCase dict) into the few facts the reconcilers use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from boltz_worker import contract
+
+
+class JobState(str, Enum):
+    QUEUED = "Queued"  # suspended (Kueue holds it until admitted)
+    PENDING = "Pending"  # created, no pod ready yet
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+@dataclass(frozen=True)
+class JobFacts:
+    name: str
+    state: JobState
+    attempts: int
+    start_time: str | None
+    completion_time: str | None
+    failure_reason: str | None  # the Failed condition's reason: PodFailurePolicy, BackoffLimitExceeded, DeadlineExceeded
+    failure_message: str | None
+
+
+def job_facts(job: dict) -> JobFacts:
+    status = job.get("status") or {}
+    conditions = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    failed = conditions.get("Failed")
+    if "Complete" in conditions:
+        state = JobState.SUCCEEDED
+    elif failed:
+        state = JobState.FAILED
+    elif (job.get("spec") or {}).get("suspend"):
+        state = JobState.QUEUED
+    elif status.get("ready", 0) > 0:
+        state = JobState.RUNNING
+    else:
+        state = JobState.PENDING
+    return JobFacts(
+        name=job["metadata"]["name"],
+        state=state,
+        attempts=status.get("failed", 0) + status.get("succeeded", 0) + status.get("active", 0),
+        start_time=status.get("startTime"),
+        completion_time=status.get("completionTime") or (failed or {}).get("lastTransitionTime"),
+        failure_reason=(failed or {}).get("reason"),
+        failure_message=(failed or {}).get("message"),
+    )
+
+
+def describe_failure(facts: JobFacts, exit_code: int | None, summary: contract.RunSummary | None, timeout_seconds: int | None) -> tuple[str, str]:
+    """(reason, message) for a failed Job: the worker's own words first, then what the Job controller says."""
+    if facts.failure_reason == "DeadlineExceeded":
+        return "Timeout", f"timed out after {timeout_seconds}s (spec.timeoutSeconds); the run was stopped"
+    if summary is not None and summary.error_class is not None:
+        reason = summary.error_class.value
+        message = summary.message or reason
+    elif exit_code is not None and exit_code in contract.ERROR_CLASS_OF_EXIT_CODE:
+        reason = contract.ERROR_CLASS_OF_EXIT_CODE[exit_code].value
+        message = f"worker exited with code {exit_code} ({reason}) without a summary"
+    else:
+        reason = facts.failure_reason or "JobFailed"
+        message = f"worker exited with code {exit_code}" if exit_code is not None else (facts.failure_message or "the Job failed")
+    if facts.failure_reason == "BackoffLimitExceeded":
+        message = f"failed after {facts.attempts} attempts; last error: {message}"
+    return reason, message

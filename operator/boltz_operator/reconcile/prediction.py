@@ -1,0 +1,155 @@
+"""BoltzPrediction: from (the resource, its model cache, its Job, the worker's summary) to children and status.
+
+Level-based: every pass recomputes the status from what it observes and writes it only when it changed. The
+Job and ConfigMap have deterministic names, so a pass that repeats a create after a crash finds them there.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+from pydantic import ValidationError
+
+from boltz_operator.api import BoltzModelCache, BoltzPrediction, BoltzPredictionStatus, ModelCachePhase, PredictionPhase
+from boltz_operator.api.prediction import PredictionConditionType as Cond
+from boltz_operator.api.prediction import PredictionResults
+from boltz_operator.builders import prediction as builders
+from boltz_operator.builders.results import NoResultsStore, place_results
+from boltz_operator.conditions import set_condition, updated
+from boltz_operator.config import OperatorConfig
+from boltz_operator.kube import Kube
+from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
+from boltz_operator.reconcile.status import Outcome, write_status
+from boltz_operator.render import render_boltz_input, validate_prediction
+
+log = logging.getLogger(__name__)
+PLURAL = "boltzpredictions"
+TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)
+
+
+def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, kube: Kube, config: OperatorConfig,
+                         now: datetime | None = None) -> Outcome:
+    now = now or datetime.now(timezone.utc).replace(microsecond=0)
+    meta = body["metadata"]
+    ref = builders.PredictionRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    generation = meta.get("generation")
+    outcome = Outcome()
+    try:
+        prediction = BoltzPrediction.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
+    except ValidationError as err:
+        return write_status(kube, PLURAL, body, _failed(_status(body), "InvalidSpec", f"invalid spec: {_first_error(err)}", generation, now), outcome)
+    status = prediction.status
+    if status.phase in TERMINAL:
+        # Finished for good: the run inputs are immutable, so a later generation (a changed scheduling field)
+        # leaves the result as it is, even after the Job is garbage-collected.
+        return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
+
+    spec = prediction.spec
+    if job is None:
+        doc, files = render_boltz_input(spec)
+        errors = validate_prediction(spec, doc)
+        if errors:
+            outcome.events.append(("Warning", "InvalidInput", errors[0]))
+            return write_status(kube, PLURAL, body, _failed(prediction.status, "InvalidInput", "; ".join(errors), generation, now), outcome)
+        try:
+            results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
+        except NoResultsStore as err:
+            outcome.events.append(("Warning", "NoResultsStore", str(err)))
+            return write_status(kube, PLURAL, body, _failed(prediction.status, "NoResultsStore", str(err), generation, now), outcome)
+
+        waiting = _cache_not_ready(spec.model_cache, cache_body)
+        if waiting:
+            reason, message = waiting
+            new = updated(status, {
+                "phase": PredictionPhase.WAITING_FOR_MODEL_CACHE, "message": message, "observed_generation": generation,
+                "conditions": set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message, generation, now),
+            })
+            if status.phase != PredictionPhase.WAITING_FOR_MODEL_CACHE:
+                outcome.events.append(("Normal", reason, message))
+            return write_status(kube, PLURAL, body, new, outcome)
+
+        run = builders.build_run(ref, spec, files, results)
+        claim = BoltzModelCache.model_validate(cache_body).status.claim_name
+        kube.create(builders.build_configmap(ref, doc, run))
+        outcome.created_job = kube.create(builders.build_job(ref, spec, run, files, results, claim, config))
+        conditions = set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, True, "Ready",
+                                   f"model cache '{spec.model_cache}' is Ready", generation, now)
+        conditions = set_condition(conditions, Cond.JOB_CREATED.value, True, "Created",
+                                   f"Job {builders.job_name(ref.name)} created", generation, now)
+        new = updated(status, {
+            "phase": PredictionPhase.PENDING, "job_name": builders.job_name(ref.name), "message": "waiting for a GPU",
+            "observed_generation": generation, "conditions": conditions,
+        })
+        return write_status(kube, PLURAL, body, new, outcome)
+
+    return write_status(kube, PLURAL, body, _from_job(prediction, ref, job, kube, generation, now, outcome), outcome)
+
+
+def _cache_not_ready(cache_name: str, cache_body: dict | None) -> tuple[str, str] | None:
+    if cache_body is None:
+        return "ModelCacheNotFound", (f"model cache '{cache_name}' not found in this namespace: create a BoltzModelCache "
+                                      f"named '{cache_name}' (see examples/modelcache.yaml)")
+    cache = BoltzModelCache.model_validate(cache_body)
+    phase = cache.status.phase
+    if phase == ModelCachePhase.READY and cache.status.claim_name:
+        return None
+    if phase == ModelCachePhase.FAILED:
+        return "ModelCacheFailed", (f"model cache '{cache_name}' is Failed: {cache.status.message or 'see its status'}; "
+                                    "the prediction starts when the cache is fixed and Ready")
+    return "ModelCacheNotReady", f"model cache '{cache_name}' is {phase.value if phase else 'Pending'}; waiting until it is Ready"
+
+
+def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generation, now, outcome: Outcome):
+    status, spec = prediction.status, prediction.spec
+    facts = job_facts(job)
+    update = {"job_name": facts.name, "attempts": facts.attempts, "start_time": facts.start_time or status.start_time,
+              "observed_generation": generation}
+    if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
+        phase = {JobState.QUEUED: PredictionPhase.QUEUED, JobState.PENDING: PredictionPhase.PENDING,
+                 JobState.RUNNING: PredictionPhase.RUNNING}[facts.state]
+        message = {JobState.QUEUED: "the Job is suspended (queued, e.g. by Kueue)",
+                   JobState.PENDING: "waiting for a GPU", JobState.RUNNING: "running boltz predict"}[facts.state]
+        return updated(status, {**update, "phase": phase, "message": message})
+
+    worker = kube.last_terminated_worker(ref.namespace, facts.name, builders.WORKER_CONTAINER)
+    summary = worker.summary if worker else None
+    update["completion_time"] = facts.completion_time or now
+    if facts.state == JobState.SUCCEEDED:
+        results = PredictionResults()
+        if summary is not None:
+            base = summary.results_uri or ""
+            results = PredictionResults(
+                uri=summary.results_uri, structures=[f"{base}/{s}" for s in summary.structures],
+                confidence_score=summary.confidence_score, ptm=summary.ptm, iptm=summary.iptm,
+                complex_plddt=summary.complex_plddt, affinity_pred_value=summary.affinity_pred_value,
+                affinity_probability_binary=summary.affinity_probability_binary)
+        message = "prediction complete" if summary else "prediction complete; the worker's summary was not found (pods gone?)"
+        conditions = set_condition(status.conditions, Cond.COMPLETE.value, True, "Succeeded", message, generation, now)
+        return updated(status, {**update, "phase": PredictionPhase.SUCCEEDED, "results": results,
+                                         "message": message, "conditions": conditions})
+
+    reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
+    outcome.events.append(("Warning", reason, message))
+    conditions = set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now)
+    return updated(status, {**update, "phase": PredictionPhase.FAILED, "message": message, "conditions": conditions})
+
+
+def _failed(status: BoltzPredictionStatus, reason: str, message: str, generation, now):
+    return updated(status, {
+        "phase": PredictionPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": now,
+        "conditions": set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now),
+    })
+
+
+def _status(body: dict) -> BoltzPredictionStatus:
+    try:
+        return BoltzPredictionStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return BoltzPredictionStatus()
+
+
+def _first_error(err: ValidationError) -> str:
+    first = err.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+

@@ -1,0 +1,118 @@
+"""The operator under test: the CRDs and the chart's RBAC installed on the real control plane, and
+`boltz-operator run` as a process whose only identity is the chart's ServiceAccount (a token from the
+TokenRequest API), so a missing RBAC rule fails the tests the way it would fail in a cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from support.cluster_fixtures import REPO, Cluster
+from support.wait import wait_until
+
+OPERATOR_NAMESPACE = "boltz-system"
+OPERATOR_SERVICE_ACCOUNT = "boltz-operator"
+WORKER_IMAGE = "registry.example/boltz-worker:test"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def install_crds_and_rbac(cluster: Cluster) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    for crd in sorted((REPO / "crds").glob("*.yaml")):
+        name = crd.stem.removeprefix("boltz-operator.io_") + ".boltz-operator.io"
+        cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
+    cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
+    rendered = subprocess.run(
+        [str(cluster.bin_dir / "helm"), "template", "boltz-operator", str(REPO / "helm" / "boltz-operator"),
+         "--namespace", OPERATOR_NAMESPACE, "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"],
+        capture_output=True, text=True, check=True).stdout
+    cluster.kubectl("apply", "-f", "-", input=rendered)
+
+
+def operator_kubeconfig(cluster: Cluster, path: Path) -> Path:
+    """A kubeconfig that authenticates as the chart's ServiceAccount and nothing else."""
+    token = cluster.kubectl("create", "token", OPERATOR_SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=24h").stdout.strip()
+    admin = json.loads(cluster.kubeconfig.read_text())
+    config = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": admin["clusters"],
+        "users": [{"name": "operator", "user": {"token": token}}],
+        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "operator"}}],
+        "current-context": "operator",
+    }
+    path.write_text(json.dumps(config))
+    return path
+
+
+class OperatorProcess:
+    def __init__(self, cluster: Cluster, kubeconfig: Path, log_path: Path, env: dict[str, str] | None = None):
+        self.cluster, self.kubeconfig, self.log_path, self.extra_env = cluster, kubeconfig, log_path, env or {}
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+
+    def start(self) -> "OperatorProcess":
+        self.port = free_port()
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.kubeconfig),
+            "BOLTZ_OPERATOR_WORKER_IMAGE": WORKER_IMAGE,
+            "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
+        }
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "boltz_operator.cli", "run", "-A", f"--liveness=http://127.0.0.1:{self.port}/healthz"],
+            env=env, stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._ready, timeout=60, what=f"the operator's health endpoint (log: {self.log_path})")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"the operator exited with {self.proc.returncode}:\n{self.log_tail()}")
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as resp:
+            return resp.status == 200
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, as when a node dies under it."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def operator_identity(cluster: Cluster, tmp_path_factory) -> Path:
+    install_crds_and_rbac(cluster)
+    return operator_kubeconfig(cluster, tmp_path_factory.mktemp("operator") / "kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, operator_identity: Path, tmp_path_factory):
+    """One operator for the session, watching all namespaces (tests each use a fresh one)."""
+    process = OperatorProcess(cluster, operator_identity, tmp_path_factory.mktemp("operator-log") / "operator.log").start()
+    yield process
+    process.stop()
