@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 CLUSTER := $(PY) hack/cluster/cluster.py
 
-.PHONY: help venv binaries cluster-up cluster-down cluster-status crds crds-check test unit integration bench demo demo-down clean
+.PHONY: help images venv binaries cluster-up cluster-down cluster-status crds crds-check test unit integration bench demo demo-down clean
 
 help:
 	@echo "make test        unit + integration tests on a real local control plane (builds what is missing)"
@@ -57,6 +57,11 @@ bench: venv binaries
 
 demo: venv binaries
 	$(PY) hack/demo.py
+
+# Where a Docker engine exists (not on these machines).
+images:
+	docker build -f Dockerfile.operator -t boltz-operator:dev .
+	docker build -f Dockerfile.worker --target boltz -t boltz-worker-boltz:dev .
 
 clean: cluster-down
 	rm -rf $(VENV)
