@@ -171,10 +171,12 @@ def _config_volume(ref: PredictionRef, run: contract.PredictRun, files: list[Inp
         items=[client.V1KeyToPath(key=contract.RUN_FILE, path=contract.RUN_FILE),
                client.V1KeyToPath(key=run.input_file, path=run.input_file)]))]
     for f in files:
+        if f.source == "s3":
+            continue  # downloaded by the worker (run.downloads)
         item = [client.V1KeyToPath(key=f.key, path=f"inputs/{f.file_name}")]
         if f.source == "configMap":
             sources.append(client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(name=f.name, items=item)))
-        elif f.source == "secret":
+        else:
             sources.append(client.V1VolumeProjection(secret=client.V1SecretProjection(name=f.name, items=item)))
     return client.V1Volume(name=CONFIG_VOLUME, projected=client.V1ProjectedVolumeSource(sources=sources))
 

@@ -1,0 +1,147 @@
+"""The reconcilers' decisions, with the API layer replaced by a recorder (the cluster tests cover the real one)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import yaml
+
+from boltz_operator.config import OperatorConfig
+from boltz_operator.kube import TerminatedWorker
+from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
+from boltz_operator.reconcile.modelcache import reconcile_model_cache
+from boltz_operator.reconcile.prediction import reconcile_prediction
+from boltz_worker.contract import ErrorClass, FileSummary, RunSummary
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+CONFIG = OperatorConfig(worker_image="worker:1")
+
+
+class RecordingKube:
+    def __init__(self, worker: TerminatedWorker | None = None):
+        self.created: list = []
+        self.status_patches: list[dict] = []
+        self.worker = worker
+
+    def create(self, obj) -> bool:
+        self.created.append(obj)
+        return True
+
+    def patch_status(self, plural, namespace, name, status):
+        self.status_patches.append(status)
+
+    def last_terminated_worker(self, namespace, job_name, container):
+        return self.worker
+
+    def read_pvc(self, namespace, name):
+        return None
+
+
+def prediction_body(status: dict | None = None, generation: int = 1, **spec_changes) -> dict:
+    spec = yaml.safe_load(open("examples/prediction.yaml"))["spec"]
+    spec["results"] = {"s3": {"uri": "s3://bucket/base"}}
+    spec.update(spec_changes)
+    return {"apiVersion": "boltz-operator.io/v1alpha1", "kind": "BoltzPrediction",
+            "metadata": {"namespace": "lab", "name": "egfr", "uid": "u1", "generation": generation},
+            "spec": spec, "status": status or {}}
+
+
+def cache_body(phase: str | None, message: str | None = None) -> dict:
+    status = {"phase": phase, "claimName": "default-models"} if phase else {}
+    if message:
+        status["message"] = message
+    return {"metadata": {"namespace": "lab", "name": "default", "uid": "c1", "generation": 1},
+            "spec": {"source": {"huggingFace": {}}}, "status": status}
+
+
+def job(conditions: list[dict] | None = None, suspend: bool = False, **status) -> dict:
+    return {"metadata": {"name": "egfr-predict"}, "spec": {"suspend": suspend},
+            "status": {"conditions": conditions or [], **status}}
+
+
+def test_without_a_ready_cache_the_prediction_waits_and_creates_nothing():
+    for cache, reason in ((None, "ModelCacheNotFound"), (cache_body("Populating"), "ModelCacheNotReady"),
+                          (cache_body("Failed", "sha256 mismatch"), "ModelCacheFailed")):
+        kube = RecordingKube()
+        outcome = reconcile_prediction(prediction_body(), cache, None, kube, CONFIG, NOW)
+        assert kube.created == []
+        [status] = kube.status_patches
+        assert status["phase"] == "WaitingForModelCache"
+        assert status["conditions"][0]["reason"] == reason
+        assert outcome.events and outcome.events[0][1] == reason
+
+
+def test_with_a_ready_cache_it_creates_the_configmap_then_the_job_and_is_pending():
+    kube = RecordingKube()
+    outcome = reconcile_prediction(prediction_body(), cache_body("Ready"), None, kube, CONFIG, NOW)
+    assert [type(o).__name__ for o in kube.created] == ["V1ConfigMap", "V1Job"]
+    assert outcome.created_job
+    assert kube.status_patches[-1]["phase"] == "Pending"
+    assert kube.status_patches[-1]["jobName"] == "egfr-predict"
+
+
+def test_a_pass_that_changes_nothing_writes_nothing():
+    kube = RecordingKube()
+    reconcile_prediction(prediction_body(), None, None, kube, CONFIG, NOW)
+    written = kube.status_patches[-1]
+    again = RecordingKube()
+    reconcile_prediction(prediction_body(status=written), None, None, again, CONFIG, NOW)
+    assert again.status_patches == [] and again.created == []
+
+
+def test_invalid_input_fails_without_creating_anything():
+    kube = RecordingKube()
+    body = prediction_body(sequences=[{"protein": {"ids": ["A"], "sequence": "MKT"}}, {"ligand": {"ids": ["B"], "smiles": "C" * 140}}])
+    reconcile_prediction(body, cache_body("Ready"), None, kube, CONFIG, NOW)
+    assert kube.created == []
+    assert kube.status_patches[-1]["phase"] == "Failed"
+    assert "140 heavy atoms" in kube.status_patches[-1]["message"]
+
+
+def test_a_finished_prediction_is_never_rerun_even_when_its_job_is_gone():
+    done = {"phase": "Succeeded", "observedGeneration": 1, "conditions": [], "results": {"uri": "s3://x", "structures": []}}
+    kube = RecordingKube()
+    reconcile_prediction(prediction_body(status=done, generation=2), cache_body("Ready"), None, kube, CONFIG, NOW)
+    assert kube.created == []
+    assert kube.status_patches == [{**done, "observedGeneration": 2}]
+
+
+def test_a_succeeded_job_becomes_results_from_the_workers_summary():
+    summary = RunSummary(ok=True, results_uri="s3://b/p", confidence_score=0.9, affinity_pred_value=-1.0, structures=["m0.cif"])
+    kube = RecordingKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    reconcile_prediction(prediction_body(status={"phase": "Running"}), cache_body("Ready"),
+                         job([{"type": "Complete", "status": "True"}], succeeded=1), kube, CONFIG, NOW)
+    status = kube.status_patches[-1]
+    assert status["phase"] == "Succeeded"
+    assert status["results"] == {"uri": "s3://b/p", "structures": ["s3://b/p/m0.cif"], "confidenceScore": 0.9, "affinityPredValue": -1.0}
+
+
+def test_job_states_map_to_phases():
+    assert job_facts(job(suspend=True)).state == JobState.QUEUED
+    assert job_facts(job(active=1)).state == JobState.PENDING
+    assert job_facts(job(active=1, ready=1)).state == JobState.RUNNING
+    assert job_facts(job([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}])).state == JobState.FAILED
+
+
+def test_failure_messages_say_what_happened():
+    deadline = job_facts(job([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]))
+    assert describe_failure(deadline, None, None, 600) == ("Timeout", "timed out after 600s (spec.timeoutSeconds); the run was stopped")
+    backoff = job_facts(job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], failed=3))
+    summary = RunSummary(ok=False, error_class=ErrorClass.RESULTS_STORE_ERROR, message="S3 PutObject denied")
+    assert describe_failure(backoff, 13, summary, 600) == ("ResultsStoreError", "failed after 3 attempts; last error: S3 PutObject denied")
+    crash = job_facts(job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}], failed=1))
+    assert describe_failure(crash, 11, None, 600)[0] == "ModelCacheUnusable"
+
+
+def test_a_populated_cache_is_ready_with_its_files_and_a_ready_one_is_left_alone():
+    summary = RunSummary(ok=True, files=[FileSummary(path="boltz2/boltz2_conf.ckpt", bytes=10, sha256="a" * 64)],
+                         total_bytes=10, duration_seconds=1.5)
+    kube = RecordingKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    body = cache_body("Populating")
+    reconcile_model_cache(body, job([{"type": "Complete", "status": "True"}]) | {"metadata": {"name": "default-populate-1"}},
+                          kube, CONFIG, NOW)
+    ready = kube.status_patches[-1]
+    assert ready["phase"] == "Ready" and ready["totalBytes"] == 10 and ready["observedGeneration"] == 1
+    again = RecordingKube()
+    reconcile_model_cache({**body, "status": ready}, None, again, CONFIG, NOW)
+    assert again.created == [] and again.status_patches == []
