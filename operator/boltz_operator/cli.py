@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
 
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    import boltz_operator.handlers  # noqa: F401 - registers the handlers with kopf
+    import boltz_operator.handlers  # noqa: F401  (registers the handlers with kopf)
 
     namespaces = [] if args.all_namespaces else (args.namespace or OperatorConfig.from_env().namespaces)
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=args.liveness)

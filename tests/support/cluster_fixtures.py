@@ -40,7 +40,7 @@ class Cluster:
         return json.loads(self.kubectl(*args, "-o", "json").stdout)
 
     def api_client(self):
-        from kubernetes import client, config
+        from kubernetes import config
 
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from boltz_worker.contract import ErrorClass, ExitCode, FileSummary, RunSummary
+from boltz_worker.contract import ErrorClass, FileSummary, RunSummary
 from support.kwok import EXIT_CODE_ANNOTATION, RUN_DURATION_ANNOTATION, TERMINATION_MESSAGE_ANNOTATION
 
 REPO = Path(__file__).resolve().parents[2]

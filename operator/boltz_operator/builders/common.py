@@ -116,3 +116,43 @@ def failure_policy() -> client.V1PodFailurePolicy:
             on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")],
         ),
     ])
+
+
+def worker_job(
+    *, name: str, namespace: str, labels: dict[str, str], owner: client.V1OwnerReference, pod_metadata, image: str,
+    image_pull_policy: str, command: list[str], env: list[client.V1EnvVar], resources: dict[str, str],
+    mounts: list[client.V1VolumeMount], volumes: list[client.V1Volume], backoff_limit: int, active_deadline_seconds: int,
+    ttl_seconds: int, service_account: str | None, node_selector: dict[str, str] | None = None,
+    tolerations: list[client.V1Toleration] | None = None, priority_class_name: str | None = None,
+    runtime_class_name: str | None = None, job_labels: dict[str, str] | None = None,
+) -> client.V1Job:
+    """The Job every worker runs in: restricted pod, no token, scratch dirs, the worker's termination message,
+    and the failure policy that reads its exit code."""
+    container = client.V1Container(
+        name=WORKER_CONTAINER, image=image, image_pull_policy=image_pull_policy, command=command,
+        env=[*scratch_env(), *env],
+        resources=client.V1ResourceRequirements(requests=resources, limits=resources),
+        security_context=container_security_context(),
+        volume_mounts=[*mounts, *scratch_mounts()],
+        termination_message_path=contract.TERMINATION_LOG,
+        # A worker that dies before writing its summary still leaves the end of its log for the operator.
+        termination_message_policy="FallbackToLogsOnError",
+    )
+    pod = client.V1PodSpec(
+        restart_policy="Never", automount_service_account_token=False, service_account_name=service_account,
+        security_context=pod_security_context(), containers=[container], volumes=[*volumes, *scratch_volumes()],
+        node_selector=node_selector or None, tolerations=tolerations or None,
+        priority_class_name=priority_class_name, runtime_class_name=runtime_class_name,
+    )
+    pod_labels = {**(pod_metadata.labels if pod_metadata else {}), **labels}
+    pod_annotations = dict(pod_metadata.annotations) if pod_metadata else None
+    return client.V1Job(
+        api_version="batch/v1", kind="Job",
+        metadata=object_meta(name, namespace, job_labels or labels, owner),
+        spec=client.V1JobSpec(
+            backoff_limit=backoff_limit, active_deadline_seconds=active_deadline_seconds,
+            ttl_seconds_after_finished=ttl_seconds, pod_failure_policy=failure_policy(),
+            template=client.V1PodTemplateSpec(
+                metadata=client.V1ObjectMeta(labels=pod_labels, annotations=pod_annotations or None), spec=pod),
+        ),
+    )

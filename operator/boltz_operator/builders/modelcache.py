@@ -14,17 +14,11 @@ from boltz_operator.api.modelcache import BoltzModelCacheSpec
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
     MODELS_VOLUME,
-    WORKER_CONTAINER,
-    container_security_context,
-    failure_policy,
     object_meta,
     owner_labels,
     owner_reference,
-    pod_security_context,
     s3_credentials_env,
-    scratch_env,
-    scratch_mounts,
-    scratch_volumes,
+    worker_job,
 )
 from boltz_operator.builders.results import split_s3_uri
 from boltz_operator.config import OperatorConfig
@@ -94,60 +88,27 @@ def build_configmap(ref: ModelCacheRef, run: contract.PopulateRun) -> client.V1C
 
 
 def build_job(ref: ModelCacheRef, spec: BoltzModelCacheSpec, config: OperatorConfig) -> client.V1Job:
-    labels = owner_labels(KIND, ref.name, COMPONENT)
     populate = spec.populate_job
-    pod_metadata = populate.pod_metadata
-    resources = {
-        "cpu": populate.resources.cpu or config.populate_cpu,
-        "memory": populate.resources.memory or config.populate_memory,
-    }
-    container = client.V1Container(
-        name=WORKER_CONTAINER,
-        image=config.worker_image,
-        image_pull_policy=config.image_pull_policy,
-        command=["boltz-worker", "populate"],
-        env=[*scratch_env(), *_source_env(spec)],
-        resources=client.V1ResourceRequirements(requests=resources, limits=resources),
-        security_context=container_security_context(),
-        volume_mounts=[
+    return worker_job(
+        name=job_name(ref), namespace=ref.namespace, labels=owner_labels(KIND, ref.name, COMPONENT),
+        owner=owner_reference(KIND, ref.name, ref.uid), pod_metadata=populate.pod_metadata,
+        image=config.worker_image, image_pull_policy=config.image_pull_policy,
+        command=["boltz-worker", "populate"], env=_source_env(spec),
+        resources={"cpu": populate.resources.cpu or config.populate_cpu,
+                   "memory": populate.resources.memory or config.populate_memory},
+        mounts=[
             client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
-            # The one writer of the cache.
-            client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR),
-            *scratch_mounts(),
+            client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR),  # the cache's one writer
         ],
-        termination_message_path=contract.TERMINATION_LOG,
-        termination_message_policy="FallbackToLogsOnError",
-    )
-    pod = client.V1PodSpec(
-        restart_policy="Never",
-        automount_service_account_token=False,
-        service_account_name=config.worker_service_account,
-        security_context=pod_security_context(),
-        containers=[container],
         volumes=[
             client.V1Volume(name=CONFIG_VOLUME, config_map=client.V1ConfigMapVolumeSource(name=configmap_name(ref))),
             client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
                 claim_name=claim_name(ref.name, spec))),
-            *scratch_volumes(),
         ],
-        node_selector=populate.node_selector or None,
-        tolerations=[client.V1Toleration(**t.model_dump(exclude_none=True)) for t in populate.tolerations or []] or None,
-    )
-    return client.V1Job(
-        api_version="batch/v1",
-        kind="Job",
-        metadata=object_meta(job_name(ref), ref.namespace, labels, owner_reference(KIND, ref.name, ref.uid)),
-        spec=client.V1JobSpec(
-            backoff_limit=populate.backoff_limit,
-            active_deadline_seconds=populate.active_deadline_seconds,
-            ttl_seconds_after_finished=config.job_ttl_seconds,
-            pod_failure_policy=failure_policy(),
-            template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(
-                    labels={**(pod_metadata.labels if pod_metadata else {}), **labels},
-                    annotations=(dict(pod_metadata.annotations) if pod_metadata else None) or None),
-                spec=pod),
-        ),
+        backoff_limit=populate.backoff_limit, active_deadline_seconds=populate.active_deadline_seconds,
+        ttl_seconds=config.job_ttl_seconds, service_account=config.worker_service_account,
+        node_selector=populate.node_selector,
+        tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in populate.tolerations or []],
     )
 
 

@@ -12,16 +12,10 @@ from boltz_operator.builders.common import (
     CONFIG_VOLUME,
     KUEUE_QUEUE_LABEL,
     MODELS_VOLUME,
-    WORKER_CONTAINER,
-    container_security_context,
-    failure_policy,
     object_meta,
     owner_labels,
     owner_reference,
-    pod_security_context,
-    scratch_env,
-    scratch_mounts,
-    scratch_volumes,
+    worker_job,
 )
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.config import OperatorConfig
@@ -80,69 +74,33 @@ def build_configmap(ref: PredictionRef, boltz_input: dict, run: contract.Predict
 def build_job(ref: PredictionRef, spec: BoltzPredictionSpec, run: contract.PredictRun, files: list[InputFileRef],
               results: ResultsPlacement, cache_claim: str, config: OperatorConfig) -> client.V1Job:
     labels = owner_labels(KIND, ref.name, COMPONENT)
-    job_labels = dict(labels)
     queue = spec.queue_name or config.default_queue_name
-    if queue:
-        job_labels[KUEUE_QUEUE_LABEL] = queue
-    pod_labels = {**(spec.pod_metadata.labels if spec.pod_metadata else {}), **labels}
-    pod_annotations = dict(spec.pod_metadata.annotations) if spec.pod_metadata else {}
-
     resources = spec.resources
     gpus = resources.gpus if resources.gpus is not None else config.default_gpus
-    limits = {
-        "cpu": resources.cpu or config.default_cpu,
-        "memory": resources.memory or config.default_memory,
-        config.gpu_resource_name: str(gpus),
-    }
-    container = client.V1Container(
-        name=WORKER_CONTAINER,
-        image=config.worker_image,
-        image_pull_policy=config.image_pull_policy,
-        command=["boltz-worker", "predict"],
-        env=_env(spec, results),
-        resources=client.V1ResourceRequirements(requests=limits, limits=limits),
-        security_context=container_security_context(),
-        volume_mounts=[
+    return worker_job(
+        name=job_name(ref.name), namespace=ref.namespace, labels=labels, owner=owner_reference(KIND, ref.name, ref.uid),
+        job_labels={**labels, KUEUE_QUEUE_LABEL: queue} if queue else None,
+        pod_metadata=spec.pod_metadata, image=config.worker_image, image_pull_policy=config.image_pull_policy,
+        command=["boltz-worker", "predict"], env=_env(spec, results),
+        resources={"cpu": resources.cpu or config.default_cpu, "memory": resources.memory or config.default_memory,
+                   config.gpu_resource_name: str(gpus)},
+        mounts=[
             client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
             client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR, read_only=True),
-            *scratch_mounts(),
             *results.mounts,
         ],
-        termination_message_path=contract.TERMINATION_LOG,
-        # A worker that dies before writing its summary still leaves the end of its log for the operator.
-        termination_message_policy="FallbackToLogsOnError",
-    )
-    pod = client.V1PodSpec(
-        restart_policy="Never",
-        automount_service_account_token=False,
-        service_account_name=config.worker_service_account,
-        security_context=pod_security_context(),
-        containers=[container],
         volumes=[
             _config_volume(ref, run, files),
             client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
                 claim_name=cache_claim, read_only=True)),
-            *scratch_volumes(),
             *results.volumes,
         ],
-        node_selector={**config.node_selector, **(resources.node_selector or {})} or None,
-        tolerations=[client.V1Toleration(**t.model_dump(exclude_none=True))
-                     for t in [*config.gpu_tolerations, *(resources.tolerations or [])]] or None,
-        priority_class_name=spec.priority_class_name,
-        runtime_class_name=config.runtime_class_name,
-    )
-    return client.V1Job(
-        api_version="batch/v1",
-        kind="Job",
-        metadata=object_meta(job_name(ref.name), ref.namespace, job_labels, owner_reference(KIND, ref.name, ref.uid)),
-        spec=client.V1JobSpec(
-            backoff_limit=spec.retries,
-            active_deadline_seconds=spec.timeout_seconds,
-            ttl_seconds_after_finished=config.job_ttl_seconds,
-            pod_failure_policy=failure_policy(),
-            template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels=pod_labels, annotations=pod_annotations or None), spec=pod),
-        ),
+        backoff_limit=spec.retries, active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
+        service_account=config.worker_service_account,
+        node_selector={**config.node_selector, **(resources.node_selector or {})},
+        tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True))
+                     for t in [*config.gpu_tolerations, *(resources.tolerations or [])]],
+        priority_class_name=spec.priority_class_name, runtime_class_name=config.runtime_class_name,
     )
 
 
@@ -150,7 +108,6 @@ def _env(spec: BoltzPredictionSpec, results: ResultsPlacement) -> list[client.V1
     env = [
         client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
         client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),  # weights come from the cache, never the network
-        *scratch_env(),
         *results.env,
     ]
     server = spec.msa_server

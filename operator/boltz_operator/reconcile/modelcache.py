@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from boltz_operator.api import BoltzModelCache, BoltzModelCacheStatus, ModelCachePhase
 from boltz_operator.api.modelcache import CachedFile, ModelCacheConditionType as Cond
 from boltz_operator.builders import modelcache as builders
+from boltz_operator.builders.common import WORKER_CONTAINER
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
@@ -63,7 +64,7 @@ def reconcile_model_cache(body: dict, job: dict | None, kube: Kube, config: Oper
                                "observed_generation": generation})
         return write_status(kube, PLURAL, body, new, outcome)
 
-    worker = kube.last_terminated_worker(ref.namespace, facts.name, builders.WORKER_CONTAINER)
+    worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
     summary = worker.summary if worker else None
     if facts.state == JobState.SUCCEEDED and summary is not None and summary.ok:
         files = [CachedFile(path=f.path, bytes=f.bytes, sha256=f.sha256) for f in summary.files]

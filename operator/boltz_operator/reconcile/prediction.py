@@ -15,6 +15,7 @@ from boltz_operator.api import BoltzModelCache, BoltzPrediction, BoltzPrediction
 from boltz_operator.api.prediction import PredictionConditionType as Cond
 from boltz_operator.api.prediction import PredictionResults
 from boltz_operator.builders import prediction as builders
+from boltz_operator.builders.common import WORKER_CONTAINER
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
@@ -112,7 +113,7 @@ def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generatio
                    JobState.PENDING: "waiting for a GPU", JobState.RUNNING: "running boltz predict"}[facts.state]
         return updated(status, {**update, "phase": phase, "message": message})
 
-    worker = kube.last_terminated_worker(ref.namespace, facts.name, builders.WORKER_CONTAINER)
+    worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
     summary = worker.summary if worker else None
     update["completion_time"] = facts.completion_time or now
     if facts.state == JobState.SUCCEEDED:
