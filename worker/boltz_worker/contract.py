@@ -28,6 +28,12 @@ WORK_DIR = "/work"  # emptyDir: outputs, HOME and kernel caches (the root filesy
 RESULTS_MOUNT = "/results"  # where a results PVC is mounted
 TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes, enforced by the kubelet
+RESULT_FILE = "result.json"  # written LAST under results_uri: its presence means the upload is complete
+
+# Environment variables the worker reads (the operator sets them on the container).
+ENV_WORK_DIR = "BOLTZ_WORK_DIR"  # overrides WORK_DIR
+ENV_CPUS = "BOLTZ_WORKER_CPUS"  # overrides the CPU count read from the cgroup (boltz workers/threads)
+ENV_MSA_API_KEY_VALUE = "MSA_API_KEY_VALUE"  # read by boltz itself when --api_key_header is passed
 
 
 class ExitCode(IntEnum):
@@ -242,3 +248,26 @@ class RunSummary(_Model):
     @classmethod
     def from_termination_message(cls, text: str) -> "RunSummary":
         return cls.model_validate_json(text)
+
+
+# ---------------------------------------------------------------------------------------------- results manifest
+
+
+class PredictionResult(_Model):
+    """RESULT_FILE: what a finished prediction uploaded. Lets anyone (the operator after a restart, a user) recover
+    the outcome from the results store alone. Read by other programs and versions: unknown fields are ignored."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    contract: str = CONTRACT_VERSION
+    record_id: str
+    results_uri: str
+    files: list[FileSummary]  # every uploaded file except RESULT_FILE itself, paths relative to results_uri
+    structures: list[str]  # structure files, best model (rank 0) first
+    confidence: list[dict] = []  # boltz's confidence_<id>_model_<k>.json contents, index = model rank
+    affinity: dict | None = None  # boltz's affinity_<id>.json contents
+    boltz_version: str | None = None
+    worker_version: str | None = None
+    started_at: str  # ISO 8601, UTC
+    finished_at: str
+    timings: dict[str, float] = {}  # seconds: boltz, upload, total

@@ -1,0 +1,71 @@
+"""What a model bundle consists of, where it comes from and how it lies in the cache.
+
+The layout must satisfy boltz 2.2.1's `download_boltz2(cache)`, which downloads nothing only when ALL of
+cache/mols.tar, cache/mols/, cache/boltz2_conf.ckpt and cache/boltz2_aff.ckpt exist (existence only). So mols.tar
+stays after it has been extracted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Extracted:
+    """A directory derived from an archive of the bundle; the archive holds the directory as its top level."""
+
+    archive: str  # file name within the bundle, e.g. "mols.tar"
+    directory: str  # directory name within the bundle, e.g. "mols"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    name: str  # also the directory under the models dir
+    hf_repo: str
+    files: tuple[str, ...]  # downloaded as they are
+    extracted: tuple[Extracted, ...] = ()
+    hf_revision: str = "main"
+
+    def file_path(self, file: str) -> str:
+        """Path relative to the models dir (the manifest's and the S3 source's key)."""
+        return f"{self.name}/{file}"
+
+    def dir_path(self, directory: str) -> str:
+        return f"{self.name}/{directory}/"
+
+    def hf_url(self, endpoint: str, file: str) -> str:
+        return f"{endpoint.rstrip('/')}/{self.hf_repo}/resolve/{self.hf_revision}/{file}"
+
+    def cache_problems(self, cache_dir: Path) -> list[str]:
+        """What a consumer would find wrong with this bundle's cache directory (empty = usable)."""
+        problems = [f"missing {file}" for file in self.files if not (cache_dir / file).is_file()]
+        problems += [f"{file} is empty" for file in self.files if _is_empty_file(cache_dir / file)]
+        for extracted in self.extracted:
+            directory = cache_dir / extracted.directory
+            if not directory.is_dir():
+                problems.append(f"missing {extracted.directory}/")
+            elif not any(directory.iterdir()):
+                problems.append(f"{extracted.directory}/ is empty")
+        return problems
+
+
+def _is_empty_file(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size == 0
+
+
+BOLTZ2 = Bundle(
+    name="boltz2",
+    hf_repo="boltz-community/boltz-2",
+    files=("boltz2_conf.ckpt", "boltz2_aff.ckpt", "mols.tar"),
+    extracted=(Extracted(archive="mols.tar", directory="mols"),),
+)
+
+BUNDLES = {BOLTZ2.name: BOLTZ2}
+
+
+def bundle(name: str) -> Bundle:
+    try:
+        return BUNDLES[name]
+    except KeyError:
+        raise ValueError(f"unknown model bundle {name!r}; known: {', '.join(BUNDLES)}") from None
