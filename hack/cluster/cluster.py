@@ -49,6 +49,8 @@ CONTROLLERS = [
     "cronjob-controller",
     "ttl-after-finished-controller",
     "persistentvolume-binder-controller",
+    "persistentvolumeclaim-protection-controller",  # removes the finalizer StorageObjectInUseProtection adds
+    "persistentvolume-protection-controller",
     "pod-garbage-collector-controller",
     "deployment-controller",
     "replicaset-controller",

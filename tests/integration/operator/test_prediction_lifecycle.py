@@ -245,3 +245,18 @@ def test_the_run_inputs_are_immutable_after_creation(cluster, namespace, operato
     cluster.kubectl("patch", "boltzprediction", "fixed", "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"retries": 5}}))
     assert wait_until(lambda: get(cluster, "boltzprediction", "fixed", namespace)["metadata"]["generation"] == 2, timeout=10)
     assert [j["metadata"]["name"] for j in jobs(cluster, namespace) if "predict" in j["metadata"]["name"]] == ["fixed-predict"]
+
+
+def test_deleting_a_cache_keeps_its_volume_unless_asked(cluster, namespace, operator):
+    kept = model_cache(name="kept")
+    dropped = model_cache(name="dropped")
+    dropped["spec"]["retainVolumeOnDelete"] = False
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(kept, dropped))
+    for name in ("kept", "dropped"):
+        wait_phase(cluster, "boltzmodelcache", name, namespace, "Ready")
+
+    cluster.kubectl("delete", "boltzmodelcache", "kept", "dropped", "-n", namespace, "--wait=true")
+
+    wait_until(lambda: cluster.kubectl("get", "pvc", "dropped-models", "-n", namespace, check=False).returncode != 0,
+               timeout=60, what="the garbage collector to delete dropped-models")
+    assert get(cluster, "pvc", "kept-models", namespace)["status"]["phase"] == "Bound"
