@@ -47,6 +47,7 @@ class OperatorConfig(BaseModel):
     job_ttl_seconds: int = 24 * 3600
     default_results: DefaultResultsStore = DefaultResultsStore()
     default_queue_name: str | None = None
+    metrics_port: int = Field(9090, description="Prometheus metrics at :<port>/metrics; 0 turns them off.")
     # Namespaces to watch; empty means all namespaces.
     namespaces: list[str] = []
 

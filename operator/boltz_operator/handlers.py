@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from contextlib import contextmanager
 
 import kopf
 from kubernetes import client, config as kube_config
@@ -18,17 +19,21 @@ from kubernetes import client, config as kube_config
 from boltz_operator.api import GROUP, VERSION, PredictionPhase
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as prediction_builders
-from boltz_operator.builders.common import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_NAME, MANAGED_BY
+from boltz_operator.builders.common import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_NAME, MANAGED_BY, WORKER_CONTAINER
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
+from boltz_operator.metrics import Metrics
+from boltz_operator.reconcile.jobs import JobState, job_facts
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
 from boltz_operator.reconcile.status import Outcome
+from boltz_worker.contract import ERROR_CLASS_OF_EXIT_CODE, ErrorClass
 
 log = logging.getLogger(__name__)
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 PREDICTION = "BoltzPrediction"
 MODEL_CACHE = "BoltzModelCache"
+TERMINAL_PHASES = ("Succeeded", "Failed", "Ready")
 
 # A Job event and its parent's own event can arrive at once (handlers run in a thread pool): one pass per object at a time.
 _locks: defaultdict[tuple, threading.Lock] = defaultdict(threading.Lock)
@@ -44,6 +49,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
         memo.config = OperatorConfig.from_env()
     if "kube" not in memo:
         memo.kube = Kube(_api_client())
+    memo.metrics = Metrics()
+    memo.failed_pods_seen = {}
+    memo.written = {}
+    if memo.config.metrics_port:
+        memo.metrics.serve(memo.config.metrics_port)
 
 
 def _api_client() -> client.ApiClient:
@@ -91,45 +101,96 @@ def _job_named(jobs_by_owner, key, job_name: str):
 # ---------------------------------------------------------------------------------------------- passes
 
 
+def _with_own_writes(kind: str, body, memo):
+    """The body with the status this operator last wrote. The operator is the only writer of status, so that is what
+    the API holds, while indices (and so passes started by a child's event) can lag several writes behind: without
+    this, a pass would recompute from an old status and write the same change again."""
+    meta = body["metadata"]
+    written = memo.written.get((kind, meta["namespace"], meta["name"], meta["uid"]))
+    return body if written is None else {**body, "status": written}
+
+
+def _remember_write(kind: str, body, outcome: Outcome, memo) -> None:
+    if outcome.status_written:
+        meta = body["metadata"]
+        memo.written[(kind, meta["namespace"], meta["name"], meta["uid"])] = outcome.status.to_body()
+
+
+def _forget(kind: str, body, memo) -> None:
+    meta = body["metadata"]
+    memo.metrics.phases.forget(kind, meta["namespace"], meta["name"])
+    memo.written.pop((kind, meta["namespace"], meta["name"], meta["uid"]), None)
+
+
 def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    with _locks[(PREDICTION, namespace, name)]:
+    with _locks[(PREDICTION, namespace, name)], _counting_errors(PREDICTION, namespace, memo):
+        body = _with_own_writes(PREDICTION, body, memo)
         cache = _one(model_caches, (namespace, (body.get("spec") or {}).get("modelCache", "default")))
         job = _job_named(jobs_by_owner, (namespace, PREDICTION, name), prediction_builders.job_name(name))
         outcome = reconcile_prediction(body, cache, job, memo.kube, memo.config)
-    _post(memo.kube, body, outcome)
+        _report(PREDICTION, body, outcome, memo)
+        _remember_write(PREDICTION, body, outcome, memo)
     return outcome
 
 
 def _model_cache_pass(body, jobs_by_owner, memo) -> Outcome:
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
-    with _locks[(MODEL_CACHE, namespace, name)]:
+    with _locks[(MODEL_CACHE, namespace, name)], _counting_errors(MODEL_CACHE, namespace, memo):
+        body = _with_own_writes(MODEL_CACHE, body, memo)
         ref = cache_builders.ModelCacheRef(namespace, name, meta["uid"], meta.get("generation", 1))
         job = _job_named(jobs_by_owner, (namespace, MODEL_CACHE, name), cache_builders.job_name(ref))
         outcome = reconcile_model_cache(body, job, memo.kube, memo.config)
-    _post(memo.kube, body, outcome)
+        _report(MODEL_CACHE, body, outcome, memo)
+        _remember_write(MODEL_CACHE, body, outcome, memo)
     return outcome
 
 
-def _post(kube: Kube, body, outcome: Outcome) -> None:
+def _report(kind: str, body, outcome: Outcome, memo) -> None:
+    """Events and metrics of a pass."""
+    meta = body["metadata"]
+    namespace = meta["namespace"]
     for type_, reason, message in outcome.events:
-        kube.post_event(body, type_, reason, message)
+        memo.kube.post_event(body, type_, reason, message)
+    metrics: Metrics = memo.metrics
+    phase = outcome.phase.value if outcome.phase else None
+    metrics.phases.set(kind, namespace, meta["name"], phase)
+    if outcome.created_job:
+        metrics.jobs_created.labels(kind, namespace).inc()
+    previous = (body.get("status") or {}).get("phase")
+    if outcome.status_written and phase in TERMINAL_PHASES and previous not in TERMINAL_PHASES:
+        status = outcome.status
+        metrics.finished(kind, namespace, phase, meta.get("creationTimestamp"), getattr(status, "start_time", None),
+                         getattr(status, "completion_time", None))
+
+
+@contextmanager
+def _counting_errors(kind: str, namespace: str, memo):
+    """Count a pass that raised (kopf logs it and retries the event)."""
+    try:
+        yield
+    except Exception:
+        memo.metrics.reconcile_errors.labels(kind, namespace).inc()
+        raise
 
 
 # ---------------------------------------------------------------------------------------------- events
 
 
 @kopf.on.event(GROUP, VERSION, "boltzpredictions")
-def prediction_event(event, body, model_caches, jobs_by_owner, memo, **_):
-    if event["type"] != "DELETED":
-        _prediction_pass(body, model_caches, jobs_by_owner, memo)
+def prediction_event(event, body, namespace, name, model_caches, jobs_by_owner, memo, **_):
+    if event["type"] == "DELETED":
+        _forget(PREDICTION, body, memo)
+        return
+    _prediction_pass(body, model_caches, jobs_by_owner, memo)
 
 
 @kopf.on.event(GROUP, VERSION, "boltzmodelcaches")
 def model_cache_event(event, body, namespace, name, predictions_by_cache, model_caches, jobs_by_owner, memo, **_):
     if event["type"] == "DELETED":
+        _forget(MODEL_CACHE, body, memo)
         return
     _model_cache_pass(body, jobs_by_owner, memo)
     # Predictions waiting on this cache start now (or learn why not) without an event of their own. Cache events
@@ -140,11 +201,30 @@ def model_cache_event(event, body, namespace, name, predictions_by_cache, model_
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILD_LABELS)
-def job_event(event, namespace, labels, predictions, model_caches, jobs_by_owner, memo, **_):
-    if event["type"] == "DELETED":
-        return  # a finished Job's TTL ran out: the parent's status already holds the result
+def job_event(event, body, namespace, name, labels, predictions, model_caches, jobs_by_owner, memo, **_):
     kind, owner = labels.get(LABEL_OWNER_KIND), labels.get(LABEL_OWNER_NAME)
+    if event["type"] == "DELETED":
+        memo.failed_pods_seen.pop((namespace, name), None)
+        return  # a finished Job's TTL ran out: the parent's status already holds the result
+    _count_retries(kind, namespace, name, body, memo)
     if kind == PREDICTION and (parent := _one(predictions, (namespace, owner))) is not None:
         _prediction_pass(parent, model_caches, jobs_by_owner, memo)
     elif kind == MODEL_CACHE and (parent := _one(model_caches, (namespace, owner))) is not None:
         _model_cache_pass(parent, jobs_by_owner, memo)
+
+
+def _count_retries(kind: str, namespace: str, job_name: str, job, memo) -> None:
+    """A Job whose failed count grew while it still runs has retried a worker: count it by the worker's error class."""
+    failed = (job.get("status") or {}).get("failed", 0)
+    seen = memo.failed_pods_seen.get((namespace, job_name), 0)
+    memo.failed_pods_seen[(namespace, job_name)] = failed
+    if failed <= seen or job_facts(job).state in (JobState.SUCCEEDED, JobState.FAILED):
+        return
+    worker = memo.kube.last_terminated_worker(namespace, job_name, WORKER_CONTAINER)
+    if worker and worker.summary and worker.summary.error_class:
+        reason = worker.summary.error_class.value
+    elif worker:
+        reason = ERROR_CLASS_OF_EXIT_CODE.get(worker.exit_code, ErrorClass.INTERNAL).value
+    else:
+        reason = "Unknown"
+    memo.metrics.retries.labels(kind, namespace, reason).inc(failed - seen)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def start_cluster() -> Cluster:
     result = subprocess.run([sys.executable, str(CLUSTER_TOOL), "up"], stdout=sys.stderr, stderr=sys.stderr, timeout=3600)
     if result.returncode != 0:
         pytest.fail("the local control plane did not start: see the [cluster] messages above and .cluster/logs/")
-    state_dir = REPO / ".cluster"
+    state_dir = Path(os.environ.get("BOLTZ_CLUSTER_DIR", REPO / ".cluster"))
     state = json.loads((state_dir / "state.json").read_text())
     return Cluster(kubeconfig=state_dir / "kubeconfig", bin_dir=Path(state["bin_dir"]), server=state["server"], state_dir=state_dir)
 

@@ -62,12 +62,13 @@ class OperatorProcess:
     def __init__(self, cluster: Cluster, kubeconfig: Path, log_path: Path, env: dict[str, str] | None = None):
         self.cluster, self.kubeconfig, self.log_path, self.extra_env = cluster, kubeconfig, log_path, env or {}
         self.proc: subprocess.Popen | None = None
-        self.port = 0
+        self.port = self.metrics_port = 0
 
     def start(self) -> "OperatorProcess":
-        self.port = free_port()
+        self.port, self.metrics_port = free_port(), free_port()
         env = {
             **os.environ,
+            "BOLTZ_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "KUBECONFIG": str(self.kubeconfig),
             "BOLTZ_OPERATOR_WORKER_IMAGE": WORKER_IMAGE,
             "PYTHONUNBUFFERED": "1",
@@ -75,7 +76,7 @@ class OperatorProcess:
         }
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "boltz_operator.cli", "run", "-A", f"--liveness=http://127.0.0.1:{self.port}/healthz"],
+            [sys.executable, "-m", "boltz_operator.cli", "run", "-A", *(["-v"] if os.environ.get("BOLTZ_TEST_OPERATOR_VERBOSE") else []), f"--liveness=http://127.0.0.1:{self.port}/healthz"],
             env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._ready, timeout=60, what=f"the operator's health endpoint (log: {self.log_path})")
         return self
@@ -85,6 +86,10 @@ class OperatorProcess:
             raise AssertionError(f"the operator exited with {self.proc.returncode}:\n{self.log_tail()}")
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as resp:
             return resp.status == 200
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, as when a node dies under it."""

@@ -44,7 +44,7 @@ def job_facts(job: dict) -> JobFacts:
     return JobFacts(
         name=job["metadata"]["name"],
         state=state,
-        attempts=status.get("failed", 0) + status.get("succeeded", 0) + status.get("active", 0),
+        attempts=_pods_started(status),
         start_time=status.get("startTime"),
         completion_time=status.get("completionTime") or (failed or {}).get("lastTransitionTime"),
         failure_reason=(failed or {}).get("reason"),
@@ -68,3 +68,11 @@ def describe_failure(facts: JobFacts, exit_code: int | None, summary: contract.R
     if facts.failure_reason == "BackoffLimitExceeded":
         message = f"failed after {facts.attempts} attempts; last error: {message}"
     return reason, message
+
+
+def _pods_started(status: dict) -> int:
+    # A finished pod sits in uncountedTerminatedPods until the Job controller moves it to succeeded/failed: counting
+    # only those two would make the number dip while a pod finishes.
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    return (status.get("failed", 0) + status.get("succeeded", 0) + status.get("active", 0)
+            + len(uncounted.get("failed") or []) + len(uncounted.get("succeeded") or []))

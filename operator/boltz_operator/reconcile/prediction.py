@@ -104,8 +104,13 @@ def _cache_not_ready(cache_name: str, cache_body: dict | None) -> tuple[str, str
 def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generation, now, outcome: Outcome):
     status, spec = prediction.status, prediction.spec
     facts = job_facts(job)
-    update = {"job_name": facts.name, "attempts": facts.attempts, "start_time": facts.start_time or status.start_time,
-              "observed_generation": generation}
+    # Never backwards (a pod being replaced is counted by neither side for a moment); unset until a pod exists.
+    attempts = max(facts.attempts, status.attempts or 0) or None
+    update = {"job_name": facts.name, "attempts": attempts, "start_time": facts.start_time or status.start_time,
+              "observed_generation": generation,
+              # Also when an earlier operator created the Job and died before saying so.
+              "conditions": set_condition(status.conditions, Cond.JOB_CREATED.value, True, "Created",
+                                          f"Job {facts.name} created", generation, now)}
     if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
         phase = {JobState.QUEUED: PredictionPhase.QUEUED, JobState.PENDING: PredictionPhase.PENDING,
                  JobState.RUNNING: PredictionPhase.RUNNING}[facts.state]
@@ -126,13 +131,13 @@ def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generatio
                 complex_plddt=summary.complex_plddt, affinity_pred_value=summary.affinity_pred_value,
                 affinity_probability_binary=summary.affinity_probability_binary)
         message = "prediction complete" if summary else "prediction complete; the worker's summary was not found (pods gone?)"
-        conditions = set_condition(status.conditions, Cond.COMPLETE.value, True, "Succeeded", message, generation, now)
+        conditions = set_condition(update["conditions"], Cond.COMPLETE.value, True, "Succeeded", message, generation, now)
         return updated(status, {**update, "phase": PredictionPhase.SUCCEEDED, "results": results,
                                          "message": message, "conditions": conditions})
 
     reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
     outcome.events.append(("Warning", reason, message))
-    conditions = set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now)
+    conditions = set_condition(update["conditions"], Cond.FAILED.value, True, reason, message, generation, now)
     return updated(status, {**update, "phase": PredictionPhase.FAILED, "message": message, "conditions": conditions})
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from enum import Enum
 
 from boltz_operator.api.common import KubeModel
 from boltz_operator.kube import Kube
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -14,6 +17,7 @@ class Outcome:
     """What a pass did, for the handler to report (Events, metrics)."""
 
     phase: Enum | None = None
+    status: KubeModel | None = None  # the status this pass computed
     created_job: bool = False
     status_written: bool = False
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
@@ -21,10 +25,14 @@ class Outcome:
 
 def write_status(kube: Kube, plural: str, body: dict, new_status: KubeModel, outcome: Outcome) -> Outcome:
     """Patch the status subresource, only when the computed status differs from the observed one."""
-    outcome.phase = new_status.phase
+    outcome.phase, outcome.status = new_status.phase, new_status
     new = new_status.to_body()
-    if new != (body.get("status") or {}):
+    old = body.get("status") or {}
+    if new != old:
         meta = body["metadata"]
+        changed = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
+        log.debug("%s %s/%s status changed: %s", plural, meta["namespace"], meta["name"],
+                  {k: (old.get(k), new.get(k)) for k in changed})
         kube.patch_status(plural, meta["namespace"], meta["name"], new)
         outcome.status_written = True
     return outcome
