@@ -58,10 +58,17 @@ bench: venv binaries
 demo: venv binaries
 	$(PY) hack/demo.py
 
+# The real boltz 2.2.1 in a venv of its own (it pins click and numpy against kopf), cached outside the repository
+# ($$BOLTZ_CACHE_HOME, default ~/.cache/boltz-operator), for tests/integration/fidelity (which also build it).
+.PHONY: boltz-venv
+boltz-venv:
+	hack/boltz-venv.sh
+
 # Where a Docker engine exists (not on these machines).
 images:
 	docker build -f Dockerfile.operator -t boltz-operator:dev .
 	docker build -f Dockerfile.worker --target boltz -t boltz-worker-boltz:dev .
+	docker build -f Dockerfile.worker --target boltzgen -t boltz-worker-boltzgen:dev .
 
 clean: cluster-down
 	rm -rf $(VENV)

@@ -45,6 +45,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.watching.server_timeout = 300
     settings.persistence.finalizer = None
     settings.execution.max_workers = 16
+    # No cluster-wide discovery: kopf would list/watch CRDs and namespaces, which the chart's role does not grant.
+    settings.scanning.disabled = True
     if "config" not in memo:  # tests pass their own
         memo.config = OperatorConfig.from_env()
     if "kube" not in memo:

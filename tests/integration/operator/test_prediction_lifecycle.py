@@ -62,9 +62,10 @@ def test_happy_path_cache_then_prediction_then_results(cluster, namespace, opera
 
     waiting = wait_phase(cluster, "boltzprediction", "egfr", namespace, "WaitingForModelCache")
     assert condition(waiting, "ModelCacheReady")["reason"] == "ModelCacheNotReady"
-    assert [j["metadata"]["name"] for j in jobs(cluster, namespace)] == ["default-populate-1"]
+    assert not [j for j in jobs(cluster, namespace) if j["metadata"]["name"] == "egfr-predict"], "no GPU Job before the cache is Ready"
 
     cache = wait_phase(cluster, "boltzmodelcache", "default", namespace, "Ready")
+    assert [j["metadata"]["name"] for j in jobs(cluster, namespace) if "populate" in j["metadata"]["name"]] == ["default-populate-1"]
     assert cache["status"]["totalBytes"] == 2_300_000_000 + 1_800_000_000 + 90_000_000
     assert {f["path"] for f in cache["status"]["files"]} == {"boltz2/boltz2_conf.ckpt", "boltz2/boltz2_aff.ckpt", "boltz2/mols.tar"}
     assert cache["status"]["populateDurationSeconds"] == 42.5
