@@ -3,7 +3,7 @@ reference is generated from the schema (`python tests/unit/chart/chart_helpers.p
 
 from __future__ import annotations
 
-from chart_helpers import DEFAULT_VALUES, SCHEMA, reference_markdown, schema_leaves
+from chart_helpers import DEFAULT_VALUES, REPO, SCHEMA, reference_markdown, schema_leaves
 
 
 def value_paths(values: dict, schema: dict, prefix: str = "") -> set[str]:
@@ -41,3 +41,9 @@ def test_the_reference_table_lists_every_value_with_its_default():
     assert table.count("\n") == len(schema_leaves()) + 1
     assert "| `gpu.defaultCount` | `1` |" in table
     assert "| `metrics.port` | `9090` |" in table
+
+
+def test_the_readme_shows_the_current_reference_table():
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("<!-- BEGIN values reference -->\n")[1].split("\n<!-- END values reference -->")[0]
+    assert block == reference_markdown().strip(), "regenerate: .venv/bin/python tests/unit/chart/chart_helpers.py reference"
