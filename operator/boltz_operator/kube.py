@@ -44,7 +44,8 @@ class Kube:
             client.V1PersistentVolumeClaim: self.core.create_namespaced_persistent_volume_claim,
         }
         try:
-            creators[type(obj)](namespace, obj)
+            # The response is not needed: skip turning it back into typed objects (costly in CPU, per create).
+            creators[type(obj)](namespace, obj, _preload_content=False).read()
         except ApiException as err:
             if err.status == 409:
                 return False
@@ -52,7 +53,8 @@ class Kube:
         return True
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
-        self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, {"status": status})
+        self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, {"status": status},
+                                                          _preload_content=False).read()
 
     def post_event(self, body, type_: str, reason: str, message: str) -> None:
         """A core/v1 Event on the resource (what `kubectl describe` shows)."""
