@@ -1,5 +1,13 @@
 """Pydantic models of the custom resources (the source of truth for the CRDs in crds/)."""
 
+from .campaign import (
+    CAMPAIGN_RESOURCE,
+    BoltzGenCampaign,
+    BoltzGenCampaignSpec,
+    BoltzGenCampaignStatus,
+    CampaignConditionType,
+    CampaignPhase,
+)
 from .common import API_VERSION, GROUP, VERSION, Condition, ConditionStatus, ResourceKind
 from .modelcache import (
     MODEL_CACHE_RESOURCE,
@@ -18,6 +26,8 @@ from .prediction import (
     PredictionPhase,
 )
 
+# The kinds served (crds/, the chart). BoltzGenCampaign joins when its controller does: a CRD that nothing
+# reconciles would accept campaigns that never run.
 RESOURCES: tuple[ResourceKind, ...] = (MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE)
 
 __all__ = [
@@ -40,4 +50,10 @@ __all__ = [
     "BoltzPredictionStatus",
     "PredictionConditionType",
     "PredictionPhase",
+    "CAMPAIGN_RESOURCE",
+    "BoltzGenCampaign",
+    "BoltzGenCampaignSpec",
+    "BoltzGenCampaignStatus",
+    "CampaignConditionType",
+    "CampaignPhase",
 ]
