@@ -1,4 +1,5 @@
-"""`boltz-worker populate|predict`: run one command, report through the termination message and the exit code."""
+"""`boltz-worker populate|predict|design|filter`: run one command, report through the termination message and the
+exit code."""
 
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from .contract import (
     RUN_ADAPTER,
     RUN_FILE,
     TERMINATION_LOG,
+    DesignRun,
     ErrorClass,
     ExitCode,
+    FilterRun,
     PopulateRun,
     PredictRun,
     RunSummary,
@@ -48,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     return int(ExitCode.OK)
 
 
-def load_run(path: Path, command: str) -> PopulateRun | PredictRun:
+def load_run(path: Path, command: str) -> PopulateRun | PredictRun | DesignRun | FilterRun:
     try:
         run = RUN_ADAPTER.validate_json(path.read_bytes())
     except OSError as e:
@@ -83,7 +86,24 @@ def _predict(run: PredictRun, run_path: Path) -> RunSummary:
     return predict(run, config_dir=run_path.parent)  # the input files sit beside run.json
 
 
-_COMMANDS: dict[str, Callable[..., RunSummary]] = {"populate": _populate, "predict": _predict}
+def _design(run: DesignRun, run_path: Path) -> RunSummary:
+    from .design import design
+
+    return design(run, config_dir=run_path.parent)  # the design spec (and files it names) sit beside run.json
+
+
+def _filter(run: FilterRun, run_path: Path) -> RunSummary:
+    from .filter import filter_designs
+
+    return filter_designs(run, config_dir=run_path.parent)
+
+
+_COMMANDS: dict[str, Callable[..., RunSummary]] = {
+    "populate": _populate,
+    "predict": _predict,
+    "design": _design,
+    "filter": _filter,
+}
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ CONFIG_DIR = "/etc/boltz-run"
 RUN_FILE = "run.json"
 MODELS_DIR = "/models"
 BOLTZ2_CACHE_DIR = f"{MODELS_DIR}/boltz2"
+BOLTZGEN_CACHE_DIR = f"{MODELS_DIR}/boltzgen"
 MANIFEST_FILE = "manifest.json"
 WORK_DIR = "/work"  # emptyDir: outputs, HOME and kernel caches (the root filesystem is read-only)
 RESULTS_MOUNT = "/results"  # where a results PVC is mounted
@@ -34,6 +35,12 @@ RESULT_FILE = "result.json"  # written LAST under results_uri: its presence mean
 ENV_WORK_DIR = "BOLTZ_WORK_DIR"  # overrides WORK_DIR
 ENV_CPUS = "BOLTZ_WORKER_CPUS"  # overrides the CPU count read from the cgroup (boltz workers/threads)
 ENV_MSA_API_KEY_VALUE = "MSA_API_KEY_VALUE"  # read by boltz itself when --api_key_header is passed
+ENV_JOB_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"  # set by Kubernetes on each pod of an Indexed Job
+
+# BoltzGen campaigns: results layout under the campaign's results target.
+SHARDS_DIR = "shards"  # <campaign results>/shards/<index>/ : one design shard's boltzgen output directory
+SHARD_COMPLETE_MARKER = "_COMPLETE"  # written LAST under a shard: its presence means the shard is complete
+FILTER_DIR = "final"  # <campaign results>/final/ : the filter Job's final_ranked_designs/ and metrics CSVs
 
 
 class ExitCode(IntEnum):
@@ -196,8 +203,106 @@ class PopulateRun(_Model):
     source: PopulateSource = PopulateSource(huggingface=HuggingFaceSource())
 
 
-Run = Annotated[Union[PredictRun, PopulateRun], Field(discriminator="kind")]
-RUN_ADAPTER: TypeAdapter[PredictRun | PopulateRun] = TypeAdapter(Run)
+# ---------------------------------------------------------------------------------------------- boltzgen runs
+
+# `boltzgen run --protocol` choices and `--steps` choices, as boltzgen 0.3.2 spells them (cli/boltzgen.py).
+BoltzGenProtocol = Literal[
+    "protein-anything",
+    "peptide-anything",
+    "protein-small_molecule",
+    "nanobody-anything",
+    "antibody-anything",
+    "protein-redesign",
+]
+BoltzGenStep = Literal[
+    "design", "inverse_folding", "design_folding", "folding", "affinity", "analysis", "filtering"
+]  # fmt: skip
+# A design shard runs everything up to and including analysis; filtering runs once, over the merged shards.
+DESIGN_SHARD_STEPS: tuple[str, ...] = ("design", "inverse_folding", "design_folding", "folding", "affinity", "analysis")
+
+
+class BoltzGenModels(_Model):
+    """Local paths of the boltzgen bundle (see model_catalog.BOLTZGEN). Given to boltzgen as paths, so it never
+    reaches for the Hugging Face hub (its defaults are `huggingface:<repo>:<file>` references)."""
+
+    design_checkpoints: list[str] = [
+        f"{BOLTZGEN_CACHE_DIR}/boltzgen1_diverse.ckpt",
+        f"{BOLTZGEN_CACHE_DIR}/boltzgen1_adherence.ckpt",
+    ]
+    inverse_fold_checkpoint: str = f"{BOLTZGEN_CACHE_DIR}/boltzgen1_ifold.ckpt"
+    folding_checkpoint: str = f"{BOLTZGEN_CACHE_DIR}/boltz2_conf_final.ckpt"
+    affinity_checkpoint: str = f"{BOLTZGEN_CACHE_DIR}/boltz2_aff.ckpt"
+    moldir: str = f"{BOLTZGEN_CACHE_DIR}/mols.zip"  # boltzgen reads the zip itself: nothing to extract
+
+    def paths(self) -> list[str]:
+        return [*self.design_checkpoints, self.inverse_fold_checkpoint, self.folding_checkpoint,
+                self.affinity_checkpoint, self.moldir]  # fmt: skip
+
+
+class DesignOptions(_Model):
+    """`boltzgen run` options a campaign may set (the allow-list; names as boltzgen's CLI spells them)."""
+
+    steps: list[BoltzGenStep] | None = None  # None: DESIGN_SHARD_STEPS (boltzgen skips those its protocol lacks)
+    diffusion_batch_size: int | None = Field(default=None, ge=1)
+    step_scale: float | None = None
+    noise_scale: float | None = None
+    skip_inverse_folding: bool = False
+    inverse_fold_num_sequences: int = Field(default=1, ge=1)
+    inverse_fold_avoid: str | None = Field(default=None, pattern=r"^[A-Z]*$")  # one-letter codes, e.g. "KEC"
+    use_kernels: Literal["auto", "true", "false"] = "auto"
+    num_workers: int | None = Field(default=None, ge=1)  # DataLoader workers; boltzgen's default is 1
+    reuse: bool = False  # `--reuse`: keep designs already in the work dir (a retried pod starts on an empty one)
+
+
+class DesignRun(_Model):
+    """One shard of a BoltzGenCampaign's Indexed Job: `boltzgen run` for num_designs designs, steps up to analysis.
+
+    Its output directory goes to <results>/shards/<shard_index>/ with SHARD_COMPLETE_MARKER written last; a shard
+    whose marker exists does no work (a re-run index, a retried pod after the upload)."""
+
+    kind: Literal["design"] = "design"
+    contract: Literal["v1"] = CONTRACT_VERSION
+    spec_file: str  # the design spec's file name in CONFIG_DIR (files it refers to sit beside it)
+    protocol: BoltzGenProtocol = "protein-anything"
+    num_designs: int = Field(ge=1)  # for this shard
+    shard_index: int | None = Field(default=None, ge=0)  # None: from $JOB_COMPLETION_INDEX
+    options: DesignOptions = DesignOptions()
+    cache_dir: str = BOLTZGEN_CACHE_DIR
+    models: BoltzGenModels = BoltzGenModels()
+    results: ResultsTarget  # the CAMPAIGN's results base; the shard's target is derived from it
+
+
+class FilterOptions(_Model):
+    """`boltzgen run --steps filtering` options a campaign may set (names as boltzgen's CLI spells them)."""
+
+    alpha: float | None = Field(default=None, ge=0.0, le=1.0)
+    filter_biased: bool = True
+    metrics_override: dict[str, float | None] | None = None  # metric -> inverse importance; None removes it
+    additional_filters: list[str] | None = None  # "feature>threshold" / "feature<threshold"
+    size_buckets: list[str] | None = None  # "min-max:count"
+    refolding_rmsd_threshold: float | None = None
+
+
+class FilterRun(_Model):
+    """The campaign's filter Job: merge the complete shards, rank and select `budget` designs, upload them."""
+
+    kind: Literal["filter"] = "filter"
+    contract: Literal["v1"] = CONTRACT_VERSION
+    spec_file: str  # the same spec the shards ran (boltzgen's `run` re-checks it before filtering)
+    protocol: BoltzGenProtocol = "protein-anything"
+    num_shards: int = Field(ge=1)  # shards 0..num_shards-1 are looked for; those without a marker are skipped
+    min_shards: int = Field(default=1, ge=1)  # fewer complete shards than this fails the run
+    budget: int = Field(default=30, ge=1)
+    skip_inverse_folding: bool = False  # as the shards ran: decides which designs directory is filtered
+    options: FilterOptions = FilterOptions()
+    top_designs: int = Field(default=10, ge=0)  # how many go into the termination message (then cut to fit)
+    cache_dir: str = BOLTZGEN_CACHE_DIR
+    models: BoltzGenModels = BoltzGenModels()
+    results: ResultsTarget  # the campaign's results base: shards are read from it, FILTER_DIR/ is written
+
+
+Run = Annotated[Union[PredictRun, PopulateRun, DesignRun, FilterRun], Field(discriminator="kind")]
+RUN_ADAPTER: TypeAdapter[PredictRun | PopulateRun | DesignRun | FilterRun] = TypeAdapter(Run)
 
 
 # ---------------------------------------------------------------------------------------------- summaries
@@ -207,6 +312,15 @@ class FileSummary(_Model):
     path: str  # relative to the models dir or results URI
     bytes: int
     sha256: str | None = None
+
+
+class TopDesign(_Model):
+    """One selected design in a filter summary: boltzgen's final rank, id, designed sequence and key metrics."""
+
+    rank: int
+    id: str
+    sequence: str | None = None
+    metrics: dict[str, float] = {}
 
 
 class RunSummary(_Model):
@@ -228,6 +342,13 @@ class RunSummary(_Model):
     files: list[FileSummary] = []
     total_bytes: int | None = None
     duration_seconds: float | None = None
+    # design (a shard) and filter (a campaign)
+    shard_index: int | None = None
+    designs_completed: int | None = None  # design: rows in the shard's aggregate metrics; filter: designs merged
+    already_complete: bool = False  # design: the shard's marker existed, nothing was run
+    shards_merged: list[int] = []
+    designs_selected: int | None = None
+    top_designs: list[TopDesign] = []  # best first; trimmed from the end to fit the termination message
 
     def to_termination_message(self) -> str:
         """Compact JSON within TERMINATION_MESSAGE_LIMIT: long messages are cut, then lists dropped."""
@@ -236,7 +357,10 @@ class RunSummary(_Model):
         if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and summary.message:
             summary = summary.model_copy(update={"message": summary.message[:512] + "..."})
             text = summary._dump()
-        for field in ("structures", "files"):
+        while len(text.encode()) > TERMINATION_MESSAGE_LIMIT and summary.top_designs:
+            summary = summary.model_copy(update={"top_designs": summary.top_designs[:-1]})
+            text = summary._dump()
+        for field in ("structures", "files", "shards_merged"):
             if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
                 summary = summary.model_copy(update={field: []})
                 text = summary._dump()

@@ -20,12 +20,22 @@ class Extracted:
 
 
 @dataclass(frozen=True)
+class HFFile:
+    """A bundle file that lives in another Hugging Face repository than the bundle's own (or in a dataset repo)."""
+
+    file: str
+    repo: str
+    repo_type: str = "model"  # "model" or "dataset" (dataset URLs are /datasets/<repo>/resolve/...)
+
+
+@dataclass(frozen=True)
 class Bundle:
     name: str  # also the directory under the models dir
     hf_repo: str
     files: tuple[str, ...]  # downloaded as they are
     extracted: tuple[Extracted, ...] = ()
     hf_revision: str = "main"
+    hf_files: tuple[HFFile, ...] = ()  # per-file repository overrides
 
     def file_path(self, file: str) -> str:
         """Path relative to the models dir (the manifest's and the S3 source's key)."""
@@ -35,6 +45,10 @@ class Bundle:
         return f"{self.name}/{directory}/"
 
     def hf_url(self, endpoint: str, file: str) -> str:
+        source = next((f for f in self.hf_files if f.file == file), None)
+        if source is not None:
+            repo = f"datasets/{source.repo}" if source.repo_type == "dataset" else source.repo
+            return f"{endpoint.rstrip('/')}/{repo}/resolve/{self.hf_revision}/{file}"
         return f"{endpoint.rstrip('/')}/{self.hf_repo}/resolve/{self.hf_revision}/{file}"
 
     def cache_problems(self, cache_dir: Path) -> list[str]:
@@ -61,7 +75,26 @@ BOLTZ2 = Bundle(
     extracted=(Extracted(archive="mols.tar", directory="mols"),),
 )
 
+# boltzgen 0.3.2 (cli/boltzgen.py, ARTIFACTS): five checkpoints in the model repo boltzgen/boltzgen-1 and the
+# canonical molecules as a zip in the DATASET repo boltzgen/inference-data. boltzgen reads mols.zip directly
+# (data/mol.py load_molecules), so nothing is extracted. Every path is given to boltzgen on its command line.
+BOLTZGEN = Bundle(
+    name="boltzgen",
+    hf_repo="boltzgen/boltzgen-1",
+    files=(
+        "boltzgen1_diverse.ckpt",  # --design_checkpoints (1st)
+        "boltzgen1_adherence.ckpt",  # --design_checkpoints (2nd)
+        "boltzgen1_ifold.ckpt",  # --inverse_fold_checkpoint
+        "boltz2_conf_final.ckpt",  # --folding_checkpoint
+        "boltz2_aff.ckpt",  # --affinity_checkpoint
+        "mols.zip",  # --moldir
+    ),
+    hf_files=(HFFile(file="mols.zip", repo="boltzgen/inference-data", repo_type="dataset"),),
+)
+
 BUNDLES = {BOLTZ2.name: BOLTZ2}
+# Not yet in BUNDLES: PopulateRun.bundles and its tests still know only "boltz2". Joining it is one line here.
+BOLTZGEN_BUNDLES = {BOLTZGEN.name: BOLTZGEN}
 
 
 def bundle(name: str) -> Bundle:

@@ -1,0 +1,173 @@
+"""`boltz-worker design`: one shard of a BoltzGen campaign (one index of an Indexed Job).
+
+Skips at once when the shard's marker exists (a re-run index does no work); else checks the spec and the model
+cache, runs `boltzgen run` up to analysis, checks its outputs, uploads the output directory to
+<campaign results>/shards/<index>/ and writes SHARD_COMPLETE_MARKER LAST.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .boltz_command import container_cpus
+from .boltzgen_command import boltzgen_executable, build_design_argv, failure, run_boltzgen
+from .boltzgen_store import StoreReader, sub_target
+from .contract import (
+    ENV_JOB_COMPLETION_INDEX,
+    ENV_WORK_DIR,
+    SHARD_COMPLETE_MARKER,
+    SHARDS_DIR,
+    WORK_DIR,
+    BoltzGenModels,
+    DesignRun,
+    ErrorClass,
+    RunSummary,
+    WorkerError,
+)
+from .fileutil import utc_now
+from .results_store import open_results_store
+
+log = logging.getLogger(__name__)
+
+METRICS_CSV = "aggregate_metrics_analyze.csv"  # written by boltzgen's analysis step into the designs directory
+INVERSE_FOLDED_DIR = "intermediate_designs_inverse_folded"
+DESIGNS_DIR = "intermediate_designs"
+
+
+def shard_index(run: DesignRun, environ=os.environ) -> int:
+    if run.shard_index is not None:
+        return run.shard_index
+    value = environ.get(ENV_JOB_COMPLETION_INDEX, "").strip()
+    try:
+        index = int(value)
+    except ValueError:
+        raise WorkerError(
+            ErrorClass.INVALID_INPUT,
+            f"no shard_index in the run and ${ENV_JOB_COMPLETION_INDEX} is {value!r}: not an Indexed Job's pod?",
+        ) from None
+    if index < 0:
+        raise WorkerError(ErrorClass.INVALID_INPUT, f"${ENV_JOB_COMPLETION_INDEX} is negative: {index}")
+    return index
+
+
+def shard_rel(index: int) -> str:
+    return f"{SHARDS_DIR}/{index}"
+
+
+def design(run: DesignRun, config_dir: Path) -> RunSummary:
+    started, started_at = time.monotonic(), utc_now()
+    index = shard_index(run)
+    target = sub_target(run.results, shard_rel(index))
+    reader = StoreReader(run.results)
+    marker = f"{shard_rel(index)}/{SHARD_COMPLETE_MARKER}"
+    if reader.exists(marker):
+        log.info("shard %d is already complete (%s exists): nothing to do", index, target.uri)
+        return RunSummary(
+            ok=True, results_uri=target.uri, shard_index=index, already_complete=True,
+            designs_completed=_designs_in_marker(reader, marker),
+        )  # fmt: skip
+    spec = config_dir / run.spec_file
+    check_spec(spec)
+    check_models(run.models)
+
+    work = Path(os.environ.get(ENV_WORK_DIR, WORK_DIR))
+    out_dir = work / "boltzgen" / f"shard-{index}"
+    if out_dir.exists() and not run.options.reuse:
+        shutil.rmtree(out_dir)  # a retried container in the same pod: start clean unless asked to reuse
+    out_dir.mkdir(parents=True, exist_ok=True)
+    argv = build_design_argv(
+        boltzgen_executable(), spec, out_dir, run.protocol, run.num_designs, run.options, run.models, container_cpus()
+    )
+    result = run_boltzgen(argv, cwd=work)
+    error = failure(result, f"boltzgen run (shard {index})")
+    if error:
+        raise error
+    designs = check_shard_outputs(out_dir, run)
+
+    upload_started = time.monotonic()
+    store = open_results_store(target)
+    files = sorted(p for p in out_dir.rglob("*") if p.is_file())
+    for path in files:
+        store.put_file(path.relative_to(out_dir).as_posix(), path)
+    marker_doc = {
+        "shard_index": index,
+        "designs": designs,
+        "files": len(files),
+        "num_designs": run.num_designs,
+        "protocol": run.protocol,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "timings": {
+            "boltzgen": round(result.seconds, 1),
+            "upload": round(time.monotonic() - upload_started, 1),
+            "total": round(time.monotonic() - started, 1),
+        },
+    }
+    store.put_bytes(SHARD_COMPLETE_MARKER, json.dumps(marker_doc, indent=2).encode() + b"\n")  # LAST
+    log.info("shard %d: %d designs at %s", index, designs, target.uri)
+    return RunSummary(ok=True, results_uri=target.uri, shard_index=index, designs_completed=designs)
+
+
+def check_spec(spec: Path) -> None:
+    if not spec.is_file():
+        raise WorkerError(ErrorClass.INVALID_INPUT, f"the design spec {spec.name} is not among the run's files")
+    import yaml  # light, and only here
+
+    try:
+        doc = yaml.safe_load(spec.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise WorkerError(ErrorClass.INVALID_INPUT, f"the design spec {spec.name} is not valid YAML: {e}") from e
+    if not isinstance(doc, dict) or "entities" not in doc:
+        raise WorkerError(ErrorClass.INVALID_INPUT, f"the design spec {spec.name} has no 'entities'")
+
+
+def check_models(models: BoltzGenModels) -> None:
+    missing = [p for p in models.paths() if not Path(p).is_file() or Path(p).stat().st_size == 0]
+    if missing:
+        raise WorkerError(
+            ErrorClass.MODEL_CACHE_UNUSABLE,
+            f"boltzgen model cache is unusable (missing or empty: {', '.join(missing)}): "
+            "is its BoltzModelCache Ready and mounted there?",
+        )
+
+
+def designs_dir(out_dir: Path, skip_inverse_folding: bool) -> Path:
+    return out_dir / (DESIGNS_DIR if skip_inverse_folding else INVERSE_FOLDED_DIR)
+
+
+def check_shard_outputs(out_dir: Path, run: DesignRun) -> int:
+    """The number of designs the shard produced; WorkerError when boltzgen exited 0 without them."""
+    steps = run.options.steps
+    directory = designs_dir(out_dir, run.options.skip_inverse_folding)
+    if steps is None or "analysis" in steps:
+        rows = count_csv_rows(directory / METRICS_CSV)
+        if rows is None:
+            raise WorkerError(ErrorClass.INTERNAL, f"boltzgen exited 0 but wrote no {directory.name}/{METRICS_CSV}")
+        if rows == 0:
+            raise WorkerError(ErrorClass.INTERNAL, f"boltzgen's {directory.name}/{METRICS_CSV} lists no designs")
+        return rows
+    cifs = [p for p in (out_dir / DESIGNS_DIR).glob("*.cif") if not p.name.endswith("_native.cif")]
+    if not cifs:
+        raise WorkerError(ErrorClass.INTERNAL, f"boltzgen exited 0 but wrote no designs under {DESIGNS_DIR}/")
+    return len(cifs)
+
+
+def count_csv_rows(path: Path) -> int | None:
+    if not path.is_file():
+        return None
+    with open(path, newline="") as f:
+        return sum(1 for _ in csv.DictReader(f))
+
+
+def _designs_in_marker(reader: StoreReader, marker: str) -> int | None:
+    """The design count the marker recorded (best effort: the marker's presence is what counts)."""
+    try:
+        return json.loads(reader.read_bytes(marker)).get("designs")
+    except (WorkerError, ValueError, AttributeError):
+        return None

@@ -1,0 +1,190 @@
+"""`boltz-worker filter`: the BoltzGen campaign's last Job.
+
+Downloads the complete shards (those with SHARD_COMPLETE_MARKER) into directories with distinct names (boltzgen's
+merge prefixes every design id with its source directory's name), `boltzgen merge`s them, runs
+`boltzgen run <spec> --steps filtering` on the merged directory, uploads final_ranked_designs/ and the merged metrics
+CSVs to <campaign results>/final/, writes result.json there LAST, and reports the top designs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .boltzgen_command import (
+    boltzgen_executable,
+    build_filter_argv,
+    build_merge_argv,
+    failure,
+    run_boltzgen,
+)
+from .boltzgen_store import StoreReader, sub_target
+from .contract import (
+    ENV_WORK_DIR,
+    FILTER_DIR,
+    RESULT_FILE,
+    SHARD_COMPLETE_MARKER,
+    WORK_DIR,
+    ErrorClass,
+    FilterRun,
+    RunSummary,
+    TopDesign,
+    WorkerError,
+)
+from .design import METRICS_CSV, check_models, check_spec, count_csv_rows, designs_dir, shard_rel
+from .fileutil import utc_now
+from .results_store import open_results_store
+
+log = logging.getLogger(__name__)
+
+FINAL_RANKED_DIR = "final_ranked_designs"  # boltzgen's filter output under its --output
+ALL_METRICS_CSV = "all_designs_metrics.csv"
+MERGED_CSVS = (METRICS_CSV, "per_target_metrics_analyze.csv")
+# Metrics reported per top design, first present of each group (boltzgen's filter falls back the same way).
+KEY_METRICS = (
+    ("design_to_target_iptm", "design_iptm"),
+    ("design_ptm",),
+    ("min_design_to_target_pae", "min_interaction_pae"),
+    ("filter_rmsd",),
+    ("affinity_probability_binary1",),
+    ("quality_score",),
+)
+
+
+def selected_metrics_csv(budget: int) -> str:
+    return f"final_designs_metrics_{budget}.csv"
+
+
+def shard_dir_name(index: int) -> str:
+    return f"shard-{index:05d}"  # distinct and stable: merged ids read `shard-00003_<id>`
+
+
+def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
+    started, started_at = time.monotonic(), utc_now()
+    spec = config_dir / run.spec_file
+    check_spec(spec)
+    check_models(run.models)  # boltzgen configures every step (and checks their model paths) before filtering
+    reader = StoreReader(run.results)
+    complete = [i for i in range(run.num_shards) if reader.exists(f"{shard_rel(i)}/{SHARD_COMPLETE_MARKER}")]
+    log.info("%d of %d shards are complete: %s", len(complete), run.num_shards, complete)
+    if len(complete) < run.min_shards:
+        raise WorkerError(
+            ErrorClass.INVALID_INPUT,
+            f"only {len(complete)} of {run.num_shards} design shards are complete; at least {run.min_shards} needed",
+        )
+
+    work = Path(os.environ.get(ENV_WORK_DIR, WORK_DIR)) / "boltzgen-filter"
+    if work.exists():
+        shutil.rmtree(work)
+    shards_dir, merged = work / "shards", work / "merged"
+    sources = []
+    for index in complete:
+        dest = shards_dir / shard_dir_name(index)
+        reader.download(shard_rel(index), dest, exclude=(SHARD_COMPLETE_MARKER,))
+        sources.append(dest)
+
+    exe = boltzgen_executable()
+    result = run_boltzgen(build_merge_argv(exe, sources, merged), cwd=work)
+    error = failure(result, "boltzgen merge")
+    if error:
+        raise error
+    designs = count_csv_rows(designs_dir(merged, run.skip_inverse_folding) / METRICS_CSV)
+    if not designs:
+        raise WorkerError(ErrorClass.INTERNAL, f"boltzgen merge of shards {complete} produced no designs")
+
+    argv = build_filter_argv(
+        exe, spec, merged, run.protocol, run.budget, run.skip_inverse_folding, run.options, run.models
+    )
+    result = run_boltzgen(argv, cwd=work)
+    error = failure(result, "boltzgen filtering")
+    if error:
+        raise error
+    final_dir = merged / FINAL_RANKED_DIR
+    selected_csv = final_dir / selected_metrics_csv(run.budget)
+    if not selected_csv.is_file():
+        raise WorkerError(
+            ErrorClass.INTERNAL, f"boltzgen filtering exited 0 but wrote no {FINAL_RANKED_DIR}/{selected_csv.name}"
+        )
+    rows = read_csv(selected_csv)
+
+    target = sub_target(run.results, FILTER_DIR)
+    store = open_results_store(target)
+    uploaded = 0
+    for path in sorted(p for p in final_dir.rglob("*") if p.is_file()):
+        store.put_file(f"{FINAL_RANKED_DIR}/{path.relative_to(final_dir).as_posix()}", path)
+        uploaded += 1
+    for name in MERGED_CSVS:
+        path = designs_dir(merged, run.skip_inverse_folding) / name
+        if path.is_file():
+            store.put_file(f"merged/{name}", path)
+            uploaded += 1
+    top = top_designs(rows, run.top_designs)
+    result_doc = {
+        "contract": run.contract,
+        "results_uri": target.uri,
+        "shards_merged": complete,
+        "designs_merged": designs,
+        "designs_selected": len(rows),
+        "budget": run.budget,
+        "top_designs": [t.model_dump(mode="json") for t in top_designs(rows, len(rows))],
+        "files": uploaded,
+        "started_at": started_at,
+        "finished_at": utc_now(),
+        "timings": {"total": round(time.monotonic() - started, 1)},
+    }
+    store.put_bytes(RESULT_FILE, json.dumps(result_doc, indent=2).encode() + b"\n")  # LAST
+    return RunSummary(
+        ok=True,
+        results_uri=target.uri,
+        designs_completed=designs,
+        shards_merged=complete,
+        designs_selected=len(rows),
+        top_designs=top,
+    )
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def top_designs(rows: list[dict[str, str]], count: int) -> list[TopDesign]:
+    """The best `count` rows by boltzgen's final_rank (file order when a rank is missing)."""
+
+    def rank_of(item: tuple[int, dict]) -> tuple[float, int]:
+        position, row = item
+        return (_number(row.get("final_rank")) or float("inf"), position)
+
+    ordered = [row for _, row in sorted(enumerate(rows), key=rank_of)]
+    designs = []
+    for position, row in enumerate(ordered[:count], start=1):
+        rank = _number(row.get("final_rank"))
+        metrics = {}
+        for group in KEY_METRICS:
+            for name in group:
+                value = _number(row.get(name))
+                if value is not None:
+                    metrics[name] = round(value, 4)
+                    break
+        designs.append(
+            TopDesign(
+                rank=int(rank) if rank is not None else position,
+                id=row.get("id", ""),
+                sequence=row.get("designed_sequence") or row.get("designed_chain_sequence") or None,
+                metrics=metrics,
+            )
+        )
+    return designs
+
+
+def _number(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number == number else None  # NaN -> None
