@@ -1,0 +1,119 @@
+"""Boltz fidelity: what the operator and the worker produce, checked by the real boltz 2.2.1.
+
+boltz cannot live in the project's venv (it pins click==8.1.7 and numpy<2), so it gets a venv of its own, built
+once and cached by hack/boltz-venv.sh. These tests run in the project venv, build their inputs with the project's
+own code (render_boltz_input, the ConfigMap builder, build_boltz_argv), and hand them to boltz_side.py, run by the
+boltz venv's python. When that venv cannot be built (no package index), every test here is skipped, saying why.
+
+Environment:
+  BOLTZ_CACHE_HOME         cache root (default ~/.cache/boltz-operator): the venv, generated molecules
+  BOLTZ_FIDELITY_BUILD=0   never build the venv here: skip when it is not built already
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fidelity_support import CACHE_HOME
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+BOLTZ_SIDE = HERE / "boltz_side.py"
+VENV_SCRIPT = REPO / "hack" / "boltz-venv.sh"
+BOLTZ_VERSION = "2.2.1"
+
+# Residues boltz's parser loads for any polymer: const.canonical_tokens (load_canonicals) and the nucleotides.
+CANONICAL_CODES = (
+    "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL UNK "
+    "A G C U N DA DG DC DT DN"
+).split()
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fidelity: checked by the real boltz in its own venv (hack/boltz-venv.sh)")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if HERE in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.fidelity)
+
+
+class BoltzSide:
+    """boltz_side.py run by the boltz venv's python: one JSON answer per call."""
+
+    def __init__(self, python: Path):
+        self.python = python
+        self.bin = python.parent
+
+    def __call__(self, command: str, *args: str | Path, timeout: float = 900) -> dict | list:
+        argv = [str(self.python), str(BOLTZ_SIDE), command, *map(str, args)]
+        env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONDONTWRITEBYTECODE": "1"}
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE)
+        if proc.returncode != 0:
+            raise AssertionError(f"boltz_side {command} failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def boltz(self, *args: str | Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+        """The real `boltz` command line."""
+        return subprocess.run(
+            [str(self.bin / "boltz"), *map(str, args)],
+            capture_output=True, text=True, timeout=timeout, env=env or dict(os.environ),
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def boltz_python() -> Path:
+    """The boltz venv's python, building the venv if needed (cached; minutes the first time)."""
+    expected = CACHE_HOME / f"boltz-venv-{BOLTZ_VERSION}" / "bin" / "python"
+    if os.environ.get("BOLTZ_FIDELITY_BUILD", "1") == "0":
+        if not (expected.parent.parent / ".installed").is_file():
+            pytest.skip(f"no boltz venv at {expected.parent.parent} and BOLTZ_FIDELITY_BUILD=0 (make boltz-venv)")
+        return expected
+    sys.stderr.write(f"\nfidelity: {VENV_SCRIPT.relative_to(REPO)} (builds the boltz venv once, then cached)\n")
+    try:
+        proc = subprocess.run([str(VENV_SCRIPT)], capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        pytest.skip("hack/boltz-venv.sh took over an hour: is the package index reachable?")
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
+        pytest.skip(f"the boltz venv could not be built (hack/boltz-venv.sh exited {proc.returncode}): {tail}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def boltz_side(boltz_python) -> BoltzSide:
+    return BoltzSide(boltz_python)
+
+
+def _mols_format() -> int:
+    match = re.search(r"^MOLS_FORMAT = (\d+)", BOLTZ_SIDE.read_text(), re.M)
+    assert match, "boltz_side.py lost MOLS_FORMAT"
+    return int(match.group(1))
+
+
+@pytest.fixture(scope="session")
+def mol_dir(boltz_side) -> Path:
+    """Canonical residue molecules (mols/<CCD>.pkl) generated offline from biotite's CCD, cached across runs."""
+    directory = CACHE_HOME / "boltz-fidelity-mols" / f"v{_mols_format()}"
+    boltz_side("mols", directory, *CANONICAL_CODES)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def ensure_mols(boltz_side, mol_dir):
+    """Add CCD components (ligands, modified residues) to the molecule directory."""
+
+    def ensure(*codes: str) -> Path:
+        missing = [c for c in codes if not (mol_dir / f"{c}.pkl").is_file()]
+        if missing:
+            boltz_side("mols", mol_dir, *missing)
+        return mol_dir
+
+    return ensure
