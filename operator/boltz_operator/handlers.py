@@ -44,13 +44,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     settings.posting.enabled = False  # our Events are few and deliberate (Kube.post_event)
     settings.watching.server_timeout = 300
     settings.persistence.finalizer = None
-    settings.execution.max_workers = 16
     # No cluster-wide discovery: kopf would list/watch CRDs and namespaces, which the chart's role does not grant.
     settings.scanning.disabled = True
-    if "config" not in memo:  # tests pass their own
-        memo.config = OperatorConfig.from_env()
-    if "kube" not in memo:
-        memo.kube = Kube(_api_client())
+    memo.config = OperatorConfig.from_env()
+    settings.execution.max_workers = memo.config.worker_threads
+    memo.kube = Kube(_api_client(memo.config.worker_threads))
     memo.metrics = Metrics()
     memo.failed_pods_seen = {}
     memo.written = {}
@@ -58,13 +56,13 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
         memo.metrics.serve(memo.config.metrics_port)
 
 
-def _api_client() -> client.ApiClient:
+def _api_client(connections: int) -> client.ApiClient:
     try:
         kube_config.load_incluster_config()
     except kube_config.ConfigException:
         kube_config.load_kube_config()
     api_config = client.Configuration.get_default_copy()
-    api_config.connection_pool_maxsize = 32
+    api_config.connection_pool_maxsize = connections
     return client.ApiClient(api_config)
 
 
@@ -122,6 +120,7 @@ def _forget(kind: str, body, memo) -> None:
     meta = body["metadata"]
     memo.metrics.phases.forget(kind, meta["namespace"], meta["name"])
     memo.written.pop((kind, meta["namespace"], meta["name"], meta["uid"]), None)
+    _locks.pop((kind, meta["namespace"], meta["name"]), None)
 
 
 def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:

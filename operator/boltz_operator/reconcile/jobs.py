@@ -30,15 +30,18 @@ class JobFacts:
 def job_facts(job: dict) -> JobFacts:
     status = job.get("status") or {}
     conditions = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
-    failed = conditions.get("Failed")
-    if "Complete" in conditions:
+    # SuccessCriteriaMet / FailureTarget come first: the outcome is settled and the pod has finished, while the Job
+    # controller still accounts for it before it adds Complete / Failed.
+    failed = conditions.get("Failed") or conditions.get("FailureTarget")
+    uncounted = status.get("uncountedTerminatedPods") or {}
+    if "Complete" in conditions or "SuccessCriteriaMet" in conditions:
         state = JobState.SUCCEEDED
     elif failed:
         state = JobState.FAILED
     elif (job.get("spec") or {}).get("suspend"):
         state = JobState.QUEUED
-    elif status.get("ready", 0) > 0:
-        state = JobState.RUNNING
+    elif status.get("ready", 0) > 0 or uncounted.get("succeeded") or uncounted.get("failed"):
+        state = JobState.RUNNING  # a pod that just finished is still the run in progress, not a new wait
     else:
         state = JobState.PENDING
     return JobFacts(

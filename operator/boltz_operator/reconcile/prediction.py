@@ -26,6 +26,8 @@ from boltz_operator.render import render_boltz_input, validate_prediction
 
 log = logging.getLogger(__name__)
 PLURAL = "boltzpredictions"
+_PHASE_OF_STATE = {JobState.QUEUED: PredictionPhase.QUEUED, JobState.PENDING: PredictionPhase.PENDING,
+                   JobState.RUNNING: PredictionPhase.RUNNING}
 TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)
 
 
@@ -112,8 +114,9 @@ def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generatio
               "conditions": set_condition(status.conditions, Cond.JOB_CREATED.value, True, "Created",
                                           f"Job {facts.name} created", generation, now)}
     if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
-        phase = {JobState.QUEUED: PredictionPhase.QUEUED, JobState.PENDING: PredictionPhase.PENDING,
-                 JobState.RUNNING: PredictionPhase.RUNNING}[facts.state]
+        if status.phase == _PHASE_OF_STATE[facts.state] and status.job_name == facts.name:
+            return status  # same phase: attempts and startTime ride along with the next phase change (one write less)
+        phase = _PHASE_OF_STATE[facts.state]
         message = {JobState.QUEUED: "the Job is suspended (queued, e.g. by Kueue)",
                    JobState.PENDING: "waiting for a GPU", JobState.RUNNING: "running boltz predict"}[facts.state]
         return updated(status, {**update, "phase": phase, "message": message})
