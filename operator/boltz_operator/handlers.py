@@ -52,6 +52,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.metrics = Metrics()
     memo.failed_pods_seen = {}
     memo.written = {}
+    # Jobs this process created that the watch has not delivered yet (indices lag behind our own writes).
+    memo.jobs_in_flight = set()
     if memo.config.metrics_port:
         memo.metrics.serve(memo.config.metrics_port)
 
@@ -121,6 +123,7 @@ def _forget(kind: str, body, memo) -> None:
     memo.metrics.phases.forget(kind, meta["namespace"], meta["name"])
     memo.written.pop((kind, meta["namespace"], meta["name"], meta["uid"]), None)
     _locks.pop((kind, meta["namespace"], meta["name"]), None)
+    memo.jobs_in_flight.discard((meta["namespace"], meta["name"], meta["uid"]))
 
 
 def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
@@ -130,7 +133,12 @@ def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
         body = _with_own_writes(PREDICTION, body, memo)
         cache = _one(model_caches, (namespace, (body.get("spec") or {}).get("modelCache", "default")))
         job = _job_named(jobs_by_owner, (namespace, PREDICTION, name), prediction_builders.job_name(name))
-        outcome = reconcile_prediction(body, cache, job, memo.kube, memo.config)
+        key = (namespace, name, meta["uid"])
+        if job is not None:
+            memo.jobs_in_flight.discard(key)
+        outcome = reconcile_prediction(body, cache, job, memo.kube, memo.config, job_in_flight=key in memo.jobs_in_flight)
+        if outcome.created_job:
+            memo.jobs_in_flight.add(key)
         _report(PREDICTION, body, outcome, memo)
         _remember_write(PREDICTION, body, outcome, memo)
     return outcome

@@ -32,7 +32,8 @@ TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)
 
 
 def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, kube: Kube, config: OperatorConfig,
-                         now: datetime | None = None) -> Outcome:
+                         now: datetime | None = None, job_in_flight: bool = False) -> Outcome:
+    """job_in_flight: this process created the Job and the watch has not delivered it yet (nothing to do)."""
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
     meta = body["metadata"]
     ref = builders.PredictionRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
@@ -49,6 +50,9 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
         return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
 
     spec = prediction.spec
+    if job is None and job_in_flight:
+        outcome.phase, outcome.status = status.phase, status
+        return outcome  # creating it again would only earn a 409
     if job is None:
         doc, files = render_boltz_input(spec)
         errors = validate_prediction(spec, doc)

@@ -145,3 +145,10 @@ def test_a_populated_cache_is_ready_with_its_files_and_a_ready_one_is_left_alone
     again = RecordingKube()
     reconcile_model_cache({**body, "status": ready}, None, again, CONFIG, NOW)
     assert again.created == [] and again.status_patches == []
+
+
+def test_a_job_this_process_just_created_is_not_created_again_before_the_watch_shows_it():
+    kube = RecordingKube()
+    pending = {"phase": "Pending", "jobName": "egfr-predict", "conditions": []}
+    reconcile_prediction(prediction_body(status=pending), cache_body("Ready"), None, kube, CONFIG, NOW, job_in_flight=True)
+    assert kube.created == [] and kube.status_patches == []
