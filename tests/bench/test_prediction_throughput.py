@@ -14,8 +14,6 @@ import json
 import os
 import platform
 import re
-import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -48,9 +46,7 @@ from support.manifests import model_cache, played, predict_ok, prediction
 from support.operator_fixtures import (
     OPERATOR_NAMESPACE,
     OPERATOR_SERVICE_ACCOUNT,
-    WORKER_IMAGE,
     OperatorProcess,
-    free_port,
     operator_kubeconfig,
 )
 from support.wait import wait_until
@@ -68,30 +64,6 @@ OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_A
 RESULTS_DIR = REPO / ".cluster" / "bench"
 PLURAL = "boltzpredictions"
 BENCH_LABEL = "boltz-operator.io/bench=true"  # on the bench's namespaces
-
-
-class NamespacedOperator(OperatorProcess):
-    """The OperatorProcess of the integration tests, watching only the bench namespace.
-
-    `-A` (as the shared fixture runs it) would also reconcile the namespaces of other engineers' tests on this
-    shared cluster: their write counts would double and the bench would spend CPU on objects it does not measure.
-    """
-
-    def __init__(self, cluster: Cluster, kubeconfig: Path, log_path: Path, namespace: str):
-        super().__init__(cluster, kubeconfig, log_path)
-        self.namespace = namespace
-
-    def start(self) -> "NamespacedOperator":
-        self.port = free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "BOLTZ_OPERATOR_WORKER_IMAGE": WORKER_IMAGE,
-               "PYTHONUNBUFFERED": "1"}
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "boltz_operator.cli", "run", "--namespace", self.namespace,
-             f"--liveness=http://127.0.0.1:{self.port}/healthz"],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._ready, timeout=60, what=f"the operator's health endpoint (log: {self.log_path})")
-        return self
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -362,7 +334,8 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
     width = max(4, len(str(PREDICTIONS - 1)))
     names = [f"p{i:0{width}d}" for i in range(PREDICTIONS)]
     recorder = WatchRecorder(cluster.kubeconfig, namespace, tmp_path / "watch.jsonl")
-    operator = NamespacedOperator(cluster, operator_identity, RESULTS_DIR / f"operator-{stamp}.log", namespace)
+    # Only the bench namespace: `-A` would also reconcile other tests' namespaces on a shared cluster.
+    operator = OperatorProcess(cluster, operator_identity, RESULTS_DIR / f"operator-{stamp}.log", namespaces=[namespace])
     operator_jti = token_jti(operator_identity)
     assert operator_jti, "the operator's token has no jti claim: its writes cannot be told from other operators'"
     guard = OnlyThisOperator(api, namespace, operator_jti)

@@ -43,15 +43,16 @@ def install_crds_and_rbac(cluster: Cluster) -> None:
     cluster.kubectl("apply", "-f", "-", input=rendered)
 
 
-def operator_kubeconfig(cluster: Cluster, path: Path) -> Path:
-    """A kubeconfig that authenticates as the chart's ServiceAccount and nothing else."""
-    token = cluster.kubectl("create", "token", OPERATOR_SERVICE_ACCOUNT, "-n", OPERATOR_NAMESPACE, "--duration=24h").stdout.strip()
+def operator_kubeconfig(cluster: Cluster, path: Path, namespace: str = OPERATOR_NAMESPACE,
+                        service_account: str = OPERATOR_SERVICE_ACCOUNT) -> Path:
+    """A kubeconfig that authenticates as this ServiceAccount (by default the chart's) and nothing else."""
+    token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=24h").stdout.strip()
     admin = json.loads(cluster.kubeconfig.read_text())
     config = {
         "apiVersion": "v1", "kind": "Config",
         "clusters": admin["clusters"],
         "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": "local", "user": "operator"}}],
+        "contexts": [{"name": "operator", "context": {"cluster": admin["clusters"][0]["name"], "user": "operator"}}],
         "current-context": "operator",
     }
     path.write_text(json.dumps(config))
@@ -59,8 +60,13 @@ def operator_kubeconfig(cluster: Cluster, path: Path) -> Path:
 
 
 class OperatorProcess:
-    def __init__(self, cluster: Cluster, kubeconfig: Path, log_path: Path, env: dict[str, str] | None = None):
+    """`boltz-operator run` as a process: all namespaces by default, or only `namespaces` (what a release with
+    watchNamespaces runs, and what keeps a benchmark's operator out of other tests' namespaces)."""
+
+    def __init__(self, cluster: Cluster, kubeconfig: Path, log_path: Path, env: dict[str, str] | None = None,
+                 namespaces: list[str] | None = None):
         self.cluster, self.kubeconfig, self.log_path, self.extra_env = cluster, kubeconfig, log_path, env or {}
+        self.namespaces = namespaces or []
         self.proc: subprocess.Popen | None = None
         self.port = self.metrics_port = 0
 
@@ -68,16 +74,19 @@ class OperatorProcess:
         self.port, self.metrics_port = free_port(), free_port()
         env = {
             **os.environ,
-            "BOLTZ_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "KUBECONFIG": str(self.kubeconfig),
             "BOLTZ_OPERATOR_WORKER_IMAGE": WORKER_IMAGE,
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
+            "BOLTZ_OPERATOR_METRICS_PORT": str(self.metrics_port),  # last: two operators never share a port
         }
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "boltz_operator.cli", "run", "-A", *(["-v"] if os.environ.get("BOLTZ_TEST_OPERATOR_VERBOSE") else []), f"--liveness=http://127.0.0.1:{self.port}/healthz"],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
+        scope = [arg for ns in self.namespaces for arg in ("--namespace", ns)] or ["-A"]
+        verbose = ["-v"] if os.environ.get("BOLTZ_TEST_OPERATOR_VERBOSE") else []
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "boltz_operator.cli", "run", *scope, *verbose,
+                 f"--liveness=http://127.0.0.1:{self.port}/healthz"],
+                env=env, stdout=log, stderr=subprocess.STDOUT)
         wait_until(self._ready, timeout=60, what=f"the operator's health endpoint (log: {self.log_path})")
         return self
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +14,6 @@ from pathlib import Path
 import yaml
 
 from support.cluster_fixtures import REPO, Cluster
-from support.operator_fixtures import OperatorProcess, free_port
 from support.wait import wait_until
 
 CHART = REPO / "helm" / "boltz-operator"
@@ -106,40 +104,6 @@ def deployment_env(cluster: Cluster, namespace: str) -> dict[str, str]:
     deployment = cluster.kubectl_json("get", "deployment", RELEASE, "-n", namespace)
     [container] = deployment["spec"]["template"]["spec"]["containers"]
     return {e["name"]: e["value"] for e in container.get("env", [])}
-
-
-def service_account_kubeconfig(cluster: Cluster, namespace: str, service_account: str, path: Path) -> Path:
-    """A kubeconfig that authenticates as this ServiceAccount and nothing else (a TokenRequest token)."""
-    token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=2h").stdout.strip()
-    admin = json.loads(cluster.kubeconfig.read_text())
-    path.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "clusters": admin["clusters"],
-        "users": [{"name": "sa", "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": admin["clusters"][0]["name"], "user": "sa"}}],
-        "current-context": "sa",
-    }))
-    return path
-
-
-class NamespacedOperator(OperatorProcess):
-    """`boltz-operator run -n NS...`: OperatorProcess always runs with -A; a release that watches a list of
-    namespaces has no cluster-wide rights, so its operator must watch just those."""
-
-    def __init__(self, *args, namespaces: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.namespaces = namespaces
-
-    def start(self) -> "NamespacedOperator":
-        self.port, self.metrics_port = free_port(), free_port()
-        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "PYTHONUNBUFFERED": "1", **self.extra_env,
-               "BOLTZ_OPERATOR_METRICS_PORT": str(self.metrics_port)}
-        argv = [sys.executable, "-m", "boltz_operator.cli", "run", f"--liveness=http://127.0.0.1:{self.port}/healthz"]
-        for namespace in self.namespaces:
-            argv += ["--namespace", namespace]
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._ready, timeout=60, what=f"the operator's health endpoint (log: {self.log_path})")
-        return self
 
 
 @contextmanager

@@ -12,16 +12,15 @@ from chart_cluster import (
     RESTRICTED,
     AuditLog,
     Helm,
-    NamespacedOperator,
     Namespaces,
     deployment_env,
     fenced,
     operator_user,
-    service_account_kubeconfig,
 )
 
 from boltz_worker import contract
 from support.manifests import as_input, model_cache, played, predict_ok, prediction
+from support.operator_fixtures import OperatorProcess, operator_kubeconfig
 from support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -56,9 +55,8 @@ def release(cluster, chart_crds, tmp_path_factory):
             env = {k: v for k, v in deployment_env(cluster, release_ns).items()
                    if k not in ("BOLTZ_OPERATOR_METRICS_PORT", "BOLTZ_OPERATOR_NAMESPACES")}
             workdir = tmp_path_factory.mktemp("chart-operator")
-            kubeconfig = service_account_kubeconfig(cluster, release_ns, RELEASE, workdir / "kubeconfig")
-            operator = NamespacedOperator(cluster, kubeconfig, workdir / "operator.log", env=env,
-                                          namespaces=[work_ns]).start()
+            kubeconfig = operator_kubeconfig(cluster, workdir / "kubeconfig", namespace=release_ns, service_account=RELEASE)
+            operator = OperatorProcess(cluster, kubeconfig, workdir / "operator.log", env=env, namespaces=[work_ns]).start()
             yield {"release_ns": release_ns, "work_ns": work_ns, "user": user, "audit": audit, "operator": operator}
     finally:
         if operator is not None:
