@@ -24,10 +24,6 @@ def set_condition(
     return [updated if c.type == type_ else c for c in conditions] if previous else [*conditions, updated]
 
 
-def is_true(conditions: list[Condition], type_: str) -> bool:
-    return any(c.type == type_ and c.status == ConditionStatus.TRUE for c in conditions)
-
-
 def updated(model: M, changes: dict[str, Any]) -> M:
     """A copy of a status model with changes applied and validated (model_copy would skip validation)."""
     return type(model).model_validate({**dict(model), **changes})

@@ -95,9 +95,6 @@ class Kube:
         message = (last.message or "").strip()
         return TerminatedWorker(exit_code=last.exit_code, summary=parse_summary(message), raw_message=message, reason=last.reason)
 
-    def to_dict(self, obj: Any) -> dict:
-        return self.api_client.sanitize_for_serialization(obj)
-
 
 def parse_summary(message: str) -> RunSummary | None:
     if not message.startswith("{"):

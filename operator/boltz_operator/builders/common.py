@@ -42,10 +42,8 @@ def owner_reference(kind: str, name: str, uid: str) -> client.V1OwnerReference:
                                    controller=True, block_owner_deletion=True)
 
 
-def object_meta(name: str, namespace: str, labels: dict[str, str], owner: client.V1OwnerReference | None,
-                annotations: dict[str, str] | None = None) -> client.V1ObjectMeta:
-    return client.V1ObjectMeta(name=name, namespace=namespace, labels=labels, annotations=annotations or None,
-                               owner_references=[owner] if owner else None)
+def object_meta(name: str, namespace: str, labels: dict[str, str], owner: client.V1OwnerReference | None) -> client.V1ObjectMeta:
+    return client.V1ObjectMeta(name=name, namespace=namespace, labels=labels, owner_references=[owner] if owner else None)
 
 
 def pod_security_context() -> client.V1PodSecurityContext:

@@ -18,7 +18,7 @@ from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
-from boltz_operator.reconcile.status import Outcome, write_status
+from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
 
 PLURAL = "boltzmodelcaches"
 
@@ -33,7 +33,7 @@ def reconcile_model_cache(body: dict, job: dict | None, kube: Kube, config: Oper
         cache = BoltzModelCache.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
     except ValidationError as err:
         status = BoltzModelCacheStatus.model_validate(body.get("status") or {})
-        return write_status(kube, PLURAL, body, _failed(status, "InvalidSpec", f"invalid spec: {err.errors()[0]['msg']}", generation, now), outcome)
+        return write_status(kube, PLURAL, body, _failed(status, "InvalidSpec", f"invalid spec: {first_validation_error(err)}", generation, now), outcome)
     status, spec = cache.status, cache.spec
     if status.phase in (ModelCachePhase.READY, ModelCachePhase.FAILED) and status.observed_generation == generation:
         outcome.phase = status.phase

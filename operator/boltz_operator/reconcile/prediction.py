@@ -21,7 +21,7 @@ from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
-from boltz_operator.reconcile.status import Outcome, write_status
+from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
 from boltz_operator.render import render_boltz_input, validate_prediction
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,7 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
     try:
         prediction = BoltzPrediction.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
     except ValidationError as err:
-        return write_status(kube, PLURAL, body, _failed(_status(body), "InvalidSpec", f"invalid spec: {_first_error(err)}", generation, now), outcome)
+        return write_status(kube, PLURAL, body, _failed(_status(body), "InvalidSpec", f"invalid spec: {first_validation_error(err)}", generation, now), outcome)
     status = prediction.status
     if status.phase in TERMINAL:
         # Finished for good: the run inputs are immutable, so a later generation (a changed scheduling field)
@@ -161,8 +161,4 @@ def _status(body: dict) -> BoltzPredictionStatus:
     except ValidationError:
         return BoltzPredictionStatus()
 
-
-def _first_error(err: ValidationError) -> str:
-    first = err.errors()[0]
-    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
 

@@ -6,6 +6,8 @@ import logging
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pydantic import ValidationError
+
 from boltz_operator.api.common import KubeModel
 from boltz_operator.kube import Kube
 
@@ -36,3 +38,9 @@ def write_status(kube: Kube, plural: str, body: dict, new_status: KubeModel, out
         kube.patch_status(plural, meta["namespace"], meta["name"], new)
         outcome.status_written = True
     return outcome
+
+
+def first_validation_error(err: ValidationError) -> str:
+    """The first problem pydantic found, with its field path: what a user needs to fix the spec."""
+    first = err.errors()[0]
+    return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
