@@ -29,6 +29,8 @@ class OperatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     worker_image: str = Field("ghcr.io/boltz-operator/worker-boltz:0.1.0", description="Image of `boltz-worker` with boltz.")
+    boltzgen_worker_image: str = Field("ghcr.io/boltz-operator/worker-boltzgen:0.1.0",
+                                       description="Image of `boltz-worker` with boltzgen (campaign shards and filter).")
     image_pull_policy: str = "IfNotPresent"
     # Worker pods never mount a token, so the namespace's default account is safe; name another (it must exist in
     # every namespace with predictions) to attach e.g. cloud IAM identities.
@@ -47,6 +49,10 @@ class OperatorConfig(BaseModel):
     job_ttl_seconds: int = 24 * 3600
     default_results: DefaultResultsStore = DefaultResultsStore()
     default_queue_name: str | None = None
+    # GPU-seconds one BoltzGen design of 100 designed residues takes (design to analysis), for a campaign's estimate.
+    # 54 s: the ~1.5 h per 100 designs on one A10G of the SageMaker pipeline this operator replaces. Set your own
+    # measured figure: status.estimate.basis names whichever is used.
+    boltzgen_gpu_seconds_per_design: float = 54.0
     # Handler threads. Each pass waits on the apiserver most of the time (0.3 s a write under load), so the
     # number of predictions started per second is about workers / (writes x latency): 16 kept 500 applied at once
     # queued for 20 s; 64 brought the p99 to about 5 s (tests/bench/README.md).
@@ -64,7 +70,7 @@ class OperatorConfig(BaseModel):
             raw = environ.get(ENV_PREFIX + name.upper())
             if raw is None:
                 continue
-            if field.annotation in (str, str | None, int):
+            if field.annotation in (str, str | None, int, float):
                 values[name] = raw
             elif name == "namespaces":
                 values[name] = [ns.strip() for ns in raw.split(",") if ns.strip()]

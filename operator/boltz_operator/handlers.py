@@ -16,7 +16,8 @@ from contextlib import contextmanager
 import kopf
 from kubernetes import client, config as kube_config
 
-from boltz_operator.api import GROUP, VERSION, PredictionPhase
+from boltz_operator.api import GROUP, VERSION, CampaignPhase, PredictionPhase
+from boltz_operator.builders import campaign as campaign_builders
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as prediction_builders
 from boltz_operator.builders.common import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_NAME, MANAGED_BY, WORKER_CONTAINER
@@ -24,6 +25,7 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.metrics import Metrics
 from boltz_operator.reconcile.jobs import JobState, job_facts
+from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
 from boltz_operator.reconcile.status import Outcome
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
 PREDICTION = "BoltzPrediction"
 MODEL_CACHE = "BoltzModelCache"
+CAMPAIGN = "BoltzGenCampaign"
 TERMINAL_PHASES = ("Succeeded", "Failed", "Ready")
 
 # A Job event and its parent's own event can arrive at once (handlers run in a thread pool): one pass per object at a time.
@@ -81,6 +84,16 @@ def predictions_by_cache(namespace, spec, body, **_):
     return {(namespace, spec.get("modelCache", "default")): body}
 
 
+@kopf.index(GROUP, VERSION, "boltzgencampaigns")
+def campaigns(namespace, name, body, **_):
+    return {(namespace, name): body}
+
+
+@kopf.index(GROUP, VERSION, "boltzgencampaigns")
+def campaigns_by_cache(namespace, spec, body, **_):
+    return {(namespace, spec.get("modelCache", "default")): body}
+
+
 @kopf.index(GROUP, VERSION, "boltzmodelcaches")
 def model_caches(namespace, name, body, **_):
     return {(namespace, name): body}
@@ -124,6 +137,8 @@ def _forget(kind: str, body, memo) -> None:
     memo.written.pop((kind, meta["namespace"], meta["name"], meta["uid"]), None)
     _locks.pop((kind, meta["namespace"], meta["name"]), None)
     memo.jobs_in_flight.discard((meta["namespace"], meta["name"], meta["uid"]))
+    for step in (campaign_builders.DESIGN, campaign_builders.FILTER):
+        memo.jobs_in_flight.discard((meta["namespace"], meta["name"], meta["uid"], step))
 
 
 def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
@@ -141,6 +156,30 @@ def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
             memo.jobs_in_flight.add(key)
         _report(PREDICTION, body, outcome, memo)
         _remember_write(PREDICTION, body, outcome, memo)
+    return outcome
+
+
+def _campaign_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
+    meta = body["metadata"]
+    namespace, name = meta["namespace"], meta["name"]
+    with _locks[(CAMPAIGN, namespace, name)], _counting_errors(CAMPAIGN, namespace, memo):
+        body = _with_own_writes(CAMPAIGN, body, memo)
+        cache = _one(model_caches, (namespace, (body.get("spec") or {}).get("modelCache", "default")))
+        jobs = {step: _job_named(jobs_by_owner, (namespace, CAMPAIGN, name), campaign_builders.job_name(name, step))
+                for step in (campaign_builders.DESIGN, campaign_builders.FILTER)}
+        in_flight = set()
+        for step, job in jobs.items():
+            key = (namespace, name, meta["uid"], step)
+            if job is not None:
+                memo.jobs_in_flight.discard(key)
+            elif key in memo.jobs_in_flight:
+                in_flight.add(step)
+        outcome = reconcile_campaign(body, cache, jobs[campaign_builders.DESIGN], jobs[campaign_builders.FILTER],
+                                     memo.kube, memo.config, in_flight=frozenset(in_flight))
+        if outcome.created_job:
+            memo.jobs_in_flight.add((namespace, name, meta["uid"], outcome.created_step))
+        _report(CAMPAIGN, body, outcome, memo)
+        _remember_write(CAMPAIGN, body, outcome, memo)
     return outcome
 
 
@@ -196,21 +235,35 @@ def prediction_event(event, body, namespace, name, model_caches, jobs_by_owner, 
     _prediction_pass(body, model_caches, jobs_by_owner, memo)
 
 
+@kopf.on.event(GROUP, VERSION, "boltzgencampaigns")
+def campaign_event(event, body, namespace, name, model_caches, jobs_by_owner, memo, **_):
+    if event["type"] == "DELETED":
+        _forget(CAMPAIGN, body, memo)
+        return
+    _campaign_pass(body, model_caches, jobs_by_owner, memo)
+
+
 @kopf.on.event(GROUP, VERSION, "boltzmodelcaches")
-def model_cache_event(event, body, namespace, name, predictions_by_cache, model_caches, jobs_by_owner, memo, **_):
+def model_cache_event(event, body, namespace, name, predictions_by_cache, campaigns_by_cache, model_caches,
+                      jobs_by_owner, memo, **_):
     if event["type"] == "DELETED":
         _forget(MODEL_CACHE, body, memo)
         return
     _model_cache_pass(body, jobs_by_owner, memo)
-    # Predictions waiting on this cache start now (or learn why not) without an event of their own. Cache events
-    # are rare, and a pass that changes nothing writes nothing.
+    # Runs waiting on this cache start now (or learn why not) without an event of their own. Cache events are
+    # rare, and a pass that changes nothing writes nothing.
     for waiting in list(predictions_by_cache.get((namespace, name), [])):
         if (waiting.get("status") or {}).get("phase") in (None, PredictionPhase.WAITING_FOR_MODEL_CACHE.value):
             _prediction_pass(waiting, model_caches, jobs_by_owner, memo)
+    for waiting in list(campaigns_by_cache.get((namespace, name), [])):
+        # Designing too: a campaign whose shards are done may wait for the cache to run its filter Job.
+        if (waiting.get("status") or {}).get("phase") in (None, CampaignPhase.WAITING_FOR_MODEL_CACHE.value,
+                                                          CampaignPhase.DESIGNING.value):
+            _campaign_pass(waiting, model_caches, jobs_by_owner, memo)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILD_LABELS)
-def job_event(event, body, namespace, name, labels, predictions, model_caches, jobs_by_owner, memo, **_):
+def job_event(event, body, namespace, name, labels, predictions, campaigns, model_caches, jobs_by_owner, memo, **_):
     kind, owner = labels.get(LABEL_OWNER_KIND), labels.get(LABEL_OWNER_NAME)
     if event["type"] == "DELETED":
         memo.failed_pods_seen.pop((namespace, name), None)
@@ -220,6 +273,8 @@ def job_event(event, body, namespace, name, labels, predictions, model_caches, j
         _prediction_pass(parent, model_caches, jobs_by_owner, memo)
     elif kind == MODEL_CACHE and (parent := _one(model_caches, (namespace, owner))) is not None:
         _model_cache_pass(parent, jobs_by_owner, memo)
+    elif kind == CAMPAIGN and (parent := _one(campaigns, (namespace, owner))) is not None:
+        _campaign_pass(parent, model_caches, jobs_by_owner, memo)
 
 
 def _count_retries(kind: str, namespace: str, job_name: str, job, memo) -> None:

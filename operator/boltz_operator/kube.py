@@ -83,17 +83,32 @@ class Kube:
 
     def last_terminated_worker(self, namespace: str, job_name: str, container: str) -> TerminatedWorker | None:
         """The most recently finished worker container of the Job's pods."""
-        pods = self.core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}").items
-        finished = []
-        for pod in pods:
-            for status in pod.status.container_statuses or []:
-                if status.name == container and status.state and status.state.terminated:
-                    finished.append(status.state.terminated)
+        finished = [t for _, t in self._terminated(namespace, job_name, container)]
         if not finished:
             return None
-        last = max(finished, key=lambda t: (t.finished_at is not None, t.finished_at))
-        message = (last.message or "").strip()
-        return TerminatedWorker(exit_code=last.exit_code, summary=parse_summary(message), raw_message=message, reason=last.reason)
+        return _worker(max(finished, key=lambda t: (t.finished_at is not None, t.finished_at)))
+
+    def failed_workers(self, namespace: str, job_name: str, container: str) -> list[tuple[int, TerminatedWorker]]:
+        """(completion index, worker) of each failed pod of an Indexed Job, by index, latest attempt first."""
+        failed = [(index, t) for index, t in self._terminated(namespace, job_name, container) if t.exit_code != 0]
+        failed.sort(key=lambda item: (item[0], -(item[1].finished_at.timestamp() if item[1].finished_at else 0)))
+        return [(index, _worker(t)) for index, t in failed]
+
+    def _terminated(self, namespace: str, job_name: str, container: str) -> list[tuple[int, Any]]:
+        pods = self.core.list_namespaced_pod(namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}").items
+        found = []
+        for pod in pods:
+            index = int((pod.metadata.annotations or {}).get("batch.kubernetes.io/job-completion-index", 0))
+            for status in pod.status.container_statuses or []:
+                if status.name == container and status.state and status.state.terminated:
+                    found.append((index, status.state.terminated))
+        return found
+
+
+def _worker(terminated) -> TerminatedWorker:
+    message = (terminated.message or "").strip()
+    return TerminatedWorker(exit_code=terminated.exit_code, summary=parse_summary(message), raw_message=message,
+                            reason=terminated.reason)
 
 
 def parse_summary(message: str) -> RunSummary | None:

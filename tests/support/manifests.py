@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from boltz_worker.contract import ErrorClass, FileSummary, RunSummary
+from boltz_worker.contract import ErrorClass, FileSummary, RunSummary, TopDesign
 from support.kwok import EXIT_CODE_ANNOTATION, RUN_DURATION_ANNOTATION, TERMINATION_MESSAGE_ANNOTATION
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,13 +17,21 @@ EXAMPLES = REPO / "examples"
 RESULTS_BUCKET_URI = "s3://results/boltz"
 
 
-def played(summary: RunSummary | None = None, exit_code: int = 0, run_duration: str | None = None) -> dict:
-    annotations = {EXIT_CODE_ANNOTATION: str(exit_code)}
+def played(summary: RunSummary | None = None, exit_code: int = 0, run_duration: str | None = None,
+           only: str | None = None) -> dict:
+    """only: narrow the result to some pods of a Job: "index-<i>" (one index of an Indexed Job) or a component
+    ("design", "filter"); merge several with `merge_played`."""
+    suffix = f".{only}" if only else ""
+    annotations = {EXIT_CODE_ANNOTATION + suffix: str(exit_code)}
     if summary is not None:
-        annotations[TERMINATION_MESSAGE_ANNOTATION] = summary.to_termination_message()
+        annotations[TERMINATION_MESSAGE_ANNOTATION + suffix] = summary.to_termination_message()
     if run_duration:
         annotations[RUN_DURATION_ANNOTATION] = run_duration
     return {"annotations": annotations}
+
+
+def merge_played(*parts: dict) -> dict:
+    return {"annotations": {k: v for part in parts for k, v in part["annotations"].items()}}
 
 
 def populate_ok() -> RunSummary:
@@ -45,9 +53,11 @@ def failure(error_class: ErrorClass, message: str) -> tuple[RunSummary, int]:
     return RunSummary(ok=False, error_class=error_class, message=message), int(EXIT_CODE_OF[error_class])
 
 
-def model_cache(name: str = "default", pod_metadata: dict | None = None) -> dict:
+def model_cache(name: str = "default", pod_metadata: dict | None = None, bundles: list[str] | None = None) -> dict:
     cache = yaml.safe_load((EXAMPLES / "modelcache.yaml").read_text())
     cache["metadata"] = {"name": name}
+    if bundles is not None:
+        cache["spec"]["bundles"] = bundles
     cache["spec"].setdefault("storage", {})["accessModes"] = ["ReadWriteOnce"]
     cache["spec"]["populateJob"] = {"podMetadata": pod_metadata or played(populate_ok())}
     return cache
@@ -62,6 +72,32 @@ def prediction(name: str, pod_metadata: dict | None = None, **spec_changes) -> d
         pred["spec"]["podMetadata"] = pod_metadata
     pred["spec"].update(copy.deepcopy(spec_changes))
     return pred
+
+
+def shard_ok(index: int, designs: int) -> RunSummary:
+    return RunSummary(ok=True, results_uri=f"s3://results/boltz/shards/{index}", shard_index=index,
+                      designs_completed=designs)
+
+
+def filter_ok(shards: list[int], designs: int, selected: int) -> RunSummary:
+    top = [TopDesign(rank=k, id=f"shard-{k:05d}_design_{k}", sequence="MKV" * (k + 10),
+                     metrics={"design_to_target_iptm": round(0.9 - k / 100, 4), "filter_rmsd": 1.0 + k / 10})
+           for k in range(1, min(selected, 10) + 1)]
+    return RunSummary(ok=True, results_uri="s3://results/boltz/final", designs_completed=designs,
+                      shards_merged=shards, designs_selected=selected, top_designs=top)
+
+
+def campaign(name: str, pod_metadata: dict | None = None, example: str = "campaign-binder.yaml", **spec_changes) -> dict:
+    body = yaml.safe_load((EXAMPLES / example).read_text())
+    body["metadata"] = {"name": name}
+    for sized in ("budget", "parallelism"):  # sized for the example's numDesigns: tests say what they need
+        body["spec"].pop(sized, None)
+    body["spec"]["results"] = {"s3": {"uri": RESULTS_BUCKET_URI, "endpoint": "http://s3.example:8333",
+                                      "credentialsSecretRef": {"name": "results-s3"}}}
+    if pod_metadata is not None:
+        body["spec"]["podMetadata"] = pod_metadata
+    body["spec"].update(copy.deepcopy(spec_changes))
+    return body
 
 
 def as_input(*objects: dict) -> str:

@@ -159,6 +159,7 @@ class S3Download(_Model):
     dest: str  # absolute path the rendered Boltz YAML refers to
     endpoint_url: str | None = None
     region: str | None = None
+    max_bytes: int | None = Field(default=None, ge=1)  # larger objects are refused before they are fetched
 
 
 class PredictRun(_Model):
@@ -177,6 +178,7 @@ class PredictRun(_Model):
 
 class HuggingFaceSource(_Model):
     endpoint: str = "https://huggingface.co"  # a mirror serving the same /<repo>/resolve/<rev>/<file> paths
+    # (and /datasets/<repo>/resolve/<rev>/<file> for files in dataset repos: the boltzgen bundle's mols.zip)
     token_env: str | None = None  # env var holding a token (from a Secret), if the mirror needs one
 
 
@@ -199,7 +201,7 @@ class PopulateRun(_Model):
     kind: Literal["populate"] = "populate"
     contract: Literal["v1"] = CONTRACT_VERSION
     models_dir: str = MODELS_DIR
-    bundles: list[Literal["boltz2"]] = ["boltz2"]  # "boltzgen" joins with BoltzGenCampaign
+    bundles: list[Literal["boltz2", "boltzgen"]] = ["boltz2"]  # model_catalog.BUNDLES
     source: PopulateSource = PopulateSource(huggingface=HuggingFaceSource())
 
 
@@ -264,12 +266,17 @@ class DesignRun(_Model):
     contract: Literal["v1"] = CONTRACT_VERSION
     spec_file: str  # the design spec's file name in CONFIG_DIR (files it refers to sit beside it)
     protocol: BoltzGenProtocol = "protein-anything"
-    num_designs: int = Field(ge=1)  # for this shard
+    num_designs: int = Field(ge=1)  # designs of each shard...
+    extra_design_shards: int = Field(default=0, ge=0)  # ...and shards 0..extra-1 make one more (numDesigns % shards)
     shard_index: int | None = Field(default=None, ge=0)  # None: from $JOB_COMPLETION_INDEX
     options: DesignOptions = DesignOptions()
+    downloads: list[S3Download] = []  # target structures given as S3 URIs, fetched to where the spec names them
     cache_dir: str = BOLTZGEN_CACHE_DIR
     models: BoltzGenModels = BoltzGenModels()
     results: ResultsTarget  # the CAMPAIGN's results base; the shard's target is derived from it
+
+    def designs_in_shard(self, index: int) -> int:
+        return self.num_designs + (1 if index < self.extra_design_shards else 0)
 
 
 class FilterOptions(_Model):
@@ -290,6 +297,7 @@ class FilterRun(_Model):
     contract: Literal["v1"] = CONTRACT_VERSION
     spec_file: str  # the same spec the shards ran (boltzgen's `run` re-checks it before filtering)
     protocol: BoltzGenProtocol = "protein-anything"
+    downloads: list[S3Download] = []  # as the shards: boltzgen reads the spec's files again
     num_shards: int = Field(ge=1)  # shards 0..num_shards-1 are looked for; those without a marker are skipped
     min_shards: int = Field(default=1, ge=1)  # fewer complete shards than this fails the run
     budget: int = Field(default=30, ge=1)

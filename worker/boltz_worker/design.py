@@ -32,6 +32,7 @@ from .contract import (
 )
 from .fileutil import utc_now
 from .results_store import open_results_store
+from .s3_inputs import fetch_downloads
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
         )  # fmt: skip
     spec = config_dir / run.spec_file
     check_spec(spec)
+    fetch_downloads(run.downloads)
     check_models(run.models)
 
     work = Path(os.environ.get(ENV_WORK_DIR, WORK_DIR))
@@ -82,7 +84,7 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
         shutil.rmtree(out_dir)  # a retried container in the same pod: start clean unless asked to reuse
     out_dir.mkdir(parents=True, exist_ok=True)
     argv = build_design_argv(
-        boltzgen_executable(), spec, out_dir, run.protocol, run.num_designs, run.options, run.models, container_cpus()
+        boltzgen_executable(), spec, out_dir, run.protocol, run.designs_in_shard(index), run.options, run.models, container_cpus()
     )
     result = run_boltzgen(argv, cwd=work)
     error = failure(result, f"boltzgen run (shard {index})")
@@ -99,7 +101,7 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
         "shard_index": index,
         "designs": designs,
         "files": len(files),
-        "num_designs": run.num_designs,
+        "num_designs": run.designs_in_shard(index),
         "protocol": run.protocol,
         "started_at": started_at,
         "finished_at": utc_now(),

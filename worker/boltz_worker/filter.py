@@ -39,6 +39,7 @@ from .contract import (
 from .design import METRICS_CSV, check_models, check_spec, count_csv_rows, designs_dir, shard_rel
 from .fileutil import utc_now
 from .results_store import open_results_store
+from .s3_inputs import fetch_downloads
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
     started, started_at = time.monotonic(), utc_now()
     spec = config_dir / run.spec_file
     check_spec(spec)
+    fetch_downloads(run.downloads)
     check_models(run.models)  # boltzgen configures every step (and checks their model paths) before filtering
     reader = StoreReader(run.results)
     complete = [i for i in range(run.num_shards) if reader.exists(f"{shard_rel(i)}/{SHARD_COMPLETE_MARKER}")]

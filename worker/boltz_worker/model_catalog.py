@@ -92,9 +92,7 @@ BOLTZGEN = Bundle(
     hf_files=(HFFile(file="mols.zip", repo="boltzgen/inference-data", repo_type="dataset"),),
 )
 
-BUNDLES = {BOLTZ2.name: BOLTZ2}
-# Not yet in BUNDLES: PopulateRun.bundles and its tests still know only "boltz2". Joining it is one line here.
-BOLTZGEN_BUNDLES = {BOLTZGEN.name: BOLTZGEN}
+BUNDLES = {BOLTZ2.name: BOLTZ2, BOLTZGEN.name: BOLTZGEN}  # the names PopulateRun.bundles accepts
 
 
 def bundle(name: str) -> Bundle:

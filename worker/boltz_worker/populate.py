@@ -42,10 +42,13 @@ def populate(run: PopulateRun) -> RunSummary:
     retry = RetryPolicy.from_env()
     manifest = ModelManifest.load(models_dir)
     counts = _Counts()
-    for name in run.bundles:
-        bundle = bundle_named(name)
+    bundles = [bundle_named(name) for name in run.bundles]
+    if source is None:  # every bundle's layout first: a missing file fails before the others are hashed
+        for bundle in bundles:
+            _require_preloaded_layout(bundle, models_dir / bundle.name)
+    for bundle in bundles:
         _populate_bundle(models_dir, bundle, source, retry, manifest, counts)
-    summaries = _file_summaries(manifest, [bundle_named(name) for name in run.bundles])
+    summaries = _file_summaries(manifest, bundles)
     total = sum(s.bytes for s in summaries)
     message = f"{counts.downloaded} downloaded, {counts.reused} already present; {human_bytes(total)} in the cache"
     log.info("populate done: %s", message)
@@ -92,8 +95,6 @@ def _populate_bundle(
     bundle_dir = models_dir / bundle.name
     bundle_dir.mkdir(exist_ok=True)
     _remove_leftover_temp_dirs(bundle_dir)
-    if source is None:
-        _require_preloaded_layout(bundle, bundle_dir)
     for file in bundle.files:
         rel = bundle.file_path(file)
         entry, downloaded = _ensure_file(models_dir, bundle, file, source, retry, manifest)

@@ -12,7 +12,6 @@ from importlib import metadata
 from pathlib import Path
 
 import yaml
-from botocore.exceptions import BotoCoreError, ClientError
 
 from . import boltz_input
 from .boltz_command import accelerator, boltz_executable, build_boltz_argv, child_env, container_cpus, run_boltz
@@ -26,13 +25,12 @@ from .contract import (
     PredictionResult,
     PredictRun,
     RunSummary,
-    S3Download,
     WorkerError,
 )
 from .fileutil import sha256_file, utc_now
 from .model_catalog import BOLTZ2
 from .results_store import ResultsStore, open_results_store
-from .s3util import DENIED_CODES, NOT_FOUND_CODES, error_code, make_s3_client, parse_s3_uri
+from .s3_inputs import fetch_downloads
 
 log = logging.getLogger(__name__)
 
@@ -147,38 +145,6 @@ def _absolutize_paths(doc: dict, base: Path) -> dict | None:
             if isinstance(template.get(key), str) and not Path(template[key]).is_absolute():
                 template[key] = str(base / template[key])
     return doc
-
-
-def fetch_downloads(downloads: list[S3Download]) -> None:
-    clients: dict[tuple, object] = {}
-    for download in downloads:
-        key = (download.endpoint_url, download.region)
-        if key not in clients:
-            clients[key] = make_s3_client(download.endpoint_url, download.region)
-        _fetch_one(clients[key], download)
-
-
-def _fetch_one(client, download: S3Download) -> None:
-    try:
-        bucket, key = parse_s3_uri(download.uri)
-    except ValueError as e:
-        raise WorkerError(ErrorClass.INVALID_INPUT, str(e)) from e
-    dest = Path(download.dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    log.info("fetching %s to %s", download.uri, dest)
-    try:
-        client.download_file(bucket, key, str(dest))
-    except ClientError as e:
-        code = error_code(e)
-        if code in NOT_FOUND_CODES:
-            raise WorkerError(ErrorClass.INVALID_INPUT, f"input file {download.uri} does not exist ({code})") from e
-        if code in DENIED_CODES:
-            raise WorkerError(
-                ErrorClass.INVALID_INPUT, f"access to input file {download.uri} was denied ({code}); check credentials"
-            ) from e
-        raise WorkerError(ErrorClass.SOURCE_UNAVAILABLE, f"could not fetch input file {download.uri}: {e}") from e
-    except BotoCoreError as e:
-        raise WorkerError(ErrorClass.SOURCE_UNAVAILABLE, f"could not fetch input file {download.uri}: {e}") from e
 
 
 def check_model_cache(cache_dir: Path) -> None:

@@ -26,9 +26,8 @@ from .prediction import (
     PredictionPhase,
 )
 
-# The kinds served (crds/, the chart). BoltzGenCampaign joins when its controller does: a CRD that nothing
-# reconciles would accept campaigns that never run.
-RESOURCES: tuple[ResourceKind, ...] = (MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE)
+# The kinds served (crds/, the chart).
+RESOURCES: tuple[ResourceKind, ...] = (MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE, CAMPAIGN_RESOURCE)
 
 __all__ = [
     "API_VERSION",

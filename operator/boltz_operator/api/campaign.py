@@ -617,7 +617,8 @@ SPOT_TOLERATIONS: tuple[Toleration, ...] = (
 
 
 class CampaignResources(ComputeResources):
-    """What each design shard pod asks for and where it may run (the filter pod uses CPU and memory only)."""
+    """What each pod asks for and where it may run: every design shard pod, and the filter pod (boltzgen checks for
+    a CUDA device before any step, filtering included)."""
 
     gpus: int | None = Field(
         default=None, ge=1, le=8, description="GPUs per shard pod; the operator's default (usually 1) if omitted."
@@ -763,8 +764,8 @@ class BoltzGenCampaignSpec(KubeModel):
     timeout_seconds: int = Field(
         default=86400,
         ge=60,
-        description="Time limit of the design Job in seconds, across all shards and attempts "
-        "(its activeDeadlineSeconds).",
+        description="Time limit in seconds of the design Job (across all shards and attempts), and again of the "
+        "filter Job (their activeDeadlineSeconds).",
     )
     retries_per_shard: int = Field(
         default=2,
@@ -832,9 +833,15 @@ class CampaignProgress(StatusModel):
     shards_total: int | None = Field(default=None, ge=0, description="Shards of the design Job.")
     shards_succeeded: int | None = Field(default=None, ge=0, description="Shards that finished.")
     shards_failed: int | None = Field(default=None, ge=0, description="Shards that failed after their retries.")
-    shards_running: int | None = Field(default=None, ge=0, description="Shards with a pod running now.")
+    shards_running: int | None = Field(
+        default=None, ge=0, description="Shards with a pod now (running, or waiting for a node)."
+    )
     designs_requested: int | None = Field(default=None, ge=0, description="numDesigns.")
-    designs_completed: int | None = Field(default=None, ge=0, description="Designs the finished shards produced.")
+    designs_completed: int | None = Field(
+        default=None,
+        ge=0,
+        description="Designs of the finished shards (their share of numDesigns); once filtered, the designs merged.",
+    )
 
 
 class CampaignEstimate(StatusModel):

@@ -38,7 +38,10 @@ class AccessMode(str, Enum):
 
 
 class Bundle(str, Enum):
-    BOLTZ2 = "boltz2"
+    """A model bundle: a fixed set of files the populate Job fetches into <bundle>/ on the volume."""
+
+    BOLTZ2 = "boltz2"  # BoltzPrediction
+    BOLTZGEN = "boltzgen"  # BoltzGenCampaign
 
 
 class StorageSpec(KubeModel):
@@ -88,7 +91,10 @@ class HuggingFaceSource(KubeModel):
 
     endpoint: Url = Field(
         default="https://huggingface.co",
-        description="Base URL of Hugging Face or a mirror serving /<repo>/resolve/<revision>/<file>.",
+        description=(
+            "Base URL of Hugging Face or a mirror serving /<repo>/resolve/<revision>/<file> (and, for the "
+            "boltzgen bundle's mols.zip, the dataset path /datasets/<repo>/resolve/<revision>/<file>)."
+        ),
     )
     token_secret_ref: TokenSecretRef | None = Field(
         default=None, description="Secret key holding an access token, for mirrors or gated repositories."
@@ -110,8 +116,8 @@ class ModelSource(KubeModel):
     s3: S3Location | None = Field(
         default=None,
         description=(
-            "Copy from an S3 prefix laid out like the cache (<prefix>/boltz2/boltz2_conf.ckpt, ...): "
-            "for air-gapped clusters."
+            "Copy from an S3 prefix laid out like the cache (<prefix>/boltz2/boltz2_conf.ckpt, "
+            "<prefix>/boltzgen/mols.zip, ...): for air-gapped clusters."
         ),
     )
     preloaded: PreloadedSource | None = Field(
@@ -148,7 +154,15 @@ class BoltzModelCacheSpec(KubeModel):
         min_length=1,
         max_length=4,
         json_schema_extra={"x-kubernetes-list-type": "set"},
-        description="Model bundles to fetch: boltz2 (structure and affinity checkpoints plus the mols/ CCD data).",
+        description=(
+            "Model bundles to fetch, each into its own directory on the volume. boltz2 (for BoltzPrediction): "
+            "boltz2_conf.ckpt and boltz2_aff.ckpt plus the CCD molecules mols.tar, extracted to mols/, from the "
+            "Hugging Face model repo boltz-community/boltz-2. boltzgen (for BoltzGenCampaign): the five "
+            "checkpoints boltzgen1_diverse.ckpt, boltzgen1_adherence.ckpt, boltzgen1_ifold.ckpt, "
+            "boltz2_conf_final.ckpt and boltz2_aff.ckpt from the model repo boltzgen/boltzgen-1, and mols.zip "
+            "(read as it is, not extracted) from the dataset repo boltzgen/inference-data. Each bundle is several "
+            "GB: size the volume for all the bundles listed. An s3 source holds them as <prefix>/<bundle>/<file>."
+        ),
     )
     retain_volume_on_delete: bool = Field(
         default=True,

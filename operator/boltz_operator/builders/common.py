@@ -3,9 +3,13 @@ the failure policy that reads the worker's exit codes."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from kubernetes import client
 
 from boltz_operator.api import API_VERSION
+from boltz_operator.api.common import Toleration
+from boltz_operator.config import OperatorConfig
 from boltz_worker import contract
 
 MANAGED_BY = "boltz-operator"
@@ -114,6 +118,31 @@ def failure_policy() -> client.V1PodFailurePolicy:
             on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")],
         ),
     ])
+
+
+@dataclass(frozen=True)
+class GpuPlacement:
+    """What a GPU pod asks for and where it may run: the resource's own settings over the operator's defaults."""
+
+    resources: dict[str, str]
+    node_selector: dict[str, str]
+    tolerations: list[client.V1Toleration]
+    job_labels: dict[str, str] | None  # the pod labels plus Kueue's queue label, when there is a queue
+
+
+def gpu_placement(resources, tolerations: list[Toleration], queue_name: str | None, labels: dict[str, str],
+                  config: OperatorConfig) -> GpuPlacement:
+    """`resources` is an api ComputeResources with gpus and node_selector (a prediction's or a campaign's)."""
+    gpus = resources.gpus if resources.gpus is not None else config.default_gpus
+    queue = queue_name or config.default_queue_name
+    return GpuPlacement(
+        resources={"cpu": resources.cpu or config.default_cpu, "memory": resources.memory or config.default_memory,
+                   config.gpu_resource_name: str(gpus)},
+        node_selector={**config.node_selector, **(resources.node_selector or {})},
+        tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True))
+                     for t in [*config.gpu_tolerations, *tolerations]],
+        job_labels={**labels, KUEUE_QUEUE_LABEL: queue} if queue else None,
+    )
 
 
 def worker_job(

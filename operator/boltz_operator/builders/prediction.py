@@ -10,8 +10,8 @@ from kubernetes import client
 from boltz_operator.api.prediction import BoltzPredictionSpec
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
-    KUEUE_QUEUE_LABEL,
     MODELS_VOLUME,
+    gpu_placement,
     object_meta,
     owner_labels,
     owner_reference,
@@ -74,16 +74,12 @@ def build_configmap(ref: PredictionRef, boltz_input: dict, run: contract.Predict
 def build_job(ref: PredictionRef, spec: BoltzPredictionSpec, run: contract.PredictRun, files: list[InputFileRef],
               results: ResultsPlacement, cache_claim: str, config: OperatorConfig) -> client.V1Job:
     labels = owner_labels(KIND, ref.name, COMPONENT)
-    queue = spec.queue_name or config.default_queue_name
-    resources = spec.resources
-    gpus = resources.gpus if resources.gpus is not None else config.default_gpus
+    placement = gpu_placement(spec.resources, spec.resources.tolerations or [], spec.queue_name, labels, config)
     return worker_job(
         name=job_name(ref.name), namespace=ref.namespace, labels=labels, owner=owner_reference(KIND, ref.name, ref.uid),
-        job_labels={**labels, KUEUE_QUEUE_LABEL: queue} if queue else None,
+        job_labels=placement.job_labels,
         pod_metadata=spec.pod_metadata, image=config.worker_image, image_pull_policy=config.image_pull_policy,
-        command=["boltz-worker", "predict"], env=_env(spec, results),
-        resources={"cpu": resources.cpu or config.default_cpu, "memory": resources.memory or config.default_memory,
-                   config.gpu_resource_name: str(gpus)},
+        command=["boltz-worker", "predict"], env=_env(spec, results), resources=placement.resources,
         mounts=[
             client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
             client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR, read_only=True),
@@ -97,9 +93,7 @@ def build_job(ref: PredictionRef, spec: BoltzPredictionSpec, run: contract.Predi
         ],
         backoff_limit=spec.retries, active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
         service_account=config.worker_service_account,
-        node_selector={**config.node_selector, **(resources.node_selector or {})},
-        tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True))
-                     for t in [*config.gpu_tolerations, *(resources.tolerations or [])]],
+        node_selector=placement.node_selector, tolerations=placement.tolerations,
         priority_class_name=spec.priority_class_name, runtime_class_name=config.runtime_class_name,
     )
 

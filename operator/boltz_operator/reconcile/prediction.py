@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from boltz_operator.api import BoltzModelCache, BoltzPrediction, BoltzPredictionStatus, ModelCachePhase, PredictionPhase
+from boltz_operator.api import BoltzModelCache, BoltzPrediction, BoltzPredictionStatus, PredictionPhase
+from boltz_operator.api.modelcache import Bundle
 from boltz_operator.api.prediction import PredictionConditionType as Cond
 from boltz_operator.api.prediction import PredictionResults
 from boltz_operator.builders import prediction as builders
@@ -20,6 +21,7 @@ from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
+from boltz_operator.reconcile.cache_gate import cache_not_ready
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
 from boltz_operator.render import render_boltz_input, validate_prediction
@@ -65,7 +67,7 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
             outcome.events.append(("Warning", "NoResultsStore", str(err)))
             return write_status(kube, PLURAL, body, _failed(prediction.status, "NoResultsStore", str(err), generation, now), outcome)
 
-        waiting = _cache_not_ready(spec.model_cache, cache_body)
+        waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZ2)
         if waiting:
             reason, message = waiting
             new = updated(status, {
@@ -91,20 +93,6 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
         return write_status(kube, PLURAL, body, new, outcome)
 
     return write_status(kube, PLURAL, body, _from_job(prediction, ref, job, kube, generation, now, outcome), outcome)
-
-
-def _cache_not_ready(cache_name: str, cache_body: dict | None) -> tuple[str, str] | None:
-    if cache_body is None:
-        return "ModelCacheNotFound", (f"model cache '{cache_name}' not found in this namespace: create a BoltzModelCache "
-                                      f"named '{cache_name}' (see examples/modelcache.yaml)")
-    cache = BoltzModelCache.model_validate(cache_body)
-    phase = cache.status.phase
-    if phase == ModelCachePhase.READY and cache.status.claim_name:
-        return None
-    if phase == ModelCachePhase.FAILED:
-        return "ModelCacheFailed", (f"model cache '{cache_name}' is Failed: {cache.status.message or 'see its status'}; "
-                                    "the prediction starts when the cache is fixed and Ready")
-    return "ModelCacheNotReady", f"model cache '{cache_name}' is {phase.value if phase else 'Pending'}; waiting until it is Ready"
 
 
 def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generation, now, outcome: Outcome):

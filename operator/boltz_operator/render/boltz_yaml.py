@@ -62,7 +62,7 @@ def render_boltz_input(
     downloads_dir: str = DEFAULT_DOWNLOADS_DIR,
 ) -> tuple[dict[str, Any], list[InputFileRef]]:
     """The Boltz YAML document for `spec` and the files it names (in document order)."""
-    files = _FileCollector(inputs_dir, downloads_dir)
+    files = FileCollector(inputs_dir, downloads_dir)
     doc: dict[str, Any] = {
         "version": BOLTZ_INPUT_VERSION,
         "sequences": [_sequence(entry, files) for entry in spec.sequences],
@@ -90,7 +90,7 @@ def template_file_name(index: int, kind: Literal["cif", "pdb"]) -> str:
     return f"template-{index}.{kind}"
 
 
-class _FileCollector:
+class FileCollector:
     def __init__(self, inputs_dir: str, downloads_dir: str):
         self.inputs_dir = inputs_dir
         self.downloads_dir = downloads_dir
@@ -107,7 +107,7 @@ class _FileCollector:
         return path
 
 
-def _sequence(entry: SequenceEntry, files: _FileCollector) -> dict[str, Any]:
+def _sequence(entry: SequenceEntry, files: FileCollector) -> dict[str, Any]:
     entity = entry.entity
     ids = list(entity.ids)
     out: dict[str, Any] = {"id": ids[0] if len(ids) == 1 else ids}
@@ -132,7 +132,7 @@ def _sequence(entry: SequenceEntry, files: _FileCollector) -> dict[str, Any]:
     return {entry.entity_type: out}
 
 
-def _msa(msa: MsaSource | None, chain_id: str, files: _FileCollector) -> str | None:
+def _msa(msa: MsaSource | None, chain_id: str, files: FileCollector) -> str | None:
     """The Boltz `msa` value: a path, "empty", or None (leave it out: the MSA server computes it)."""
     if msa is None or msa.server:
         return None
@@ -178,7 +178,7 @@ def _constraint(c: Constraint) -> dict[str, Any]:
     }
 
 
-def _template(index: int, t: Template, files: _FileCollector) -> dict[str, Any]:
+def _template(index: int, t: Template, files: FileCollector) -> dict[str, Any]:
     kind: Literal["cif", "pdb"] = "cif" if t.cif is not None else "pdb"
     ref: FileRef = t.cif if t.cif is not None else t.pdb  # type: ignore[assignment]
     name = template_file_name(index, kind)

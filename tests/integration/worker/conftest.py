@@ -7,7 +7,14 @@ import json
 from pathlib import Path
 
 import pytest
-from worker_helpers import FakeHub, WorkerOutcome, make_model_files, serving, write_model_cache
+from worker_helpers import (
+    FakeHub,
+    WorkerOutcome,
+    make_boltzgen_files,
+    make_model_files,
+    serving,
+    write_model_cache,
+)
 
 from boltz_worker import cli
 from support.fake_boltz import fake_boltz_command
@@ -19,8 +26,15 @@ def model_files() -> dict[str, bytes]:
 
 
 @pytest.fixture
-def fake_hub(model_files):
-    with serving(FakeHub(files=dict(model_files))) as hub:
+def boltzgen_files() -> dict[str, dict[str, bytes]]:
+    """The boltzgen bundle's stand-ins by repository: the model repo and the dataset repo holding mols.zip."""
+    return make_boltzgen_files()
+
+
+@pytest.fixture
+def fake_hub(model_files, boltzgen_files):
+    repos = {repo: dict(files) for repo, files in boltzgen_files.items()}
+    with serving(FakeHub(files=dict(model_files), repos=repos)) as hub:
         yield hub
 
 

@@ -6,16 +6,29 @@ import io
 import json
 import socket
 import tarfile
+from pathlib import Path
 
-from boltz_worker.contract import HuggingFaceSource, PopulateRun, PopulateSource
-from worker_helpers import make_mols_tar, sha256
+import pytest
+
+from boltz_worker.contract import ErrorClass, HuggingFaceSource, PopulateRun, PopulateSource, WorkerError
+from boltz_worker.design import check_models
+from worker_helpers import (
+    BOLTZGEN_DATASET,
+    BOLTZGEN_REPO,
+    boltzgen_models_under,
+    bundle_files,
+    make_mols_tar,
+    sha256,
+)
 
 FILES = ("boltz2_conf.ckpt", "boltz2_aff.ckpt", "mols.tar")
+BOLTZGEN_FILES = ("boltzgen1_diverse.ckpt", "boltzgen1_adherence.ckpt", "boltzgen1_ifold.ckpt",
+                  "boltz2_conf_final.ckpt", "boltz2_aff.ckpt", "mols.zip")  # fmt: skip
 
 
-def hf_run(models_dir, endpoint: str, token_env: str | None = None) -> PopulateRun:
+def hf_run(models_dir, endpoint: str, token_env: str | None = None, bundles=("boltz2",)) -> PopulateRun:
     source = PopulateSource(huggingface=HuggingFaceSource(endpoint=endpoint, token_env=token_env))
-    return PopulateRun(models_dir=str(models_dir), source=source)
+    return PopulateRun(models_dir=str(models_dir), source=source, bundles=list(bundles))
 
 
 def manifest_of(models_dir) -> dict:
@@ -219,3 +232,144 @@ def test_an_unsafe_archive_is_refused(tmp_path, fake_hub, run_worker):
     assert "unsafe or unexpected member 'mols/../../evil.pkl'" in outcome.summary["message"]
     assert not (models / "boltz2" / "mols").exists()
     assert not list(tmp_path.rglob("evil.pkl"))
+
+
+# ---------------------------------------------------------------------------------------------- the boltzgen bundle
+
+
+def test_the_boltzgen_bundle_comes_from_its_model_repo_and_its_dataset_repo(
+    tmp_path, fake_hub, boltzgen_files, run_worker
+):
+    models = tmp_path / "models"
+    outcome = run_worker("populate", hf_run(models, fake_hub.url, bundles=["boltzgen"]))
+
+    assert outcome.exit_code == 0, outcome.summary
+    expected = bundle_files(boltzgen_files)
+    assert sorted(p.name for p in (models / "boltzgen").iterdir()) == sorted(BOLTZGEN_FILES)
+    for name in BOLTZGEN_FILES:
+        assert (models / "boltzgen" / name).read_bytes() == expected[name]
+    assert not (models / "boltz2").exists() and leftovers(models) == []
+
+    manifest = manifest_of(models)
+    assert set(manifest["files"]) == {f"boltzgen/{n}" for n in BOLTZGEN_FILES}
+    assert manifest["directories"] == {}  # boltzgen reads mols.zip itself: nothing extracted
+    for repo, files in boltzgen_files.items():
+        for name, content in files.items():
+            entry = manifest["files"][f"boltzgen/{name}"]
+            assert (entry["bytes"], entry["sha256"]) == (len(content), sha256(content))
+            assert entry["source"] == f"{fake_hub.url}/{repo}/resolve/main/{name}"
+    assert manifest["files"]["boltzgen/mols.zip"]["source"] == (
+        f"{fake_hub.url}/datasets/boltzgen/inference-data/resolve/main/mols.zip"
+    )
+
+    summary = outcome.summary
+    assert [f["path"] for f in summary["files"]] == [f"boltzgen/{n}" for n in BOLTZGEN_FILES]
+    assert summary["total_bytes"] == sum(len(c) for c in expected.values())
+    assert summary["message"].startswith("6 downloaded, 0 already present")
+
+
+def test_the_design_worker_accepts_a_populated_boltzgen_cache(tmp_path, fake_hub, run_worker):
+    models = tmp_path / "models"
+    assert run_worker("populate", hf_run(models, fake_hub.url, bundles=["boltzgen"])).exit_code == 0
+
+    consumer = boltzgen_models_under(models)
+    populated = set(manifest_of(models)["files"])
+    used = {str(Path(p).relative_to(models)) for p in consumer.paths()}
+    assert used == populated  # every path the design worker gives boltzgen is a verified file, and all are used
+    check_models(consumer)
+
+    (models / "boltzgen" / "boltzgen1_ifold.ckpt").unlink()
+    with pytest.raises(WorkerError) as e:
+        check_models(consumer)
+    assert e.value.error_class is ErrorClass.MODEL_CACHE_UNUSABLE
+
+
+def test_both_bundles_in_one_run_each_from_its_own_repositories(
+    tmp_path, fake_hub, model_files, boltzgen_files, run_worker
+):
+    models = tmp_path / "models"
+    outcome = run_worker("populate", hf_run(models, fake_hub.url, bundles=["boltz2", "boltzgen"]))
+
+    assert outcome.exit_code == 0, outcome.summary
+    # Both bundles hold a boltz2_aff.ckpt; each has the bytes of its own repository.
+    assert (models / "boltz2" / "boltz2_aff.ckpt").read_bytes() == model_files["boltz2_aff.ckpt"]
+    assert (models / "boltzgen" / "boltz2_aff.ckpt").read_bytes() == boltzgen_files[BOLTZGEN_REPO]["boltz2_aff.ckpt"]
+    assert model_files["boltz2_aff.ckpt"] != boltzgen_files[BOLTZGEN_REPO]["boltz2_aff.ckpt"]
+    assert sorted(p.name for p in (models / "boltz2" / "mols").iterdir()) == ["ALA.pkl", "GLY.pkl", "SAH.pkl"]
+
+    summary = outcome.summary
+    assert [f["path"] for f in summary["files"]] == [
+        *(f"boltz2/{n}" for n in FILES), "boltz2/mols/", *(f"boltzgen/{n}" for n in BOLTZGEN_FILES)
+    ]
+    mols_bytes = manifest_of(models)["directories"]["boltz2/mols/"]["bytes"]
+    assert summary["total_bytes"] == (
+        sum(len(c) for c in model_files.values()) + mols_bytes + sum(len(c) for c in bundle_files(boltzgen_files).values())
+    )
+    assert summary["message"].startswith("9 downloaded, 0 already present")
+    check_models(boltzgen_models_under(models))
+
+
+def test_adding_the_boltzgen_bundle_later_fetches_only_boltzgen(tmp_path, fake_hub, run_worker):
+    models = tmp_path / "models"
+    assert run_worker("populate", hf_run(models, fake_hub.url)).exit_code == 0
+    boltz2_entries = manifest_of(models)["files"]
+    fake_hub.clear()
+
+    outcome = run_worker("populate", hf_run(models, fake_hub.url, bundles=["boltz2", "boltzgen"]))
+
+    assert outcome.exit_code == 0, outcome.summary
+    assert outcome.summary["message"].startswith("6 downloaded, 3 already present")
+    assert sorted(r.path for r in fake_hub.gets()) == sorted(
+        [*(f"/cdn/{BOLTZGEN_REPO}/{n}" for n in BOLTZGEN_FILES if n != "mols.zip"), f"/cdn/{BOLTZGEN_DATASET}/mols.zip"]
+    )
+    manifest = manifest_of(models)["files"]
+    assert {k: v for k, v in manifest.items() if k.startswith("boltz2/")} == boltz2_entries
+
+
+def test_a_cut_dataset_download_resumes_and_a_corrupt_one_is_rejected(
+    tmp_path, fake_hub, boltzgen_files, run_worker
+):
+    key = f"{BOLTZGEN_DATASET}/mols.zip"
+    good = boltzgen_files[BOLTZGEN_DATASET]["mols.zip"]
+    fake_hub.cut_next_get[key] = len(good) // 2
+    models = tmp_path / "models"
+    outcome = run_worker("populate", hf_run(models, fake_hub.url, bundles=["boltzgen"]))
+
+    assert outcome.exit_code == 0, outcome.summary
+    gets = fake_hub.gets(f"/cdn/{key}")
+    assert len(gets) == 2 and gets[1].headers["Range"] == f"bytes={len(good) // 2}-"
+    assert (models / "boltzgen" / "mols.zip").read_bytes() == good
+
+    fake_hub.served_bytes[key] = good[:-1] + bytes([good[-1] ^ 0xFF])
+    other = tmp_path / "other"
+    outcome = run_worker("populate", hf_run(other, fake_hub.url, bundles=["boltzgen"]))
+    assert outcome.exit_code == 15
+    assert outcome.summary["error_class"] == "ChecksumMismatch"
+    assert "boltzgen/mols.zip" in outcome.summary["message"] and sha256(good) in outcome.summary["message"]
+    assert not (other / "boltzgen" / "mols.zip").exists()
+
+
+def test_a_mirror_serves_the_dataset_path_too_with_the_token(tmp_path, fake_hub, run_worker, monkeypatch):
+    monkeypatch.setenv("MIRROR_TOKEN", "secret-token")
+    fake_hub.cdn_host = "localhost"
+    models = tmp_path / "models"
+    outcome = run_worker(
+        "populate", hf_run(models, f"{fake_hub.url}/mirror", token_env="MIRROR_TOKEN", bundles=["boltzgen"])
+    )
+
+    assert outcome.exit_code == 0, outcome.summary
+    resolves = [r for r in fake_hub.requests if "/resolve/" in r.path]
+    assert {r.path for r in resolves} == {
+        *(f"/mirror/{BOLTZGEN_REPO}/resolve/main/{n}" for n in BOLTZGEN_FILES if n != "mols.zip"),
+        f"/mirror/{BOLTZGEN_DATASET}/resolve/main/mols.zip",
+    }
+    assert {r.headers.get("Authorization") for r in resolves} == {"Bearer secret-token"}
+    assert all("Authorization" not in r.headers for r in fake_hub.gets("/cdn/"))
+
+
+def test_a_mirror_without_the_dataset_repo_names_the_dataset_url(tmp_path, fake_hub, run_worker):
+    del fake_hub.repos[BOLTZGEN_DATASET]
+    outcome = run_worker("populate", hf_run(tmp_path / "models", fake_hub.url, bundles=["boltzgen"]))
+    assert outcome.exit_code == 1
+    assert outcome.summary["error_class"] == "SourceUnavailable"
+    assert f"{fake_hub.url}/datasets/boltzgen/inference-data/resolve/main/mols.zip: HTTP 404" in outcome.summary["message"]

@@ -9,14 +9,17 @@ import random
 import re
 import tarfile
 import threading
+import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 HF_REPO = "boltz-community/boltz-2"
-RESOLVE = re.compile(rf"^(?P<prefix>/[^/]+)?/{HF_REPO}/resolve/main/(?P<file>[^/]+)$")
-CDN = re.compile(r"^/cdn/(?P<file>[^/]+)$")
+BOLTZGEN_REPO = "boltzgen/boltzgen-1"
+BOLTZGEN_DATASET = "datasets/boltzgen/inference-data"  # a dataset repo: its URLs start with /datasets/
+RESOLVE = re.compile(r"^(?P<head>/.+)/resolve/main/(?P<file>[^/]+)$")
+CDN = re.compile(r"^/cdn/(?P<key>.+)$")
 
 
 def make_mols_tar(names=("ALA", "GLY", "SAH")) -> bytes:
@@ -43,6 +46,29 @@ def make_model_files() -> dict[str, bytes]:
     }
 
 
+def make_mols_zip(names=("ALA", "GLY", "SAH")) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(f"{name}.pkl", f"pickled {name}".encode() * 50)
+    return buffer.getvalue()
+
+
+def make_boltzgen_files() -> dict[str, dict[str, bytes]]:
+    """Small stand-ins for the boltzgen bundle by repository, deterministic. boltz2_aff.ckpt differs from the boltz2
+    bundle's on purpose: a file fetched from the wrong repository shows."""
+    rng = random.Random(5678)
+    checkpoints = {name: rng.randbytes(size) for name, size in (
+        ("boltzgen1_diverse.ckpt", 150_000), ("boltzgen1_adherence.ckpt", 140_000), ("boltzgen1_ifold.ckpt", 90_000),
+        ("boltz2_conf_final.ckpt", 120_000), ("boltz2_aff.ckpt", 110_000))}
+    return {BOLTZGEN_REPO: checkpoints, BOLTZGEN_DATASET: {"mols.zip": make_mols_zip()}}
+
+
+def bundle_files(by_repo: dict[str, dict[str, bytes]]) -> dict[str, bytes]:
+    """A bundle's files by name, from files by repository (as they lie in the cache's bundle directory)."""
+    return {name: content for files in by_repo.values() for name, content in files.items()}
+
+
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -57,9 +83,14 @@ class HubRequest:
 @dataclass
 class FakeHub:
     """Serves files the way huggingface.co does: the resolve URL answers 302 with X-Linked-Size/X-Linked-Etag
-    (the sha256) and a Location on a CDN path, which serves the bytes with Range support and an md5-like ETag."""
+    (the sha256) and a Location on a CDN path, which serves the bytes with Range support and an md5-like ETag.
+
+    `files` are the boltz2 repo's (CDN path /cdn/<file>); `repos` more repositories by their URL path (a dataset
+    repo's starts with datasets/), served at /cdn/<repo>/<file>. cut_next_get and served_bytes are keyed by the
+    path after /cdn/. A mirror may put one path segment before the repository."""
 
     files: dict[str, bytes]
+    repos: dict[str, dict[str, bytes]] = field(default_factory=dict)
     port: int = 0
     cdn_host: str = "127.0.0.1"  # "localhost" makes the CDN another host, as on huggingface.co
     requests: list[HubRequest] = field(default_factory=list)
@@ -79,6 +110,19 @@ class FakeHub:
     def clear(self) -> None:
         with self.lock:
             self.requests.clear()
+
+    def resolve_key(self, head: str, file: str) -> str | None:
+        """The CDN key of /[<mirror prefix>/]<repo>/resolve/main/<file>, None when no repository here has it."""
+        for repo, files in [*self.repos.items(), (HF_REPO, self.files)]:
+            prefix = head.removesuffix(f"/{repo}")
+            # (a model repo asked for under /datasets/ is not found, as on huggingface.co)
+            if prefix != head and prefix.count("/") <= 1 and prefix != "/datasets" and file in files:
+                return file if repo == HF_REPO else f"{repo}/{file}"
+        return None
+
+    def content(self, key: str) -> bytes | None:
+        repo, _, file = key.rpartition("/")
+        return self.files.get(file) if not repo else self.repos.get(repo, {}).get(file)
 
 
 class HubHandler(BaseHTTPRequestHandler):
@@ -102,10 +146,11 @@ class HubHandler(BaseHTTPRequestHandler):
             self._empty(failure)
             return
         resolve, cdn = RESOLVE.match(self.path), CDN.match(self.path)
-        if resolve and resolve.group("file") in hub.files:
-            self._redirect(resolve.group("file"))
-        elif cdn and cdn.group("file") in hub.files:
-            self._serve(cdn.group("file"), send_body)
+        key = hub.resolve_key(resolve.group("head"), resolve.group("file")) if resolve else None
+        if key is not None:
+            self._redirect(key)
+        elif cdn and hub.content(cdn.group("key")) is not None:
+            self._serve(cdn.group("key"), send_body)
         else:
             self._empty(404)
 
@@ -114,19 +159,19 @@ class HubHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _redirect(self, file: str) -> None:
-        content = self.hub.files[file]
+    def _redirect(self, key: str) -> None:
+        content = self.hub.content(key)
         self.send_response(302)
-        self.send_header("Location", f"http://{self.hub.cdn_host}:{self.hub.port}/cdn/{file}")
+        self.send_header("Location", f"http://{self.hub.cdn_host}:{self.hub.port}/cdn/{key}")
         self.send_header("X-Linked-Size", str(len(content)))
         self.send_header("X-Linked-Etag", f'"{sha256(content)}"')
         self.send_header("ETag", '"0123456789abcdef0123456789abcdef01234567"')  # the git blob id, not the sha256
         self.send_header("Content-Length", "0")
         self.end_headers()
 
-    def _serve(self, file: str, send_body: bool) -> None:
+    def _serve(self, key: str, send_body: bool) -> None:
         hub = self.hub
-        content = hub.served_bytes.get(file, hub.files[file])
+        content = hub.served_bytes.get(key, hub.content(key))
         start = _range_start(self.headers.get("Range"))
         if start is None or hub.ignore_range:
             start = 0
@@ -142,7 +187,7 @@ class HubHandler(BaseHTTPRequestHandler):
         if not send_body:
             return
         with hub.lock:
-            cut = hub.cut_next_get.pop(file, None)
+            cut = hub.cut_next_get.pop(key, None)
         if cut is not None:
             self.wfile.write(body[:cut])
             self.wfile.flush()
@@ -186,3 +231,24 @@ def write_model_cache(cache_dir: Path, model_files: dict[str, bytes]) -> Path:
     with tarfile.open(fileobj=io.BytesIO(model_files["mols.tar"])) as tar:
         tar.extractall(cache_dir, filter="data")
     return cache_dir
+
+
+def write_boltzgen_cache(cache_dir: Path, boltzgen_files: dict[str, dict[str, bytes]]) -> Path:
+    """A ready boltzgen cache laid out as populate leaves it (nothing extracted: boltzgen reads mols.zip)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in bundle_files(boltzgen_files).items():
+        (cache_dir / name).write_bytes(content)
+    return cache_dir
+
+
+def boltzgen_models_under(models_dir: Path):
+    """The design worker's default BoltzGenModels with every path moved from the pod's /models to `models_dir`."""
+    from boltz_worker.contract import MODELS_DIR, BoltzGenModels
+
+    def moved(path: str) -> str:
+        return str(models_dir / Path(path).relative_to(MODELS_DIR))
+
+    fields = BoltzGenModels().model_dump()
+    return BoltzGenModels.model_validate(
+        {name: [moved(p) for p in value] if isinstance(value, list) else moved(value) for name, value in fields.items()}
+    )

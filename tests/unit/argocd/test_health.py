@@ -41,7 +41,7 @@ EXPECTED = {
         "Progressing", "WaitingForModelCache: model cache 'default' not found in this namespace: create a "
                        "BoltzModelCache named 'default' (see examples/modelcache.yaml)"),
     "prediction-waiting-cache-failed": (
-        "Degraded", f"model cache 'default' is Failed: {CACHE_FAILED}; the prediction starts when the cache is fixed "
+        "Degraded", f"model cache 'default' is Failed: {CACHE_FAILED}; the run starts when the cache is fixed "
                     "and Ready"),
     "prediction-pending": ("Progressing", "Pending: waiting for a GPU"),
     "prediction-queued": ("Progressing", "Queued: the Job is suspended (queued, e.g. by Kueue)"),

@@ -115,3 +115,20 @@ def test_the_populate_job_is_the_only_writer_of_the_cache_and_is_named_by_genera
     assert pvc.metadata.owner_references is None, "by default the PVC outlives the cache resource"
     owned = cache_builders.build_pvc(ref, cache_spec.model_copy(update={"retain_volume_on_delete": False}))
     assert owned.metadata.owner_references[0].uid == "u"
+
+
+def test_the_populate_run_gets_every_bundle_the_cache_asks_for():
+    from boltz_operator.api.modelcache import Bundle
+    from boltz_worker.model_catalog import BUNDLES
+
+    assert {b.value for b in Bundle} == set(BUNDLES)  # the CRD's enum is what the worker can populate
+    for bundles in (["boltzgen"], ["boltz2", "boltzgen"]):
+        cache_spec = BoltzModelCacheSpec.model_validate({"source": {"s3": {"uri": "s3://weights/mirror"}},
+                                                         "bundles": bundles})  # fmt: skip
+        run = cache_builders.build_run(cache_spec)
+        assert run.bundles == bundles and run.source.s3.prefix == "mirror"
+        ref = cache_builders.ModelCacheRef(namespace="lab", name="gen", uid="u", generation=1)
+        shipped = contract.PopulateRun.model_validate_json(cache_builders.build_configmap(ref, run).data[contract.RUN_FILE])
+        assert shipped.bundles == bundles
+    with pytest.raises(ValueError):
+        BoltzModelCacheSpec.model_validate({"source": {"preloaded": {}}, "bundles": ["boltz1"]})

@@ -85,8 +85,8 @@ def test_small_molecule_example_parses_with_defaults():
     assert spec.shards == "auto" and spec.shard_count == 10
     assert spec.step_options.inverse_fold_num_sequences == 2
     assert spec.step_options.additional_filters[0].operator.value == "<"
+    assert spec.model_cache == "boltzgen"
     # defaults
-    assert spec.model_cache == "default"
     assert spec.min_successful_shard_fraction == 0.9
     assert spec.timeout_seconds == 86400
     assert spec.retries_per_shard == 2

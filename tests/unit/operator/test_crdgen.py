@@ -167,7 +167,11 @@ def test_checked_in_crds_are_up_to_date():
 
 def test_crd_files_are_valid_yaml_named_by_group_and_plural():
     files = render_crds()
-    assert sorted(files) == ["boltz-operator.io_boltzmodelcaches.yaml", "boltz-operator.io_boltzpredictions.yaml"]
+    assert sorted(files) == [
+        "boltz-operator.io_boltzgencampaigns.yaml",
+        "boltz-operator.io_boltzmodelcaches.yaml",
+        "boltz-operator.io_boltzpredictions.yaml",
+    ]
     for resource in RESOURCES:
         assert yaml.safe_load(files[crd_file_name(resource)]) == build_crd(resource)
 

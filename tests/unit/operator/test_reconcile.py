@@ -147,6 +147,32 @@ def test_a_populated_cache_is_ready_with_its_files_and_a_ready_one_is_left_alone
     assert again.created == [] and again.status_patches == []
 
 
+def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_when_ready():
+    from kubernetes.client import V1ConfigMap
+
+    from boltz_operator.api.modelcache import BoltzModelCacheStatus
+    from boltz_worker.contract import PopulateRun, RUN_FILE
+    from boltz_worker.model_catalog import BOLTZ2, BOLTZGEN
+
+    body = cache_body(None)
+    body["spec"]["bundles"] = ["boltz2", "boltzgen"]
+    kube = RecordingKube()
+    reconcile_model_cache(body, None, kube, CONFIG, NOW)
+    configmap = next(o for o in kube.created if isinstance(o, V1ConfigMap))
+    assert PopulateRun.model_validate_json(configmap.data[RUN_FILE]).bundles == ["boltz2", "boltzgen"]
+
+    paths = [*(BOLTZ2.file_path(f) for f in BOLTZ2.files), BOLTZ2.dir_path("mols"),
+             *(BOLTZGEN.file_path(f) for f in BOLTZGEN.files)]  # fmt: skip
+    summary = RunSummary(ok=True, files=[FileSummary(path=p, bytes=1) for p in paths], total_bytes=len(paths))
+    done = RecordingKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    reconcile_model_cache({**body, "status": kube.status_patches[-1]},
+                          job([{"type": "Complete", "status": "True"}]) | {"metadata": {"name": "default-populate-1"}},
+                          done, CONFIG, NOW)  # fmt: skip
+    ready = BoltzModelCacheStatus.model_validate(done.status_patches[-1])
+    assert ready.phase.value == "Ready"
+    assert [f.path for f in ready.files] == paths and "boltzgen/mols.zip" in paths
+
+
 def test_a_job_this_process_just_created_is_not_created_again_before_the_watch_shows_it():
     kube = RecordingKube()
     pending = {"phase": "Pending", "jobName": "egfr-predict", "conditions": []}

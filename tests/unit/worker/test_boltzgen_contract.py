@@ -107,7 +107,7 @@ def test_boltzgen_bundle_as_boltzgen_downloads_it():
     assert BOLTZGEN.hf_url(hf, "boltzgen1_ifold.ckpt") == f"{hf}/boltzgen/boltzgen-1/resolve/main/boltzgen1_ifold.ckpt"
     assert BOLTZGEN.hf_url(hf, "mols.zip") == f"{hf}/datasets/boltzgen/inference-data/resolve/main/mols.zip"
     assert BOLTZGEN.file_path("mols.zip") == "boltzgen/mols.zip"
-    assert BUNDLES == {"boltz2": BOLTZ2}  # unchanged until populate learns boltzgen
+    assert BUNDLES["boltzgen"] is BOLTZGEN and BUNDLES["boltz2"] is BOLTZ2
 
 
 def test_boltzgen_cache_problems(tmp_path):

@@ -1,15 +1,17 @@
-"""The boltz2 bundle's layout, the manifest, safe archive extraction."""
+"""The bundles' layouts (boltz2, boltzgen), the manifest, safe archive extraction."""
 
 from __future__ import annotations
 
 import io
 import tarfile
+import typing
 
 import pytest
+from pydantic import ValidationError
 
-from boltz_worker.contract import ErrorClass, WorkerError
+from boltz_worker.contract import ErrorClass, PopulateRun, WorkerError
 from boltz_worker.manifest import FileEntry, ModelManifest
-from boltz_worker.model_catalog import BOLTZ2, bundle
+from boltz_worker.model_catalog import BOLTZ2, BOLTZGEN, BUNDLES, bundle
 from boltz_worker.populate import extract_directory, safe_members
 
 
@@ -40,9 +42,19 @@ def test_hugging_face_urls():
     )
 
 
+def test_the_known_bundles_are_what_populate_runs_accept():
+    assert BUNDLES == {"boltz2": BOLTZ2, "boltzgen": BOLTZGEN}
+    assert bundle("boltzgen") is BOLTZGEN
+    (accepted,) = typing.get_args(PopulateRun.model_fields["bundles"].annotation)
+    assert set(typing.get_args(accepted)) == set(BUNDLES)
+    assert PopulateRun(bundles=["boltz2", "boltzgen"]).bundles == ["boltz2", "boltzgen"]
+    with pytest.raises(ValidationError):
+        PopulateRun(bundles=["boltz1"])
+
+
 def test_unknown_bundle():
-    with pytest.raises(ValueError, match="unknown model bundle 'boltzgen'"):
-        bundle("boltzgen")
+    with pytest.raises(ValueError, match="unknown model bundle 'boltz1'; known: boltz2, boltzgen"):
+        bundle("boltz1")
 
 
 def test_a_complete_cache_has_no_problems(tmp_path):

@@ -1,0 +1,175 @@
+"""The children of a BoltzGenCampaign: the run ConfigMap, the design Job (Indexed: one index per shard) and the
+filter Job (one pod: merge the complete shards, rank, select the budget).
+
+Both Jobs read the same ConfigMap: the rendered design spec, and one run file each, projected as run.json.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import yaml
+from kubernetes import client
+
+from boltz_operator.api.campaign import MAX_STRUCTURE_FILE_BYTES, MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
+from boltz_operator.builders.common import (
+    CONFIG_VOLUME,
+    MODELS_VOLUME,
+    gpu_placement,
+    object_meta,
+    owner_labels,
+    owner_reference,
+    worker_job,
+)
+from boltz_operator.builders.results import ResultsPlacement
+from boltz_operator.config import OperatorConfig
+from boltz_operator.render import InputFileRef
+from boltz_worker import contract
+
+KIND = "BoltzGenCampaign"
+DESIGN = "design"
+FILTER = "filter"
+SPEC_FILE = "design-spec.yaml"
+RUN_KEYS = {DESIGN: "design-run.json", FILTER: "filter-run.json"}
+
+
+@dataclass(frozen=True)
+class CampaignRef:
+    namespace: str
+    name: str
+    uid: str
+
+
+def job_name(name: str, step: str) -> str:
+    return f"{name}-{step}"
+
+
+def configmap_name(name: str) -> str:
+    return f"{name}-campaign-run"
+
+
+def min_successful_shards(spec: BoltzGenCampaignSpec) -> int:
+    """Shards that must succeed for the campaign to go on: minSuccessfulShardFraction of them, rounded up."""
+    # The small epsilon keeps 0.9 x 10 at 9 (floating point makes it 9.000000000000002).
+    return max(1, math.ceil(spec.min_successful_shard_fraction * spec.shard_count - 1e-9))
+
+
+def design_options(step: StepOptions) -> contract.DesignOptions:
+    return contract.DesignOptions(
+        diffusion_batch_size=step.diffusion_batch_size, step_scale=step.step_scale, noise_scale=step.noise_scale,
+        inverse_fold_num_sequences=step.inverse_fold_num_sequences or 1, inverse_fold_avoid=step.inverse_fold_avoid,
+    )
+
+
+def filter_options(step: StepOptions) -> contract.FilterOptions:
+    return contract.FilterOptions(
+        alpha=step.alpha,
+        filter_biased=step.filter_biased if step.filter_biased is not None else True,
+        refolding_rmsd_threshold=step.refolding_rmsd_threshold,
+        additional_filters=[f"{f.metric}{f.operator.value}{f.threshold:g}" for f in step.additional_filters]
+        if step.additional_filters else None,
+        metrics_override={m.metric: m.weight for m in step.metrics_override} if step.metrics_override else None,
+        size_buckets=[f"{b.min_length}-{b.max_length}:{b.count}" for b in step.size_buckets]
+        if step.size_buckets else None,
+    )
+
+
+def _downloads(files: list[InputFileRef], results: ResultsPlacement) -> list[contract.S3Download]:
+    return [f.s3_download(results.s3_endpoint, results.s3_region).model_copy(update={"max_bytes": MAX_STRUCTURE_FILE_BYTES})
+            for f in files if f.source == "s3"]
+
+
+def build_design_run(spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement) -> contract.DesignRun:
+    per_shard, extra = divmod(spec.num_designs, spec.shard_count)
+    return contract.DesignRun(
+        spec_file=SPEC_FILE, protocol=spec.protocol.value, num_designs=per_shard, extra_design_shards=extra,
+        options=design_options(spec.step_options), downloads=_downloads(files, results), results=results.target,
+    )
+
+
+def build_filter_run(spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement) -> contract.FilterRun:
+    return contract.FilterRun(
+        spec_file=SPEC_FILE, protocol=spec.protocol.value, num_shards=spec.shard_count,
+        min_shards=min_successful_shards(spec), budget=spec.effective_budget, options=filter_options(spec.step_options),
+        top_designs=MAX_TOP_DESIGNS, downloads=_downloads(files, results), results=results.target,
+    )
+
+
+def build_configmap(ref: CampaignRef, spec_doc: dict, design_run: contract.DesignRun,
+                    filter_run: contract.FilterRun) -> client.V1ConfigMap:
+    """Owned by the campaign and created before the Jobs: a pod never waits on a missing volume."""
+    return client.V1ConfigMap(
+        metadata=object_meta(configmap_name(ref.name), ref.namespace, owner_labels(KIND, ref.name, DESIGN),
+                             owner_reference(KIND, ref.name, ref.uid)),
+        data={
+            SPEC_FILE: yaml.safe_dump(spec_doc, sort_keys=False),
+            RUN_KEYS[DESIGN]: design_run.model_dump_json(indent=2),
+            RUN_KEYS[FILTER]: filter_run.model_dump_json(indent=2),
+        },
+        immutable=True,
+    )
+
+
+def build_design_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
+                     cache_claim: str, config: OperatorConfig) -> client.V1Job:
+    """An Indexed Job: index i is shard i. Each index retries on its own (backoffLimitPerIndex); once more shards have
+    failed than minSuccessfulShardFraction allows, maxFailedIndexes stops the rest: no GPU spent on a lost cause."""
+    shards = spec.shard_count
+    job = _job(ref, spec, DESIGN, files, results, cache_claim, config)
+    job.spec.backoff_limit = None  # per index instead
+    job.spec.completion_mode = "Indexed"
+    job.spec.completions = shards
+    job.spec.parallelism = min(spec.parallelism or shards, shards)
+    job.spec.backoff_limit_per_index = spec.retries_per_shard
+    job.spec.max_failed_indexes = shards - min_successful_shards(spec)
+    return job
+
+
+def build_filter_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
+                     cache_claim: str, config: OperatorConfig) -> client.V1Job:
+    """One pod, one GPU (boltzgen checks for CUDA before any step, filtering included)."""
+    job = _job(ref, spec, FILTER, files, results, cache_claim, config)
+    job.spec.backoff_limit = spec.retries_per_shard
+    return job
+
+
+def _job(ref: CampaignRef, spec: BoltzGenCampaignSpec, step: str, files: list[InputFileRef], results: ResultsPlacement,
+         cache_claim: str, config: OperatorConfig) -> client.V1Job:
+    labels = owner_labels(KIND, ref.name, step)
+    placement = gpu_placement(spec.resources, spec.tolerations, spec.queue_name, labels, config)
+    return worker_job(
+        name=job_name(ref.name, step), namespace=ref.namespace, labels=labels, owner=owner_reference(KIND, ref.name, ref.uid),
+        job_labels=placement.job_labels, pod_metadata=spec.pod_metadata, image=config.boltzgen_worker_image,
+        image_pull_policy=config.image_pull_policy, command=["boltz-worker", step],
+        env=[client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"), *results.env],
+        resources=placement.resources,
+        mounts=[
+            client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
+            client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR, read_only=True),
+            *results.mounts,
+        ],
+        volumes=[
+            _config_volume(ref, step, files),
+            client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+                claim_name=cache_claim, read_only=True)),
+            *results.volumes,
+        ],
+        backoff_limit=0, active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
+        service_account=config.worker_service_account, node_selector=placement.node_selector,
+        tolerations=placement.tolerations, priority_class_name=spec.priority_class_name,
+        runtime_class_name=config.runtime_class_name,
+    )
+
+
+def _config_volume(ref: CampaignRef, step: str, files: list[InputFileRef]) -> client.V1Volume:
+    """run.json (this step's run), the design spec, and the ConfigMap-held target structures under inputs/."""
+    sources = [client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(
+        name=configmap_name(ref.name),
+        items=[client.V1KeyToPath(key=RUN_KEYS[step], path=contract.RUN_FILE),
+               client.V1KeyToPath(key=SPEC_FILE, path=SPEC_FILE)]))]
+    for f in files:
+        if f.source == "configMap":
+            sources.append(client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(
+                name=f.name, items=[client.V1KeyToPath(key=f.key, path=f"inputs/{f.file_name}")])))
+    return client.V1Volume(name=CONFIG_VOLUME, projected=client.V1ProjectedVolumeSource(sources=sources))

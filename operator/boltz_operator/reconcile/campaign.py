@@ -1,0 +1,329 @@
+"""BoltzGenCampaign: from (the resource, its model cache, its design and filter Jobs) to children and status.
+
+Level-based like the prediction: every pass recomputes the status from what it observes and writes only changes.
+The order is enforced by what exists: the filter Job is created only once the design Job has finished with enough
+shards, so a restarted operator picks up wherever the Jobs are.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime, timezone
+
+from pydantic import ValidationError
+
+from boltz_operator.api import BoltzGenCampaign, BoltzGenCampaignStatus, BoltzModelCache, CampaignPhase
+from boltz_operator.api.campaign import (
+    BoltzGenCampaignSpec,
+    CampaignEstimate,
+    CampaignProgress,
+    CampaignResults,
+    TopDesign,
+)
+from boltz_operator.api.campaign import CampaignConditionType as Cond
+from boltz_operator.api.modelcache import Bundle
+from boltz_operator.builders import campaign as builders
+from boltz_operator.builders.common import WORKER_CONTAINER
+from boltz_operator.builders.results import NoResultsStore, ResultsPlacement, place_results
+from boltz_operator.conditions import set_condition, updated
+from boltz_operator.config import OperatorConfig
+from boltz_operator.kube import Kube
+from boltz_operator.reconcile.cache_gate import cache_not_ready
+from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
+from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
+from boltz_operator.render import render_design_spec
+from boltz_worker import contract
+
+log = logging.getLogger(__name__)
+PLURAL = "boltzgencampaigns"
+TERMINAL = (CampaignPhase.SUCCEEDED, CampaignPhase.FAILED)
+MAX_SHARD_ERRORS = 5  # distinct shard errors quoted in a message
+
+
+def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | None, filter_job: dict | None,
+                       kube: Kube, config: OperatorConfig, now: datetime | None = None,
+                       in_flight: frozenset[str] = frozenset()) -> Outcome:
+    """in_flight: the steps ("design", "filter") whose Job this process created and the watch has not delivered."""
+    now = now or datetime.now(timezone.utc).replace(microsecond=0)
+    meta = body["metadata"]
+    ref = builders.CampaignRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    generation = meta.get("generation")
+    outcome = Outcome()
+    try:
+        campaign = BoltzGenCampaign.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
+    except ValidationError as err:
+        message = f"invalid spec: {first_validation_error(err)}"
+        return write_status(kube, PLURAL, body, _failed(_status(body), "InvalidSpec", message, generation, now), outcome)
+    status, spec = campaign.status, campaign.spec
+    if status.phase in TERMINAL:
+        return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
+
+    doc, files = render_design_spec(spec.design_spec)
+    try:
+        results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
+    except NoResultsStore as err:
+        outcome.events.append(("Warning", "NoResultsStore", str(err)))
+        return write_status(kube, PLURAL, body, _failed(status, "NoResultsStore", str(err), generation, now), outcome)
+
+    if design_job is None:
+        if builders.DESIGN in in_flight:
+            outcome.phase, outcome.status = status.phase, status
+            return outcome  # creating it again would only earn a 409
+        return write_status(kube, PLURAL, body, _start(campaign, ref, cache_body, doc, files, results, kube, config,
+                                                       generation, now, outcome), outcome)
+    if filter_job is None:
+        new = _designing(campaign, ref, design_job, cache_body, files, results, kube, config, generation, now, outcome,
+                         filter_in_flight=builders.FILTER in in_flight)
+        return write_status(kube, PLURAL, body, new, outcome)
+    return write_status(kube, PLURAL, body, _filtering(campaign, ref, design_job, filter_job, results, kube,
+                                                       generation, now, outcome), outcome)
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+
+def _start(campaign: BoltzGenCampaign, ref, cache_body, doc, files, results: ResultsPlacement, kube: Kube,
+           config: OperatorConfig, generation, now, outcome: Outcome) -> BoltzGenCampaignStatus:
+    status, spec = campaign.status, campaign.spec
+    progress = _progress(spec, succeeded=0, failed=0, running=0)
+    estimate = status.estimate or gpu_hour_estimate(spec, config.boltzgen_gpu_seconds_per_design)
+    waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZGEN)
+    if waiting:
+        reason, message = waiting
+        if status.phase != CampaignPhase.WAITING_FOR_MODEL_CACHE or _condition_reason(status, Cond.MODEL_CACHE_READY) != reason:
+            outcome.events.append(("Warning" if reason in ("ModelCacheFailed", "ModelCacheLacksBundle") else "Normal",
+                                   reason, message))
+        return updated(status, {
+            "phase": CampaignPhase.WAITING_FOR_MODEL_CACHE, "message": message, "observed_generation": generation,
+            "progress": progress, "shards": _shards_text(progress), "estimate": estimate,
+            "conditions": set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message,
+                                        generation, now),
+        })
+    claim = BoltzModelCache.model_validate(cache_body).status.claim_name
+    design_run = builders.build_design_run(spec, files, results)
+    filter_run = builders.build_filter_run(spec, files, results)
+    kube.create(builders.build_configmap(ref, doc, design_run, filter_run))
+    outcome.created_job = kube.create(builders.build_design_job(ref, spec, files, results, claim, config))
+    outcome.created_step = builders.DESIGN
+    name = builders.job_name(ref.name, builders.DESIGN)
+    outcome.events.append(("Normal", "DesignJobCreated",
+                           f"Job {name}: {spec.shard_count} shards of about {spec.num_designs // spec.shard_count} "
+                           f"designs; estimate {estimate.gpu_hours} GPU-hours"))
+    conditions = set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, True, "Ready",
+                               f"model cache '{spec.model_cache}' is Ready", generation, now)
+    conditions = set_condition(conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created",
+                               generation, now)
+    return updated(status, {
+        "phase": CampaignPhase.DESIGNING, "message": f"designing: 0/{spec.shard_count} shards done",
+        "observed_generation": generation, "progress": progress, "shards": _shards_text(progress),
+        "estimate": estimate, "job_names": [name], "conditions": conditions,
+        "results": CampaignResults(uri=results.target.uri),
+    })
+
+
+def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, files, results: ResultsPlacement,
+               kube: Kube, config: OperatorConfig, generation, now, outcome: Outcome,
+               filter_in_flight: bool) -> BoltzGenCampaignStatus:
+    status, spec = campaign.status, campaign.spec
+    facts = job_facts(design_job)
+    job_status = design_job.get("status") or {}
+    succeeded = count_indexes(job_status.get("completedIndexes"))
+    failed = count_indexes(job_status.get("failedIndexes"))
+    progress = _progress(spec, succeeded=succeeded, failed=failed, running=job_status.get("active", 0))
+    name = facts.name
+    update = {
+        "observed_generation": generation, "progress": progress, "shards": _shards_text(progress),
+        "start_time": facts.start_time or status.start_time, "job_names": [name],
+        "conditions": set_condition(status.conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created",
+                                    f"Job {name} created", generation, now),
+    }
+    if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
+        message = ("the design Job is suspended (queued, e.g. by Kueue)" if facts.state == JobState.QUEUED else
+                   f"designing: {succeeded}/{spec.shard_count} shards done"
+                   + (f", {failed} failed" if failed else "") + f", {progress.shards_running} running")
+        return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message})
+
+    needed = builders.min_successful_shards(spec)
+    if facts.state == JobState.FAILED and (facts.failure_reason != "FailedIndexes" or succeeded < needed):
+        reason, message = _design_failure(spec, facts, succeeded, failed, needed, ref, kube)
+        outcome.events.append(("Warning", reason, message))
+        return _failed(updated(status, update), reason, message, generation, now)
+
+    # Enough shards: on to filtering (what the filter Job gets is what the shards' markers say, not this count).
+    if facts.state == JobState.FAILED:
+        shard_note = f"{succeeded}/{spec.shard_count} shards succeeded ({failed} failed; at least {needed} needed)"
+        errors = _shard_errors(ref, name, kube)
+        done_reason = "PartialSuccess"
+        done_message = f"{shard_note}; filtering the designs of the successful shards" + (f". Shard errors: {errors}" if errors else "")
+        outcome.events.append(("Warning", done_reason, done_message))
+    else:
+        done_reason, done_message = "AllShardsSucceeded", f"all {spec.shard_count} shards succeeded"
+    conditions = set_condition(update["conditions"], Cond.DESIGNS_COMPLETE.value, True, done_reason, done_message,
+                               generation, now)
+    filter_name = builders.job_name(ref.name, builders.FILTER)
+    if not filter_in_flight:
+        claim = BoltzModelCache.model_validate(cache_body).status.claim_name if cache_body else None
+        if claim is None:
+            # The cache went away after the shards ran: wait for it (its own status says why).
+            message = f"{done_message}; waiting for model cache '{spec.model_cache}' to filter"
+            return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message, "conditions": conditions})
+        outcome.created_job = kube.create(builders.build_filter_job(ref, spec, files, results, claim, config))
+        outcome.created_step = builders.FILTER
+        if outcome.created_job:
+            outcome.events.append(("Normal", "FilterJobCreated", f"Job {filter_name}: {done_message}"))
+    conditions = set_condition(conditions, Cond.FILTER_JOB_CREATED.value, True, "Created", f"Job {filter_name} created",
+                               generation, now)
+    return updated(status, {**update, "phase": CampaignPhase.FILTERING, "job_names": [name, filter_name],
+                            "message": f"filtering: {done_message}", "conditions": conditions})
+
+
+def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict, filter_job: dict, results: ResultsPlacement,
+               kube: Kube, generation, now, outcome: Outcome) -> BoltzGenCampaignStatus:
+    status, spec = campaign.status, campaign.spec
+    facts = job_facts(filter_job)
+    design_name = builders.job_name(ref.name, builders.DESIGN)
+    job_status = design_job.get("status") or {} if design_job else {}
+    progress = status.progress or _progress(spec, 0, 0, 0)
+    if job_status:
+        progress = _progress(spec, count_indexes(job_status.get("completedIndexes")),
+                             count_indexes(job_status.get("failedIndexes")), 0)
+    update = {
+        "observed_generation": generation, "job_names": [design_name, facts.name], "progress": progress,
+        "shards": _shards_text(progress),
+        "conditions": set_condition(status.conditions, Cond.FILTER_JOB_CREATED.value, True, "Created",
+                                    f"Job {facts.name} created", generation, now),
+    }
+    if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
+        if status.phase == CampaignPhase.FILTERING:
+            return updated(status, {**update, "message": status.message})
+        return updated(status, {**update, "phase": CampaignPhase.FILTERING, "message": "filtering"})
+
+    worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
+    summary = worker.summary if worker else None
+    update["completion_time"] = facts.completion_time or now
+    if facts.state == JobState.SUCCEEDED:
+        base = results.target.uri
+        final = f"{base}/{contract.FILTER_DIR}/final_ranked_designs"
+        budget = spec.effective_budget
+        top = [TopDesign.model_validate(t.model_dump()) for t in summary.top_designs] if summary else []
+        if summary and summary.designs_completed is not None:
+            progress = progress.model_copy(update={"designs_completed": summary.designs_completed})
+        selected = summary.designs_selected if summary else None
+        message = (f"{selected} designs selected from {progress.designs_completed} "
+                   f"(shards merged: {len(summary.shards_merged)}/{spec.shard_count})" if summary else
+                   "campaign complete; the filter's summary was not found (pods gone?)")
+        conditions = set_condition(update["conditions"], Cond.COMPLETE.value, True, "Succeeded", message, generation, now)
+        return updated(status, {
+            **update, "phase": CampaignPhase.SUCCEEDED, "message": message, "conditions": conditions,
+            "progress": progress, "shards": _shards_text(progress),
+            "results": CampaignResults(uri=base, final_designs_uri=f"{final}/final_{budget}_designs",
+                                       metrics_csv_uri=f"{final}/all_designs_metrics.csv", top_designs=top),
+        })
+    reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
+    message = f"filter Job failed: {message}"
+    outcome.events.append(("Warning", reason, message))
+    return _failed(updated(status, update), reason, message, generation, now)
+
+
+def _design_failure(spec: BoltzGenCampaignSpec, facts, succeeded: int, failed: int, needed: int, ref, kube: Kube) -> tuple[str, str]:
+    if facts.failure_reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
+        errors = _shard_errors(ref, facts.name, kube)
+        message = (f"{failed} of {spec.shard_count} shards failed after {spec.retries_per_shard} retries each; "
+                   f"{succeeded} succeeded, at least {needed} needed (minSuccessfulShardFraction "
+                   f"{spec.min_successful_shard_fraction}). Shard errors: {errors or 'none recorded (pods gone?)'}")
+        return "TooManyShardsFailed", message
+    worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
+    reason, message = describe_failure(facts, worker.exit_code if worker else None, worker.summary if worker else None,
+                                       spec.timeout_seconds)
+    return reason, f"design Job failed: {message}"
+
+
+def _shard_errors(ref, job_name: str, kube: Kube) -> str:
+    """The failed shards' own words, one per distinct error: 'shard 3: GpuOutOfMemory: ...; shard 7: ...'."""
+    seen, parts = set(), []
+    for index, worker in kube.failed_workers(ref.namespace, job_name, WORKER_CONTAINER):
+        summary = worker.summary
+        text = (f"{summary.error_class.value}: {summary.message}" if summary and summary.error_class
+                else f"exit code {worker.exit_code}: {worker.raw_message[-200:]}")
+        if text in seen:
+            continue
+        seen.add(text)
+        parts.append(f"shard {index}: {text}")
+        if len(parts) == MAX_SHARD_ERRORS:
+            break
+    return "; ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------- pieces
+
+
+def count_indexes(indexes: str | None) -> int:
+    """How many indexes an Indexed Job's completedIndexes/failedIndexes names ("1,3-5,7" -> 5)."""
+    total = 0
+    for part in (indexes or "").split(","):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        total += int(high) - int(low) + 1 if high else 1
+    return total
+
+
+def _progress(spec: BoltzGenCampaignSpec, succeeded: int, failed: int, running: int) -> CampaignProgress:
+    # Designs of the finished shards, as asked of them; the filter's summary replaces this with the count merged.
+    designs = spec.num_designs if succeeded == spec.shard_count else succeeded * (spec.num_designs // spec.shard_count)
+    return CampaignProgress(shards_total=spec.shard_count, shards_succeeded=succeeded, shards_failed=failed,
+                            shards_running=running, designs_requested=spec.num_designs, designs_completed=designs)
+
+
+def _shards_text(progress: CampaignProgress) -> str:
+    return f"{progress.shards_succeeded}/{progress.shards_total}"
+
+
+_DESIGNED = re.compile(r"([0-9]+)(?:\.\.([0-9]+))?|[A-Z]")
+REFERENCE_DESIGN_RESIDUES = 100
+
+
+def designed_residues(spec: BoltzGenCampaignSpec) -> float:
+    """Mean number of designed residues per design: numbers (and N..M ranges, at their midpoint) in protein
+    sequences. Residues designed inside structure files are not known without reading the file: not counted."""
+    total = 0.0
+    for entity in spec.design_spec.entities:
+        protein = entity.protein
+        if protein is None or not any(c.isdigit() for c in protein.sequence):
+            continue
+        for match in _DESIGNED.finditer(protein.sequence):
+            low, high = match.group(1), match.group(2)
+            if low is not None:
+                total += (int(low) + int(high or low)) / 2 * len(protein.ids)
+    return total
+
+
+def gpu_hour_estimate(spec: BoltzGenCampaignSpec, seconds_per_design: float) -> CampaignEstimate:
+    residues = designed_residues(spec)
+    scale = (residues or REFERENCE_DESIGN_RESIDUES) / REFERENCE_DESIGN_RESIDUES
+    hours = spec.num_designs * seconds_per_design * scale / 3600
+    length = (f"{residues:g} designed residues per design (range midpoints)" if residues else
+              f"no designed protein length in the spec: {REFERENCE_DESIGN_RESIDUES} assumed")
+    basis = (f"{seconds_per_design:g} GPU-seconds per design of {REFERENCE_DESIGN_RESIDUES} designed residues "
+             f"(chart value workers.boltzgenGpuSecondsPerDesign; the default is the ~1.5 h per 100 designs on one A10G "
+             f"of the SageMaker pipeline this replaces), scaled linearly by length: {length}; filtering not counted")
+    return CampaignEstimate(gpu_hours=round(hours, 1), basis=basis)
+
+
+def _condition_reason(status: BoltzGenCampaignStatus, type_: Cond) -> str | None:
+    return next((c.reason for c in status.conditions if c.type == type_.value), None)
+
+
+def _failed(status: BoltzGenCampaignStatus, reason: str, message: str, generation, now) -> BoltzGenCampaignStatus:
+    return updated(status, {
+        "phase": CampaignPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": now,
+        "conditions": set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now),
+    })
+
+
+def _status(body: dict) -> BoltzGenCampaignStatus:
+    try:
+        return BoltzGenCampaignStatus.model_validate(body.get("status") or {})
+    except ValidationError:
+        return BoltzGenCampaignStatus()

@@ -1,0 +1,230 @@
+"""BoltzGenCampaign from `kubectl apply` to status, on the real control plane, with the operator under the chart's
+RBAC and kwok playing the shard and filter pods (per index, through `played(..., only=...)`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from boltz_worker import contract
+from boltz_worker.contract import ErrorClass
+from support.manifests import (
+    RESULTS_BUCKET_URI,
+    as_input,
+    campaign,
+    failure,
+    filter_ok,
+    merge_played,
+    model_cache,
+    played,
+    shard_ok,
+)
+from support.wait import wait_until
+
+pytestmark = pytest.mark.cluster
+
+CACHE = "boltzgen"
+
+
+def get(cluster, kind: str, name: str, namespace: str) -> dict:
+    return cluster.kubectl_json("get", kind, name, "-n", namespace)
+
+
+def wait_phase(cluster, name: str, namespace: str, *phases: str, timeout: float = 90) -> dict:
+    def reached():
+        obj = get(cluster, "boltzgencampaign", name, namespace)
+        return obj if (obj.get("status") or {}).get("phase") in phases else None
+
+    return wait_until(reached, timeout=timeout, what=f"BoltzGenCampaign/{name} in phase {' or '.join(phases)}")
+
+
+def job_names(cluster, namespace: str, component: str | None = None) -> list[str]:
+    selector = ["-l", f"app.kubernetes.io/component={component}"] if component else ["-l", "boltz-operator.io/owner-kind=BoltzGenCampaign"]
+    return sorted(j["metadata"]["name"] for j in cluster.kubectl_json("get", "jobs", "-n", namespace, *selector)["items"])
+
+
+def condition(obj: dict, type_: str) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions", []) if c["type"] == type_), None)
+
+
+def events(cluster, namespace: str, name: str) -> list[dict]:
+    items = cluster.kubectl_json("get", "events", "-n", namespace, "--field-selector", f"involvedObject.name={name}")["items"]
+    return items
+
+
+def ready_boltzgen_cache(cluster, namespace: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache(CACHE, bundles=["boltzgen"])))
+    wait_until(lambda: (get(cluster, "boltzmodelcache", CACHE, namespace).get("status") or {}).get("phase") == "Ready",
+               timeout=60, what="the boltzgen model cache Ready")
+
+
+def shards_played(shards: int, designs_per_shard: int, run_duration: str | None = None) -> list[dict]:
+    return [played(shard_ok(i, designs_per_shard), only=f"index-{i}", run_duration=run_duration) for i in range(shards)]
+
+
+def test_campaign_runs_shards_then_one_filter_and_reports_the_top_designs(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    pods = merge_played(*shards_played(4, 25), played(filter_ok([0, 1, 2, 3], 100, 10), only="filter"))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", pod_metadata=pods, numDesigns=100, budget=10, shards=4, parallelism=2, retriesPerShard=1)))
+
+    done = wait_phase(cluster, "binder", namespace, "Succeeded")
+    status = done["status"]
+
+    # The design Job: one index per shard, retried per index, stopped once the threshold is out of reach.
+    design = get(cluster, "job", "binder-design", namespace)
+    spec = design["spec"]
+    assert (spec["completionMode"], spec["completions"], spec["parallelism"]) == ("Indexed", 4, 2)
+    assert spec["backoffLimitPerIndex"] == 1
+    assert spec["maxFailedIndexes"] == 0  # minSuccessfulShardFraction 0.9 of 4 shards: all 4 needed
+    rules = spec["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "FailJob" and rules[0]["onExitCodes"]["values"] == sorted(int(c) for c in contract.FAIL_FAST_EXIT_CODES)
+    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    pod = spec["template"]["spec"]
+    worker = pod["containers"][0]
+    assert worker["command"] == ["boltz-worker", "design"]
+    assert worker["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert {"name": "HF_HUB_OFFLINE", "value": "1"} in worker["env"]
+    mounts = {m["mountPath"]: m for m in worker["volumeMounts"]}
+    assert mounts[contract.MODELS_DIR]["readOnly"] is True and mounts[contract.CONFIG_DIR]["readOnly"] is True
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["models"]["persistentVolumeClaim"] == {"claimName": f"{CACHE}-models", "readOnly": True}
+    assert pod["automountServiceAccountToken"] is False
+    # ... and the spec's target ConfigMap key, projected beside the rendered spec.
+    projected = [s["configMap"] for s in volumes["run-config"]["projected"]["sources"]]
+    assert {"name": "pdl1-target", "items": [{"key": "6m1u.cif", "path": "inputs/target-1.cif"}]} in projected
+
+    # The filter Job starts only after every shard finished.
+    filter_job = get(cluster, "job", "binder-filter", namespace)
+    assert filter_job["spec"]["template"]["spec"]["containers"][0]["command"] == ["boltz-worker", "filter"]
+    assert filter_job["metadata"]["creationTimestamp"] >= design["status"]["completionTime"]
+    assert job_names(cluster, namespace) == ["binder-design", "binder-filter"]
+
+    # One ConfigMap carries the spec and both runs; the runs say what the pods do.
+    config = get(cluster, "configmap", "binder-campaign-run", namespace)["data"]
+    design_run = contract.DesignRun.model_validate_json(config["design-run.json"])
+    filter_run = contract.FilterRun.model_validate_json(config["filter-run.json"])
+    assert (design_run.num_designs, design_run.extra_design_shards) == (25, 0)
+    assert (filter_run.num_shards, filter_run.min_shards, filter_run.budget) == (4, 4, 10)
+    assert "path: /etc/boltz-run/inputs/target-1.cif" in config["design-spec.yaml"]
+
+    progress = status["progress"]
+    assert progress == {"shardsTotal": 4, "shardsSucceeded": 4, "shardsFailed": 0, "shardsRunning": 0,
+                        "designsRequested": 100, "designsCompleted": 100}
+    assert status["shards"] == "4/4"
+    results = status["results"]
+    base = results["uri"]
+    assert base.startswith(RESULTS_BUCKET_URI + f"/{namespace}/binder/")
+    assert results["finalDesignsUri"] == f"{base}/final/final_ranked_designs/final_10_designs"
+    assert results["metricsCsvUri"] == f"{base}/final/final_ranked_designs/all_designs_metrics.csv"
+    assert [d["rank"] for d in results["topDesigns"]] == list(range(1, 11))
+    assert results["topDesigns"][0]["metrics"]["design_to_target_iptm"] == 0.89
+    assert status["estimate"]["gpuHours"] > 0 and "A10G" in status["estimate"]["basis"]
+    for type_ in ("ModelCacheReady", "DesignJobCreated", "DesignsComplete", "FilterJobCreated", "Complete"):
+        assert condition(done, type_)["status"] == "True", type_
+    assert condition(done, "DesignsComplete")["reason"] == "AllShardsSucceeded"
+    reasons = {e["reason"] for e in events(cluster, namespace, "binder")}
+    assert {"DesignJobCreated", "FilterJobCreated"} <= reasons
+
+    printed = cluster.kubectl("get", "boltzgencampaign", "binder", "-n", namespace).stdout
+    assert "Succeeded" in printed and "4/4" in printed
+
+
+def test_a_cache_without_the_boltzgen_bundle_keeps_the_campaign_waiting_with_the_fix(cluster, namespace, operator):
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache(CACHE, bundles=["boltz2"])))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign("binder", numDesigns=10, shards=2)))
+
+    waiting = wait_phase(cluster, "binder", namespace, "WaitingForModelCache")
+    assert condition(waiting, "ModelCacheReady")["reason"] == "ModelCacheLacksBundle"
+    assert "add boltzgen to its spec.bundles" in waiting["status"]["message"]
+    assert waiting["status"]["estimate"]["gpuHours"] > 0, "the estimate is there before any GPU is spent"
+
+    # The fix: the cache gains the bundle, populates again, and the campaign starts on its own.
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache(CACHE, bundles=["boltz2", "boltzgen"])))
+    wait_phase(cluster, "binder", namespace, "Designing", "Filtering", "Succeeded")
+    assert "binder-design" in job_names(cluster, namespace)
+
+
+def test_partial_failure_above_the_threshold_filters_the_successful_shards(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    oom, code = failure(ErrorClass.INTERNAL, "boltzgen run (shard 1) exited with code 1: NaN in diffusion")
+    pods = merge_played(*shards_played(5, 2), played(oom, exit_code=code, only="index-1"),
+                        played(filter_ok([0, 2, 3, 4], 8, 3), only="filter"))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", pod_metadata=pods, numDesigns=10, budget=3, shards=5, retriesPerShard=1,
+        minSuccessfulShardFraction=0.6)))
+
+    done = wait_phase(cluster, "binder", namespace, "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    designs_complete = condition(done, "DesignsComplete")
+    assert designs_complete["reason"] == "PartialSuccess"
+    assert "4/5 shards succeeded (1 failed; at least 3 needed)" in designs_complete["message"]
+    assert "shard 1: Internal: boltzgen run (shard 1) exited with code 1: NaN in diffusion" in designs_complete["message"]
+    assert done["status"]["progress"]["shardsFailed"] == 1 and done["status"]["progress"]["designsCompleted"] == 8
+    # Index 1 ran twice (retriesPerShard 1), the others once.
+    pods_of = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-design")["items"]
+    per_index = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods_of)
+    assert per_index == ["0", "1", "1", "2", "3", "4"]
+    assert "PartialSuccess" in {e["reason"] for e in events(cluster, namespace, "binder")}
+
+
+def test_too_many_failed_shards_fail_the_campaign_with_their_errors_and_no_filter(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    gpu, code = failure(ErrorClass.GPU_DEVICE_ERROR, "boltzgen run (shard 2): no usable CUDA device: Xid 79")
+    pods = merge_played(*shards_played(4, 1), played(gpu, exit_code=code, only="index-2"))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", pod_metadata=pods, numDesigns=4, shards=4, budget=2, retriesPerShard=0,
+        minSuccessfulShardFraction=1.0)))
+
+    failed = wait_phase(cluster, "binder", namespace, "Failed")
+    message = failed["status"]["message"]
+    assert condition(failed, "Failed")["reason"] == "TooManyShardsFailed"
+    assert "1 of 4 shards failed" in message and "at least 4 needed" in message
+    assert "shard 2: GPUDeviceError: boltzgen run (shard 2): no usable CUDA device: Xid 79" in message
+    assert job_names(cluster, namespace) == ["binder-design"], "no filter Job for a failed campaign"
+
+
+def test_invalid_input_found_by_a_shard_fails_the_whole_campaign_at_once(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    bad, code = failure(ErrorClass.INVALID_INPUT, "target-1.cif: chain A not found in the structure file")
+    pods = merge_played(played(bad, exit_code=code, only="design", run_duration="200ms"))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", pod_metadata=pods, numDesigns=20, shards=4, parallelism=1, retriesPerShard=3)))
+
+    failed = wait_phase(cluster, "binder", namespace, "Failed")
+    assert condition(failed, "Failed")["reason"] == "InvalidInput"
+    assert "chain A not found in the structure file" in failed["status"]["message"]
+    pods_of = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-design")["items"]
+    assert len(pods_of) == 1, "FailJob: no retry, no further shard"
+    assert job_names(cluster, namespace) == ["binder-design"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"designSpec": {"entities": [{"protein": {"ids": ["B"], "sequence": "80..140"}},
+                                      {"file": {"configMapKeyRef": {"name": "t", "key": "../etc/passwd.cif"}}}]}},
+         "must not contain '..'"),
+        ({"designSpec": {"entities": [{"file": {"s3": {"uri": "s3://b/target.txt"}}}]}}, "must be a .cif or .pdb file"),
+        ({"numDesigns": 10, "budget": 50}, "budget must not exceed numDesigns"),
+        ({"numDesigns": 10, "shards": 20}, "shards must not exceed numDesigns"),
+        ({"shards": 4, "parallelism": 8}, "parallelism must not exceed shards"),
+        ({"shards": "many"}, "shards must be an integer"),
+        ({"protocol": "protein-everything"}, "Unsupported value"),
+        ({"minSuccessfulShardFraction": 0}, "minSuccessfulShardFraction"),
+    ],
+)
+def test_invalid_specs_are_refused_at_apply(cluster, namespace, change, message):
+    result = cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign("bad", **change)), check=False)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert not cluster.kubectl_json("get", "boltzgencampaigns", "-n", namespace)["items"]
+
+
+def test_run_inputs_are_immutable_once_created(cluster, namespace):
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign("binder", numDesigns=10, shards=2)))
+    result = cluster.kubectl("apply", "-n", namespace, "-f", "-",
+                             input=as_input(campaign("binder", numDesigns=20, shards=2)), check=False)
+    assert result.returncode != 0 and "create a new BoltzGenCampaign to re-run" in result.stderr
+    # Scheduling fields may change.
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign("binder", numDesigns=10, shards=2,
+                                                                                  parallelism=1)))
