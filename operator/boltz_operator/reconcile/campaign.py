@@ -115,7 +115,7 @@ def _start(campaign: BoltzGenCampaign, ref, cache_body, doc, files, results: Res
     conditions = set_condition(conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created",
                                generation, now)
     return updated(status, {
-        "phase": CampaignPhase.DESIGNING, "message": f"designing: 0/{spec.shard_count} shards done",
+        "phase": CampaignPhase.DESIGNING, "message": f"0/{spec.shard_count} shards done",
         "observed_generation": generation, "progress": progress, "shards": _shards_text(progress),
         "estimate": estimate, "job_names": [name], "conditions": conditions,
         "results": CampaignResults(uri=results.target.uri),
@@ -140,7 +140,7 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
     }
     if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
         message = ("the design Job is suspended (queued, e.g. by Kueue)" if facts.state == JobState.QUEUED else
-                   f"designing: {succeeded}/{spec.shard_count} shards done"
+                   f"{succeeded}/{spec.shard_count} shards done"
                    + (f", {failed} failed" if failed else "") + f", {progress.shards_running} running")
         return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message})
 
@@ -175,7 +175,7 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
     conditions = set_condition(conditions, Cond.FILTER_JOB_CREATED.value, True, "Created", f"Job {filter_name} created",
                                generation, now)
     return updated(status, {**update, "phase": CampaignPhase.FILTERING, "job_names": [name, filter_name],
-                            "message": f"filtering: {done_message}", "conditions": conditions})
+                            "message": done_message, "conditions": conditions})
 
 
 def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict, filter_job: dict, results: ResultsPlacement,
@@ -197,7 +197,7 @@ def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict, filter_job: di
     if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
         if status.phase == CampaignPhase.FILTERING:
             return updated(status, {**update, "message": status.message})
-        return updated(status, {**update, "phase": CampaignPhase.FILTERING, "message": "filtering"})
+        return updated(status, {**update, "phase": CampaignPhase.FILTERING, "message": "ranking the designs"})
 
     worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
     summary = worker.summary if worker else None

@@ -22,7 +22,19 @@ from pathlib import Path
 import pytest
 
 from boltz_worker.contract import EXIT_CODE_OF, ErrorClass
-from support.manifests import as_input, failure, model_cache, played, populate_ok, predict_ok, prediction
+from support.manifests import (
+    as_input,
+    campaign,
+    failure,
+    filter_ok,
+    merge_played,
+    model_cache,
+    played,
+    populate_ok,
+    predict_ok,
+    prediction,
+    shard_ok,
+)
 from support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -228,6 +240,38 @@ def test_a_cache_waiting_for_its_existing_claim(cluster, namespace, operator):
     assert condition(pending, "Ready")["reason"] == "ClaimNotFound"
     health = capture("modelcache-pending-claim-not-found", pending, "Progressing")
     assert health["message"].startswith("Pending: PVC 'weights-not-created-yet' (spec.storage.existingClaim) not found")
+
+
+def test_a_campaign_through_its_phases(cluster, namespace, operator):
+    # The cache holds only boltz2 at first: the campaign waits, and says what to fix.
+    create(cluster, namespace, model_cache("boltzgen", bundles=["boltz2"]))
+    pods = merge_played(*[played(shard_ok(i, 5), only=f"index-{i}", run_duration="6s") for i in range(2)],
+                        played(filter_ok([0, 1], 10, 3), only="filter"))
+    create(cluster, namespace, campaign("binder", pod_metadata=pods, numDesigns=10, budget=3, shards=2))
+    lacking = wait_for(cluster, "boltzgencampaign", "binder", namespace,
+                       lambda o: condition(o, "ModelCacheReady").get("reason") == "ModelCacheLacksBundle", "lacking the bundle")
+    health = capture("campaign-waiting-cache-lacks-bundle", lacking, "Degraded")
+    assert health["message"] == lacking["status"]["message"]
+
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache("boltzgen", bundles=["boltzgen"])))
+    designing = wait_for(cluster, "boltzgencampaign", "binder", namespace, phase_is("Designing"), "Designing")
+    health = capture("campaign-designing", designing, "Progressing")
+    assert health["message"] == f"Designing: {designing['status']['message']}"
+
+    done = wait_for(cluster, "boltzgencampaign", "binder", namespace, phase_is("Succeeded"), "Succeeded")
+    health = capture("campaign-succeeded", done, "Healthy")
+    assert health["message"] == "3 designs selected from 10 (shards merged: 2/2)"
+
+
+def test_a_campaign_with_too_many_failed_shards(cluster, namespace, operator):
+    create(cluster, namespace, model_cache("boltzgen", bundles=["boltzgen"]))
+    summary, code = failure(ErrorClass.GPU_OUT_OF_MEMORY, "boltzgen run (shard 0): GPU out of memory")
+    create(cluster, namespace, campaign("binder", pod_metadata=played(summary, exit_code=code, only="index-0"),
+                                        numDesigns=2, budget=1, shards=2, retriesPerShard=0))
+    failed = wait_for(cluster, "boltzgencampaign", "binder", namespace, phase_is("Failed"), "Failed")
+    health = capture("campaign-failed", failed, "Degraded")
+    assert health["message"] == failed["status"]["message"]
+    assert "GPU out of memory" in health["message"]
 
 
 # ------------------------------------------------------------------------------------------------ more helpers

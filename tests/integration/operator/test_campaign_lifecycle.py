@@ -228,3 +228,34 @@ def test_run_inputs_are_immutable_once_created(cluster, namespace):
     # Scheduling fields may change.
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign("binder", numDesigns=10, shards=2,
                                                                                   parallelism=1)))
+
+
+def test_an_operator_restarted_mid_campaign_reruns_no_shard_and_creates_no_duplicate(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    pods = merge_played(*shards_played(6, 2, run_duration="1500ms"), played(filter_ok(list(range(6)), 12, 4), only="filter"))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", pod_metadata=pods, numDesigns=12, budget=4, shards=6, parallelism=2)))
+
+    def shards_done(count: int):
+        status = get(cluster, "boltzgencampaign", "binder", namespace).get("status") or {}
+        return status if (status.get("progress") or {}).get("shardsSucceeded", 0) >= count else None
+
+    wait_until(lambda: shards_done(2), timeout=60, what="2 shards done")
+    operator.kill()
+    # While it is down the design Job finishes on its own: the restarted operator must take it from there.
+    wait_until(lambda: (get(cluster, "job", "binder-design", namespace).get("status") or {}).get("completionTime"),
+               timeout=60, what="the design Job complete while the operator is down")
+    operator.start()
+    wait_until(lambda: "binder-filter" in job_names(cluster, namespace), timeout=60, what="the filter Job")
+    operator.kill()  # and once more while filtering
+    operator.start()
+
+    done = wait_phase(cluster, "binder", namespace, "Succeeded")
+    assert done["status"]["progress"]["shardsSucceeded"] == 6
+    assert job_names(cluster, namespace) == ["binder-design", "binder-filter"]
+    design_pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-design")["items"]
+    assert len(design_pods) == 6, "every shard ran exactly once"
+    filter_pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-filter")["items"]
+    assert len(filter_pods) == 1
+    configmaps = cluster.kubectl_json("get", "configmaps", "-n", namespace, "-l", "boltz-operator.io/owner-kind=BoltzGenCampaign")["items"]
+    assert [c["metadata"]["name"] for c in configmaps] == ["binder-campaign-run"]

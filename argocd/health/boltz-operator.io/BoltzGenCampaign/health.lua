@@ -1,10 +1,7 @@
 -- Argo CD health check for boltz-operator.io/v1alpha1 BoltzGenCampaign (mapping: argocd/README.md).
 --
--- AHEAD OF THE KIND: the operator does not serve BoltzGenCampaign yet. This script follows the documented
--- future status (phases Pending, WaitingForModelCache, Designing, Filtering, Succeeded, Failed; message;
--- observedGeneration; conditions, with a ModelCacheReady condition as on BoltzPrediction). Check it against
--- the real status schema when the kind lands; until then an argocd-cm key for a kind that no cluster serves
--- is inert.
+-- Phases: Pending, WaitingForModelCache, Designing, Filtering, Succeeded, Failed. A campaign waiting on a model
+-- cache that failed, or that lacks the boltzgen bundle, needs a person: Degraded.
 --
 -- Contract: Argo CD sets the global `obj` (the live object) and reads the returned table
 -- {status = Healthy | Progressing | Degraded | Suspended | Missing | Unknown, message = string}.
@@ -61,7 +58,7 @@ end
 
 if phase == "WaitingForModelCache" then
   local cacheReady = condition(status, "ModelCacheReady")
-  if cacheReady ~= nil and cacheReady.reason == "ModelCacheFailed" then
+  if cacheReady ~= nil and (cacheReady.reason == "ModelCacheFailed" or cacheReady.reason == "ModelCacheLacksBundle") then
     hs.status = "Degraded"
     hs.message = message or cacheReady.message or "the model cache is Failed"
     return hs
