@@ -11,7 +11,7 @@ CLUSTER := $(PY) hack/cluster/cluster.py
 
 help:
 	@echo "make test        unit + integration tests on a real local control plane (builds what is missing)"
-	@echo "make demo        local cluster + operator + the example cache and prediction (GPUs and Boltz simulated)"
+	@echo "make demo        local cluster + operator + the example caches, prediction and campaign (GPUs, Boltz and BoltzGen simulated)"
 	@echo "make cluster-up / cluster-down / cluster-status"
 	@echo "make bench       benchmarks (print figures)"
 	@echo "make crds        regenerate crds/ from the pydantic models"

@@ -3,6 +3,8 @@
 
     local cluster up -> CRDs + the chart's RBAC -> operator running (as the chart's ServiceAccount)
     -> kubectl apply examples/modelcache.yaml and examples/prediction.yaml -> kubectl wait -> kubectl get
+    -> kubectl apply examples/modelcache-boltzgen.yaml and examples/campaign-binder.yaml (20 design shards, then
+       one filter Job) -> kubectl wait -> kubectl get
 
 The nodes are kwok fakes: there are no GPUs and Boltz does not run. kwok plays the worker pods, and the demo
 adds pod annotations (spec.podMetadata) telling it what a real worker would report. Everything else (CRDs,
@@ -21,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from support.cluster_fixtures import start_cluster  # noqa: E402
-from support.manifests import played, populate_ok  # noqa: E402
+from support.manifests import filter_ok, merge_played, played, populate_ok, shard_ok  # noqa: E402
 from support.operator_fixtures import OperatorProcess, install_crds_and_rbac, operator_kubeconfig  # noqa: E402
 from boltz_worker.contract import RunSummary  # noqa: E402
 
@@ -59,8 +61,27 @@ def main() -> int:
         run(cluster, "wait", "--for=condition=Complete", "boltzprediction/egfr-erlotinib", "--timeout=120s")
         run(cluster, "get", "boltzmodelcaches,boltzpredictions,jobs")
         run(cluster, "get", "boltzprediction", "egfr-erlotinib", "-o", "jsonpath={.status.results}")
+
+        say("A BoltzGen campaign: examples/campaign-binder.yaml (2000 designs in 20 shards, 10 at a time), then one\n"
+            "filter Job ranks them. SIMULATED as above: each shard pod 'runs' 2 s.")
+        boltzgen_cache = yaml.safe_load((REPO / "examples/modelcache-boltzgen.yaml").read_text())
+        boltzgen_cache["spec"]["populateJob"] = {"podMetadata": played(populate_ok(), run_duration="2s")}
+        campaign = yaml.safe_load((REPO / "examples/campaign-binder.yaml").read_text())
+        shards = campaign["spec"]["shards"]
+        per_shard = campaign["spec"]["numDesigns"] // shards
+        campaign["spec"]["podMetadata"] = merge_played(
+            *[played(shard_ok(i, per_shard), only=f"index-{i}", run_duration="2s") for i in range(shards)],
+            played(filter_ok(list(range(shards)), campaign["spec"]["numDesigns"], campaign["spec"]["budget"]), only="filter"))
+        # The target structure the spec names (a real campaign puts the mmCIF of PDB 6M1U here; kwok reads nothing).
+        target = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pdl1-target"},
+                  "data": {"6m1u.cif": "data_6M1U\n# placeholder\n"}}
+        run(cluster, "apply", "-f", "-", input=yaml.safe_dump_all([target, boltzgen_cache, campaign]))
+        run(cluster, "wait", "--for=condition=Complete", "boltzgencampaign/pdl1-binder", "--timeout=180s")
+        run(cluster, "get", "boltzgencampaigns,jobs")
+        run(cluster, "get", "boltzgencampaign", "pdl1-binder", "-o", "jsonpath={.status.results.topDesigns[0]}")
         say(f"Done. The cluster keeps running: export KUBECONFIG={cluster.kubeconfig}\n"
-            f"Try: kubectl -n {NAMESPACE} describe boltzprediction egfr-erlotinib    Stop it: make cluster-down")
+            f"Try: kubectl -n {NAMESPACE} describe boltzprediction egfr-erlotinib (or boltzgencampaign pdl1-binder)\n"
+            "Stop it: make cluster-down")
         return 0
     finally:
         operator.stop()
