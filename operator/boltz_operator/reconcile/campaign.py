@@ -66,7 +66,9 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
         outcome.events.append(("Warning", "NoResultsStore", str(err)))
         return write_status(kube, PLURAL, body, _failed(status, "NoResultsStore", str(err), generation, now), outcome)
 
-    if design_job is None:
+    # A filter Job means the designs are done: the design Job may be gone by now (its TTL runs from when it finished,
+    # and the filter Job may wait in a queue that long), and must not be created again.
+    if design_job is None and filter_job is None:
         if builders.DESIGN in in_flight:
             outcome.phase, outcome.status = status.phase, status
             return outcome  # creating it again would only earn a 409
@@ -115,7 +117,7 @@ def _start(campaign: BoltzGenCampaign, ref, cache_body, doc, files, results: Res
     conditions = set_condition(conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created",
                                generation, now)
     return updated(status, {
-        "phase": CampaignPhase.DESIGNING, "message": f"0/{spec.shard_count} shards done",
+        "phase": CampaignPhase.PENDING, "message": "waiting for GPUs",
         "observed_generation": generation, "progress": progress, "shards": _shards_text(progress),
         "estimate": estimate, "job_names": [name], "conditions": conditions,
         "results": CampaignResults(uri=results.target.uri),
@@ -138,10 +140,13 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
         "conditions": set_condition(status.conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created",
                                     f"Job {name} created", generation, now),
     }
-    if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
+    if facts.state in (JobState.QUEUED, JobState.PENDING) and not (succeeded or failed):
         message = ("the design Job is suspended (queued, e.g. by Kueue)" if facts.state == JobState.QUEUED else
-                   f"{succeeded}/{spec.shard_count} shards done"
-                   + (f", {failed} failed" if failed else "") + f", {progress.shards_running} running")
+                   "waiting for GPUs")
+        return updated(status, {**update, "phase": CampaignPhase.PENDING, "message": message})
+    if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
+        message = (f"{succeeded}/{spec.shard_count} shards done" + (f", {failed} failed" if failed else "")
+                   + f", {progress.shards_running} running")
         return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message})
 
     needed = builders.min_successful_shards(spec)
@@ -178,7 +183,7 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
                             "message": done_message, "conditions": conditions})
 
 
-def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict, filter_job: dict, results: ResultsPlacement,
+def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict | None, filter_job: dict, results: ResultsPlacement,
                kube: Kube, generation, now, outcome: Outcome) -> BoltzGenCampaignStatus:
     status, spec = campaign.status, campaign.spec
     facts = job_facts(filter_job)

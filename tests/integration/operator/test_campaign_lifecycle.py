@@ -140,7 +140,7 @@ def test_a_cache_without_the_boltzgen_bundle_keeps_the_campaign_waiting_with_the
 
     # The fix: the cache gains the bundle, populates again, and the campaign starts on its own.
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache(CACHE, bundles=["boltz2", "boltzgen"])))
-    wait_phase(cluster, "binder", namespace, "Designing", "Filtering", "Succeeded")
+    wait_phase(cluster, "binder", namespace, "Pending", "Designing", "Filtering", "Succeeded")
     assert "binder-design" in job_names(cluster, namespace)
 
 
@@ -259,3 +259,21 @@ def test_an_operator_restarted_mid_campaign_reruns_no_shard_and_creates_no_dupli
     assert len(filter_pods) == 1
     configmaps = cluster.kubectl_json("get", "configmaps", "-n", namespace, "-l", "boltz-operator.io/owner-kind=BoltzGenCampaign")["items"]
     assert [c["metadata"]["name"] for c in configmaps] == ["binder-campaign-run"]
+
+
+def test_a_campaign_waits_pending_while_no_gpu_fits_and_queued_while_suspended(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", numDesigns=4, shards=2, queueName="gpu-queue",
+        resources={"gpus": 1, "nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-B300-not-here"}})))
+
+    pending = wait_phase(cluster, "binder", namespace, "Pending")
+    assert pending["status"]["message"] == "waiting for GPUs"
+    design = get(cluster, "job", "binder-design", namespace)
+    assert design["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu-queue"
+
+    # What Kueue does to a workload it has not admitted: it suspends the Job.
+    cluster.kubectl("patch", "job", "binder-design", "-n", namespace, "--type=merge", "-p", '{"spec": {"suspend": true}}')
+    wait_until(lambda: get(cluster, "boltzgencampaign", "binder", namespace)["status"]["message"]
+               == "the design Job is suspended (queued, e.g. by Kueue)", timeout=60, what="the campaign to see the suspension")
+    assert job_names(cluster, namespace) == ["binder-design"]
