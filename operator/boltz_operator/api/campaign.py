@@ -687,8 +687,8 @@ class BoltzGenCampaignSpec(KubeModel):
     """Desired state of a BoltzGenCampaign. The fields that define the run (modelCache, designSpec, protocol,
     numDesigns, budget, shards, minSuccessfulShardFraction, stepOptions, results) are immutable after creation:
     create a new BoltzGenCampaign to re-run. Scheduling fields (parallelism, resources, spot, podMetadata,
-    timeoutSeconds, retriesPerShard, queueName, priorityClassName) may change; they apply to pods created
-    afterwards."""
+    timeoutSeconds, retriesPerShard, queueName, priorityClassName) may change; they apply to Jobs created
+    afterwards (a change during the design step reaches the filter Job only)."""
 
     cel_rules = SPEC_RULES
 
@@ -729,7 +729,8 @@ class BoltzGenCampaignSpec(KubeModel):
         default=None,
         ge=1,
         le=MAX_SHARDS,
-        description="Most shard pods (and so GPU sets) running at once; all shards if omitted.",
+        description="Most shard pods (and so GPU sets) running at once; all shards if omitted. Read when the design "
+        "Job is created: a change later does not reach it (the operator never modifies a Job).",
     )
     min_successful_shard_fraction: float = Field(
         default=0.9,
@@ -771,8 +772,9 @@ class BoltzGenCampaignSpec(KubeModel):
         default=2,
         ge=0,
         le=10,
-        description="Retries of a shard after retryable failures (backoffLimitPerIndex). Invalid input and an "
-        "unusable model cache fail at once; preemption and eviction are not counted.",
+        description="Retries of a shard after retryable failures (backoffLimitPerIndex). A shard out of GPU memory "
+        "fails without retries (the shard only); invalid input and an unusable model cache fail the campaign at once; "
+        "preemption and eviction are not counted.",
     )
 
     @model_validator(mode="after")
@@ -781,7 +783,10 @@ class BoltzGenCampaignSpec(KubeModel):
             raise ValueError("budget must not exceed numDesigns")
         if isinstance(self.shards, int) and not 1 <= self.shards <= min(MAX_SHARDS, self.num_designs):
             raise ValueError(f"shards must be an integer 1..{MAX_SHARDS}, at most numDesigns, or auto")
-        if self.parallelism is not None and self.parallelism > self.shard_count:
+        # As the CRD's rule: only against an explicit count. With shards: auto the count follows numDesigns, and a
+        # larger parallelism is harmless (the design Job's is capped at the shard count); refusing it here would
+        # turn an edit the apiserver accepted (parallelism is mutable) into a Failed campaign with running Jobs.
+        if self.parallelism is not None and isinstance(self.shards, int) and self.parallelism > self.shards:
             raise ValueError("parallelism must not exceed shards")
         return self
 

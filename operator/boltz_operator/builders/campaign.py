@@ -16,6 +16,7 @@ from boltz_operator.api.campaign import MAX_STRUCTURE_FILE_BYTES, MAX_TOP_DESIGN
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
     MODELS_VOLUME,
+    failure_policy,
     gpu_placement,
     object_meta,
     owner_labels,
@@ -67,12 +68,19 @@ def filter_options(step: StepOptions) -> contract.FilterOptions:
         alpha=step.alpha,
         filter_biased=step.filter_biased if step.filter_biased is not None else True,
         refolding_rmsd_threshold=step.refolding_rmsd_threshold,
-        additional_filters=[f"{f.metric}{f.operator.value}{f.threshold:g}" for f in step.additional_filters]
+        additional_filters=[f"{f.metric}{f.operator.value}{_number(f.threshold)}" for f in step.additional_filters]
         if step.additional_filters else None,
         metrics_override={m.metric: m.weight for m in step.metrics_override} if step.metrics_override else None,
         size_buckets=[f"{b.min_length}-{b.max_length}:{b.count}" for b in step.size_buckets]
         if step.size_buckets else None,
     )
+
+
+def _number(value: float) -> str:
+    """A threshold as boltzgen parses it back (float()): short where exact (2, 0.5), never rounded (:g keeps only 6
+    significant digits: 0.1234567 would become 0.123457)."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
 
 
 def _downloads(files: list[InputFileRef], results: ResultsPlacement) -> list[contract.S3Download]:
@@ -114,7 +122,8 @@ def build_configmap(ref: CampaignRef, spec_doc: dict, design_run: contract.Desig
 def build_design_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
                      cache_claim: str, config: OperatorConfig) -> client.V1Job:
     """An Indexed Job: index i is shard i. Each index retries on its own (backoffLimitPerIndex); once more shards have
-    failed than minSuccessfulShardFraction allows, maxFailedIndexes stops the rest: no GPU spent on a lost cause."""
+    failed than minSuccessfulShardFraction allows, maxFailedIndexes stops the rest: no GPU spent on a lost cause.
+    Invalid input and an unusable cache still fail the whole Job at once: every shard would fail the same way."""
     shards = spec.shard_count
     job = _job(ref, spec, DESIGN, files, results, cache_claim, config)
     job.spec.backoff_limit = None  # per index instead
@@ -123,6 +132,9 @@ def build_design_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[I
     job.spec.parallelism = min(spec.parallelism or shards, shards)
     job.spec.backoff_limit_per_index = spec.retries_per_shard
     job.spec.max_failed_indexes = shards - min_successful_shards(spec)
+    # Out of GPU memory is final for a shard (its retry would run the same sizes on the same GPU type) but not for
+    # the campaign: the sampled lengths differ from shard to shard, and minSuccessfulShardFraction decides.
+    job.spec.pod_failure_policy = failure_policy(fail_index_codes=frozenset({int(contract.ExitCode.GPU_OUT_OF_MEMORY)}))
     return job
 
 

@@ -104,15 +104,18 @@ def s3_credentials_env(secret_name: str | None) -> list[client.V1EnvVar]:
     ]
 
 
-def failure_policy() -> client.V1PodFailurePolicy:
-    """Fail at once on errors a retry cannot fix; never count a disruption (preemption, eviction, drain)."""
+def failure_policy(fail_index_codes: frozenset[int] = frozenset()) -> client.V1PodFailurePolicy:
+    """Fail at once on errors a retry cannot fix; never count a disruption (preemption, eviction, drain).
+    fail_index_codes (Indexed Jobs with backoffLimitPerIndex): of those, fail only the pod's index, not the Job."""
+    fail_fast = {int(code) for code in contract.FAIL_FAST_EXIT_CODES}
+    rules = [
+        client.V1PodFailurePolicyRule(action=action, on_exit_codes=client.V1PodFailurePolicyOnExitCodesRequirement(
+            container_name=WORKER_CONTAINER, operator="In", values=sorted(codes)))
+        for action, codes in (("FailJob", fail_fast - fail_index_codes), ("FailIndex", fail_fast & fail_index_codes))
+        if codes
+    ]
     return client.V1PodFailurePolicy(rules=[
-        client.V1PodFailurePolicyRule(
-            action="FailJob",
-            on_exit_codes=client.V1PodFailurePolicyOnExitCodesRequirement(
-                container_name=WORKER_CONTAINER, operator="In",
-                values=sorted(int(code) for code in contract.FAIL_FAST_EXIT_CODES)),
-        ),
+        *rules,
         client.V1PodFailurePolicyRule(
             action="Ignore",
             on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")],

@@ -312,7 +312,8 @@ def gpu_hour_estimate(spec: BoltzGenCampaignSpec, seconds_per_design: float) -> 
               f"no designed protein length in the spec: {REFERENCE_DESIGN_RESIDUES} assumed")
     basis = (f"{seconds_per_design:g} GPU-seconds per design of {REFERENCE_DESIGN_RESIDUES} designed residues "
              f"(chart value workers.boltzgenGpuSecondsPerDesign; the default is the ~1.5 h per 100 designs on one A10G "
-             f"of the SageMaker pipeline this replaces), scaled linearly by length: {length}; filtering not counted")
+             f"of the SageMaker pipeline this replaces), scaled linearly by length: {length}; filtering, and inverse-fold "
+             f"sequences beyond the first (inverseFoldNumSequences), not counted")
     return CampaignEstimate(gpu_hours=round(hours, 1), basis=basis)
 
 
@@ -321,8 +322,10 @@ def _condition_reason(status: BoltzGenCampaignStatus, type_: Cond) -> str | None
 
 
 def _failed(status: BoltzGenCampaignStatus, reason: str, message: str, generation, now) -> BoltzGenCampaignStatus:
+    # Already Failed (an invalid spec fails again on every pass): keep its time, or each pass would write a new one.
+    done = status.completion_time if status.phase == CampaignPhase.FAILED and status.completion_time else now
     return updated(status, {
-        "phase": CampaignPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": now,
+        "phase": CampaignPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": done,
         "conditions": set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now),
     })
 

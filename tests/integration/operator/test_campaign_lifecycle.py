@@ -146,9 +146,11 @@ def test_a_cache_without_the_boltzgen_bundle_keeps_the_campaign_waiting_with_the
 
 def test_partial_failure_above_the_threshold_filters_the_successful_shards(cluster, namespace, operator):
     ready_boltzgen_cache(cluster, namespace)
-    oom, code = failure(ErrorClass.INTERNAL, "boltzgen run (shard 1) exited with code 1: NaN in diffusion")
-    pods = merge_played(*shards_played(5, 2), played(oom, exit_code=code, only="index-1"),
-                        played(filter_ok([0, 2, 3, 4], 8, 3), only="filter"))
+    crash, crash_code = failure(ErrorClass.INTERNAL, "boltzgen run (shard 1) exited with code 1: NaN in diffusion")
+    oom, oom_code = failure(ErrorClass.GPU_OUT_OF_MEMORY, "boltzgen run (shard 3): GPU out of memory")
+    pods = merge_played(*shards_played(5, 2), played(crash, exit_code=crash_code, only="index-1"),
+                        played(oom, exit_code=oom_code, only="index-3"),
+                        played(filter_ok([0, 2, 4], 6, 3), only="filter"))
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
         "binder", pod_metadata=pods, numDesigns=10, budget=3, shards=5, retriesPerShard=1,
         minSuccessfulShardFraction=0.6)))
@@ -157,10 +159,11 @@ def test_partial_failure_above_the_threshold_filters_the_successful_shards(clust
     assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
     designs_complete = condition(done, "DesignsComplete")
     assert designs_complete["reason"] == "PartialSuccess"
-    assert "4/5 shards succeeded (1 failed; at least 3 needed)" in designs_complete["message"]
+    assert "3/5 shards succeeded (2 failed; at least 3 needed)" in designs_complete["message"]
     assert "shard 1: Internal: boltzgen run (shard 1) exited with code 1: NaN in diffusion" in designs_complete["message"]
-    assert done["status"]["progress"]["shardsFailed"] == 1 and done["status"]["progress"]["designsCompleted"] == 8
-    # Index 1 ran twice (retriesPerShard 1), the others once.
+    assert "shard 3: GPUOutOfMemory: boltzgen run (shard 3): GPU out of memory" in designs_complete["message"]
+    assert done["status"]["progress"]["shardsFailed"] == 2 and done["status"]["progress"]["designsCompleted"] == 6
+    # Index 1 ran twice (retriesPerShard 1); index 3 once: out of GPU memory ends the shard without a retry.
     pods_of = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-design")["items"]
     per_index = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods_of)
     assert per_index == ["0", "1", "1", "2", "3", "4"]

@@ -66,7 +66,10 @@ EXPECTED = {
                     "run starts when the cache is Ready"),
     "campaign-designing": ("Progressing", "Designing: 0/2 shards done, 2 running"),
     "campaign-succeeded": ("Healthy", "3 designs selected from 10 (shards merged: 2/2)"),
-    "campaign-failed": ("Degraded", "design Job failed: boltzgen run (shard 0): GPU out of memory"),
+    "campaign-failed": (
+        "Degraded", "1 of 2 shards failed after 0 retries each; 1 succeeded, at least 2 needed "
+                    "(minSuccessfulShardFraction 0.9). Shard errors: shard 0: GPUOutOfMemory: boltzgen run (shard 0): "
+                    "GPU out of memory"),
 }
 
 
