@@ -64,6 +64,12 @@ demo: venv binaries
 boltz-venv:
 	hack/boltz-venv.sh
 
+# The real boltzgen 0.3.2 in a venv of its own (it pins numpy==2.0.2), with torch borrowed from the boltz venv
+# (built first if missing), cached the same way, for tests/integration/fidelity/test_boltzgen_spec_fidelity.py.
+.PHONY: boltzgen-venv
+boltzgen-venv:
+	hack/boltzgen-venv.sh
+
 # Where a Docker engine exists (not on these machines).
 images:
 	docker build -f Dockerfile.operator -t boltz-operator:dev .
