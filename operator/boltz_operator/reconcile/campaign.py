@@ -161,7 +161,6 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
         errors = _shard_errors(ref, name, kube)
         done_reason = "PartialSuccess"
         done_message = f"{shard_note}; filtering the designs of the successful shards" + (f". Shard errors: {errors}" if errors else "")
-        outcome.events.append(("Warning", done_reason, done_message))
     else:
         done_reason, done_message = "AllShardsSucceeded", f"all {spec.shard_count} shards succeeded"
     conditions = set_condition(update["conditions"], Cond.DESIGNS_COMPLETE.value, True, done_reason, done_message,
@@ -175,7 +174,9 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
             return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message, "conditions": conditions})
         outcome.created_job = kube.create(builders.build_filter_job(ref, spec, files, results, claim, config))
         outcome.created_step = builders.FILTER
-        if outcome.created_job:
+        if outcome.created_job:  # once: a later pass (the watch catching up) says nothing again
+            if done_reason == "PartialSuccess":
+                outcome.events.append(("Warning", done_reason, done_message))
             outcome.events.append(("Normal", "FilterJobCreated", f"Job {filter_name}: {done_message}"))
     conditions = set_condition(conditions, Cond.FILTER_JOB_CREATED.value, True, "Created", f"Job {filter_name} created",
                                generation, now)
