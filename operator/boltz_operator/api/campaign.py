@@ -24,11 +24,12 @@ Left out (not expressible, or rarely used; a later version can add them): per-re
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, Strict, StringConstraints, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, Strict, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from .common import (
     AGE_COLUMN,
@@ -83,29 +84,53 @@ STRUCTURE_SUFFIXES = (".cif", ".pdb")
 
 # ---------------------------------------------------------------------------------------------- shared types
 
-# BoltzGen's residue ranges (parse_range): 1-based, comma-separated items N, N..M, ..M, N.. (and `all` where
-# BoltzGen takes it). YAML lets people write `resIndex: 13`: int-or-string in the CRD, always a string in Python.
+# BoltzGen's residue ranges (parse_range): 1-based, comma-separated items N, N..M, ..M, N.. . `all` only where
+# BoltzGen takes it (a file's bindingTypes and secondaryStructure): its parse_range refuses it everywhere else
+# (checked with boltzgen 0.3.2 itself: tests/integration/fidelity/test_boltzgen_spec_fidelity.py).
+# YAML lets people write `resIndex: 13`: int-or-string in the CRD, always a string in Python.
 _RANGE_ITEM = r"([0-9]+(\.\.[0-9]*)?|\.\.[0-9]+)"
-RESIDUE_RANGE = rf"^(all|{_RANGE_ITEM}(,{_RANGE_ITEM})*)$"
+RESIDUE_RANGE = rf"^{_RANGE_ITEM}(,{_RANGE_ITEM})*$"
+RESIDUE_RANGE_OR_ALL = rf"^(all|{_RANGE_ITEM}(,{_RANGE_ITEM})*)$"
+INSERTION_LENGTH = r"^[0-9]+(\.\.[0-9]+)?$"  # N or N..M: an open end has no length to sample
 
 
 def _int_to_str(value: Any) -> Any:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
 
 
-ResidueRange = Annotated[
-    str,
-    BeforeValidator(_int_to_str),
-    StringConstraints(pattern=RESIDUE_RANGE, max_length=MAX_RANGE_LENGTH),
-    WithJsonSchema(
-        {
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
-            "pattern": RESIDUE_RANGE,
-            "maxLength": MAX_RANGE_LENGTH,
-            "x-kubernetes-int-or-string": True,
-        }
-    ),
-]
+def _check_range_items(value: str) -> str:
+    """What a pattern cannot say: indices start at 1, and N..M does not run backwards (boltzgen fails on both)."""
+    for item in value.split(","):
+        low, _, high = item.partition("..")
+        if item == "all":
+            continue
+        if any(part and int(part) == 0 for part in (low, high)):
+            raise ValueError(f"{item!r}: residue indices start at 1")
+        if low and high and int(low) > int(high):
+            raise ValueError(f"{item!r} runs backwards: write the smaller index first")
+    return value
+
+
+def _range_type(pattern: str) -> Any:
+    return Annotated[
+        str,
+        BeforeValidator(_int_to_str),
+        StringConstraints(pattern=pattern, max_length=MAX_RANGE_LENGTH),
+        AfterValidator(_check_range_items),
+        WithJsonSchema(
+            {
+                "anyOf": [{"type": "integer"}, {"type": "string"}],
+                "pattern": pattern,
+                "maxLength": MAX_RANGE_LENGTH,
+                "x-kubernetes-int-or-string": True,
+            }
+        ),
+    ]
+
+
+ResidueRange = _range_type(RESIDUE_RANGE)
+ResidueRangeOrAll = _range_type(RESIDUE_RANGE_OR_ALL)
+InsertionLength = _range_type(INSERTION_LENGTH)
 RANGE_HINT = "1-based residue indices (label_seq_id): comma-separated N, N..M, ..M or N.. (e.g. 2..50,55..)."
 
 # A designed protein: amino acids, and numbers (or N..M ranges) of residues to design, e.g. 15..20AAAAVT18PPP.
@@ -131,7 +156,7 @@ class DesignBindingTypes(KubeModel):
 
     binding: ResidueRange | None = Field(default=None, description="Residues to bind. " + RANGE_HINT)
     not_binding: ResidueRange | None = Field(
-        default=None, description="Residues not to bind (`all` for the whole chain). " + RANGE_HINT
+        default=None, description="Residues not to bind. " + RANGE_HINT
     )
 
 
@@ -182,9 +207,21 @@ class DesignProtein(KubeModel):
         default=None, max_length=MAX_RESIDUE_CONSTRAINTS, description="Amino acids allowed at designed positions."
     )
 
+    @field_validator("sequence")
+    @classmethod
+    def _check_designed_counts(cls, sequence: str) -> str:
+        for match in re.finditer(r"([0-9]+)(?:\.\.([0-9]+))?", sequence):
+            low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+            if low == 0:
+                raise ValueError(f"{match.group(0)!r}: a designed stretch needs at least 1 residue")
+            if high < low:
+                raise ValueError(f"{match.group(0)!r} runs backwards: write the smaller length first")
+        return sequence
+
 
 class DesignNucleicAcid(KubeModel):
-    """A fixed DNA or RNA chain (or identical copies of it)."""
+    """A fixed DNA or RNA chain (or identical copies of it). Never cyclic: BoltzGen closes a cyclic chain with atoms
+    N and C, which nucleotides lack."""
 
     ids: ChainIds = Field(description=IDS_DESCRIPTION)
     sequence: str = Field(
@@ -193,7 +230,6 @@ class DesignNucleicAcid(KubeModel):
         pattern=r"^[ACGTUN]+$",
         description="Nucleotides in upper-case one-letter codes (A, C, G, T or U, N), no spaces.",
     )
-    cyclic: bool | None = Field(default=None, description="true for a cyclic chain.")
 
 
 class DesignLigand(KubeModel):
@@ -242,8 +278,8 @@ class BindingChain(KubeModel):
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,4}$", max_length=4)] = Field(
         description="Chain id in the file (label_asym_id)."
     )
-    binding: ResidueRange | None = Field(default=None, description="Residues to bind. " + RANGE_HINT)
-    not_binding: ResidueRange | None = Field(
+    binding: ResidueRangeOrAll | None = Field(default=None, description="Residues to bind. " + RANGE_HINT)
+    not_binding: ResidueRangeOrAll | None = Field(
         default=None, description="Residues not to bind (`all` for the whole chain). " + RANGE_HINT
     )
 
@@ -254,9 +290,9 @@ class SecondaryStructureChain(KubeModel):
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,4}$", max_length=4)] = Field(
         description="Chain id in the file (label_asym_id)."
     )
-    loop: ResidueRange | None = Field(default=None, description="Residues to make loops. " + RANGE_HINT)
-    helix: ResidueRange | None = Field(default=None, description="Residues to make helices. " + RANGE_HINT)
-    sheet: ResidueRange | None = Field(default=None, description="Residues to make strands. " + RANGE_HINT)
+    loop: ResidueRangeOrAll | None = Field(default=None, description="Residues to make loops. " + RANGE_HINT)
+    helix: ResidueRangeOrAll | None = Field(default=None, description="Residues to make helices. " + RANGE_HINT)
+    sheet: ResidueRangeOrAll | None = Field(default=None, description="Residues to make strands. " + RANGE_HINT)
 
 
 class StructureGroup(FileChain):
@@ -280,7 +316,7 @@ class DesignInsertion(KubeModel):
         description="Chain id in the file (label_asym_id)."
     )
     res_index: int = Field(ge=1, description="Insert after this residue (1-based).")
-    num_residues: ResidueRange = Field(description="How many residues to insert: N or N..M (sampled per design).")
+    num_residues: InsertionLength = Field(description="How many residues to insert: N or N..M (sampled per design).")
 
 
 class ChainItem(KubeModel):
@@ -364,7 +400,8 @@ class DesignFile(KubeModel):
     include: list[IncludeItem] | None = _selection("Chains (and residues) of the file to use; every chain if omitted.")
     exclude: list[ChainItem] | None = _selection("Chains (and residues) of the file to leave out.")
     include_proximity: list[ProximityItem] | None = _selection(
-        "Also use residues within a radius of these chains or residues."
+        "Keep, of the included residues, those within a radius of these chains or residues (BoltzGen intersects "
+        "this with include; it adds nothing)."
     )
     binding_types: list[BindingItem] | None = _selection(
         "Residues the designs should or should not bind; anywhere if omitted."

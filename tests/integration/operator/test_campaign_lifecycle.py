@@ -214,6 +214,12 @@ def test_invalid_input_found_by_a_shard_fails_the_whole_campaign_at_once(cluster
         ({"shards": 4, "parallelism": 8}, "parallelism must not exceed shards"),
         ({"shards": "many"}, "shards must be an integer"),
         ({"protocol": "protein-everything"}, "Unsupported value"),
+        # boltzgen takes `all` only in a file's bindingTypes and secondaryStructure
+        ({"designSpec": {"entities": [{"file": {"configMapKeyRef": {"name": "t", "key": "t.cif"},
+                                                "include": [{"chain": {"id": "A", "resIndex": "all"}}]}}]}},
+         "should match"),
+        ({"designSpec": {"entities": [{"dna": {"ids": ["D"], "sequence": "ACGT", "cyclic": True}}]}},
+         'unknown field "spec.designSpec.entities[0].dna.cyclic"'),
         ({"minSuccessfulShardFraction": 0}, "minSuccessfulShardFraction"),
     ],
 )
@@ -281,3 +287,17 @@ def test_a_campaign_waits_pending_while_no_gpu_fits_and_queued_while_suspended(c
     wait_until(lambda: get(cluster, "boltzgencampaign", "binder", namespace)["status"]["message"]
                == "the design Job is suspended (queued, e.g. by Kueue)", timeout=60, what="the campaign to see the suspension")
     assert job_names(cluster, namespace) == ["binder-design"]
+
+
+def test_a_spec_only_the_operator_can_judge_fails_before_any_gpu_is_spent(cluster, namespace, operator):
+    # A backwards length passes the CRD's pattern; boltzgen would fail on it on a GPU ("low >= high").
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache(CACHE, bundles=["boltzgen"])))
+    bad = campaign("binder", numDesigns=4, shards=2)
+    bad["spec"]["designSpec"]["entities"][0]["protein"]["sequence"] = "140..80"
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(bad))
+
+    failed = wait_phase(cluster, "binder", namespace, "Failed")
+    assert condition(failed, "Failed")["reason"] == "InvalidSpec"
+    assert "designSpec.entities.0.protein.sequence" in failed["status"]["message"]
+    assert "'140..80' runs backwards" in failed["status"]["message"]
+    assert job_names(cluster, namespace) == []

@@ -164,7 +164,7 @@ def test_designed_protein_options_dna_rna_and_several_chain_ids():
                          "residueConstraints": [{"position": "1..5", "allowed": "AGS"}, {"position": 8, "disallowed": "CM"}]}},
             {"protein": {"ids": ["A"], "sequence": "MKTAYIAKQR", "cyclic": False}},
             {"dna": {"ids": ["D"], "sequence": "ACGTN"}},
-            {"rna": {"ids": ["R1", "R2"], "sequence": "ACGU", "cyclic": True}},
+            {"rna": {"ids": ["R1", "R2"], "sequence": "ACGU"}},
         ]
     })  # fmt: skip
     assert doc == {
@@ -176,7 +176,7 @@ def test_designed_protein_options_dna_rna_and_several_chain_ids():
                                                  {"position": "8", "disallowed": "CM"}]}},
             {"protein": {"id": "A", "sequence": "MKTAYIAKQR", "cyclic": False}},
             {"dna": {"id": "D", "sequence": "ACGTN"}},
-            {"rna": {"id": ["R1", "R2"], "sequence": "ACGU", "cyclic": True}},
+            {"rna": {"id": ["R1", "R2"], "sequence": "ACGU"}},
         ]
     }  # fmt: skip
 
