@@ -160,6 +160,12 @@ _NO_GPU = re.compile(
     r"Found no NVIDIA driver|No CUDA GPUs are available|Torch not compiled with CUDA|CUDA error|"
     r"CUDA driver initialization failed|cudaErrorNoDevice"
 )
+# boltzgen's own refusals of a design spec (0.3.2, read from its parser and check: tests/integration/fidelity/
+# test_boltzgen_spec_fidelity.py): every shard would fail the same way, so fail the campaign, not retry on GPUs.
+_SPEC = re.compile(
+    r"Malformed residue range specification|Misspecified design info|Invalid residue constraints|"
+    r"Specified chain id \S+ not in file|is higher than the length of the chain"
+)
 _MODEL = re.compile(r"Model not found:|LocalEntryNotFoundError|OfflineModeIsEnabled|outgoing traffic has been disabled")
 
 
@@ -174,6 +180,8 @@ def failure(result: BoltzResult, what: str) -> WorkerError | None:
         return WorkerError(ErrorClass.GPU_OUT_OF_MEMORY, f"{what}: GPU out of memory: {last}")
     if _MODEL.search(text):
         return WorkerError(ErrorClass.MODEL_CACHE_UNUSABLE, f"{what}: a model file is missing: {last}")
+    if _SPEC.search(text):
+        return WorkerError(ErrorClass.INVALID_INPUT, f"{what}: boltzgen refused the design spec: {last}")
     if _NO_GPU.search(text):
         return WorkerError(ErrorClass.GPU_DEVICE_ERROR, f"{what}: no usable CUDA device: {last}")
     return WorkerError(ErrorClass.INTERNAL, f"{what} exited with code {result.returncode}: {last}")

@@ -133,6 +133,10 @@ def test_executable_override_and_env(monkeypatch):
         (1, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate", ErrorClass.GPU_OUT_OF_MEMORY),
         (1, "RuntimeError: Found no NVIDIA driver on your system.", ErrorClass.GPU_DEVICE_ERROR),
         (1, "FileNotFoundError: Model not found: /models/boltzgen/mols.zip", ErrorClass.MODEL_CACHE_UNUSABLE),
+        (1, "ValueError: Malformed residue range specification 'all' in 'all'.", ErrorClass.INVALID_INPUT),
+        (1, "ValueError: Specified chain id Q not in file /work/inputs/target-1.cif", ErrorClass.INVALID_INPUT),
+        (1, "ValueError: Misspecified design info. There were residues that have a binding type specified",
+         ErrorClass.INVALID_INPUT),
         (1, "ValueError: something else", ErrorClass.INTERNAL),
     ],
 )
