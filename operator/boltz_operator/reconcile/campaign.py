@@ -109,9 +109,10 @@ def _start(campaign: BoltzGenCampaign, ref, cache_body, doc, files, results: Res
     outcome.created_job = kube.create(builders.build_design_job(ref, spec, files, results, claim, config))
     outcome.created_step = builders.DESIGN
     name = builders.job_name(ref.name, builders.DESIGN)
-    outcome.events.append(("Normal", "DesignJobCreated",
-                           f"Job {name}: {spec.shard_count} shards of about {spec.num_designs // spec.shard_count} "
-                           f"designs; estimate {estimate.gpu_hours} GPU-hours"))
+    if outcome.created_job:
+        outcome.events.append(("Normal", "DesignJobCreated",
+                               f"Job {name}: {spec.shard_count} shards of about {spec.num_designs // spec.shard_count} "
+                               f"designs; estimate {estimate.gpu_hours} GPU-hours"))
     conditions = set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, True, "Ready",
                                f"model cache '{spec.model_cache}' is Ready", generation, now)
     conditions = set_condition(conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created",

@@ -137,8 +137,10 @@ def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generatio
 
 
 def _failed(status: BoltzPredictionStatus, reason: str, message: str, generation, now):
+    # Already Failed (an invalid spec fails again on every pass): keep its time, or each pass would write a new one.
+    done = status.completion_time if status.phase == PredictionPhase.FAILED and status.completion_time else now
     return updated(status, {
-        "phase": PredictionPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": now,
+        "phase": PredictionPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": done,
         "conditions": set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now),
     })
 

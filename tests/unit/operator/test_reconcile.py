@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import yaml
 
@@ -96,6 +96,18 @@ def test_invalid_input_fails_without_creating_anything():
     assert kube.created == []
     assert kube.status_patches[-1]["phase"] == "Failed"
     assert "140 heavy atoms" in kube.status_patches[-1]["message"]
+
+
+def test_an_invalid_spec_is_written_once_not_on_every_pass():
+    # Each status write is a watch event and so another pass: a failure whose completionTime followed the clock
+    # would be rewritten forever.
+    kube = RecordingKube()
+    reconcile_prediction(prediction_body(retries=-1), None, None, kube, CONFIG, NOW)
+    [failed] = kube.status_patches
+    assert failed["phase"] == "Failed" and "retries" in failed["message"]
+    again = RecordingKube()
+    reconcile_prediction(prediction_body(status=failed, retries=-1), None, None, again, CONFIG, NOW + timedelta(minutes=5))
+    assert again.status_patches == [] and again.created == []
 
 
 def test_a_finished_prediction_is_never_rerun_even_when_its_job_is_gone():
