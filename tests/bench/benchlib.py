@@ -48,56 +48,43 @@ def fmt_s(value: float | None) -> str:
 # ---------------------------------------------------------------------------------------------- watch recorder
 
 
-def status_digest(status: dict) -> str:
-    """A prediction status in a few characters: phase, condition types, attempts, startTime set."""
-    if not status:
-        return "(none)"
-    conds = "".join(sorted(c.get("type", "?")[0] for c in status.get("conditions") or []))
-    attempts = status.get("attempts")
-    return (f"{status.get('phase')}[c={conds or '-'},a={'-' if attempts is None else attempts},"
-            f"s={'y' if status.get('startTime') else '-'}]")
+class WatchLog:
+    """Child side of a recorder: list-and-watch threads that append JSON lines to one file.
 
-
-def _record_watch(kubeconfig: str, namespace: str, out_path: str) -> None:
-    """Child process: watch Jobs and BoltzPredictions in namespace; append one JSON line per first sighting.
-
-    Lines: {"t": monotonic, "k": "job"|"pred", "n": name, "e": "added"|"complete"|"failed"|<phase>, "via": "watch"|"list"}
-    and {"k": "ready", "n": "job"|"pred"} once a kind's initial list is done (objects created after it are seen).
+    Lines: {"t": monotonic, "k": kind, "n": name, "e": event, **extra} once per (kind, name, event) (`emit`),
+    {"k": "ready", "n": kind} once a kind's initial list is done (objects created after it are seen), and
+    {"k": "error", "n": kind, "e": repr} when a watch broke (it relists and goes on).
     """
-    from kubernetes import client, config, watch
 
-    out = open(out_path, "a", buffering=1)
-    lock = threading.Lock()
-    seen: set[tuple[str, str, str]] = set()
+    def __init__(self, kubeconfig: str, out_path: str):
+        self.kubeconfig = kubeconfig
+        self.out = open(out_path, "a", buffering=1)
+        self.lock = threading.Lock()
+        self.seen: set[tuple[str, str, str]] = set()
 
-    def emit(kind: str, name: str, event: str, via: str) -> None:
-        with lock:
-            if (kind, name, event) in seen:
+    def api(self):
+        """A client of its own (own connection pool) for each watching thread."""
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=self.kubeconfig)
+
+    def write(self, record: dict) -> None:
+        with self.lock:
+            self.out.write(json.dumps(record) + "\n")
+
+    def emit(self, kind: str, name: str, event: str, **extra) -> None:
+        """The first sighting of (kind, name, event), with the time it was seen; later ones are dropped."""
+        with self.lock:
+            if (kind, name, event) in self.seen:
                 return
-            seen.add((kind, name, event))
-            out.write(json.dumps({"t": time.monotonic(), "k": kind, "n": name, "e": event, "via": via}) + "\n")
+            self.seen.add((kind, name, event))
+            self.out.write(json.dumps({"t": time.monotonic(), "k": kind, "n": name, "e": event, **extra}) + "\n")
 
-    def on_job(obj: dict, via: str) -> None:
-        name = obj["metadata"]["name"]
-        emit("job", name, "added", via)
-        for cond in (obj.get("status") or {}).get("conditions") or []:
-            if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
-                emit("job", name, cond["type"].lower(), via)
+    def follow(self, kind: str, lister, handler) -> None:
+        """List, then watch from the list's resourceVersion, forever: handler(obj, "list"|"watch") for each object
+        listed, ADDED or MODIFIED. Relists after 410 Gone or a dropped connection."""
+        from kubernetes import watch
 
-    last_digest: dict[str, str] = {}
-
-    def on_prediction(obj: dict, via: str) -> None:
-        status = obj.get("status") or {}
-        name = obj["metadata"]["name"]
-        emit("pred", name, status.get("phase") or "None", via)
-        # Every change of the status's shape, to show how a prediction's status moves (and whether it flaps).
-        digest = status_digest(status)
-        if last_digest.get(name) != digest:
-            last_digest[name] = digest
-            with lock:
-                out.write(json.dumps({"t": time.monotonic(), "k": "seq", "n": name, "e": digest}) + "\n")
-
-    def run(kind: str, lister, handler) -> None:
         ready = False
         while True:
             try:
@@ -108,55 +95,49 @@ def _record_watch(kubeconfig: str, namespace: str, out_path: str) -> None:
                 rv = body["metadata"]["resourceVersion"]
                 if not ready:
                     ready = True
-                    with lock:
-                        out.write(json.dumps({"k": "ready", "n": kind}) + "\n")
+                    self.write({"k": "ready", "n": kind})
                 while True:
-                    w = watch.Watch()
-                    for event in w.stream(lister, resource_version=rv, timeout_seconds=240, allow_watch_bookmarks=True,
-                                          deserialize=False):
+                    for event in watch.Watch().stream(lister, resource_version=rv, timeout_seconds=240,
+                                                      allow_watch_bookmarks=True, deserialize=False):
                         obj = event["object"]
                         rv = obj["metadata"].get("resourceVersion", rv)
                         if event["type"] in ("ADDED", "MODIFIED"):
                             handler(obj, "watch")
             except Exception as err:  # noqa: BLE001 - 410 Gone or a dropped connection: relist and go on
-                with lock:
-                    out.write(json.dumps({"k": "error", "n": kind, "e": repr(err)[:300]}) + "\n")
+                self.write({"k": "error", "n": kind, "e": repr(err)[:300]})
                 time.sleep(0.2)
 
-    api_client = config.new_client_from_config(config_file=kubeconfig)
-    batch = client.BatchV1Api(api_client)
-    custom = client.CustomObjectsApi(config.new_client_from_config(config_file=kubeconfig))
-    threads = [
-        threading.Thread(target=run, args=("job", lambda **kw: batch.list_namespaced_job(namespace, **kw), on_job), daemon=True),
-        threading.Thread(target=run, args=("pred", lambda **kw: custom.list_namespaced_custom_object(
-            GROUP, VERSION, namespace, "boltzpredictions", **kw), on_prediction), daemon=True),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    def run(self, follows: list[tuple[str, object, object]]) -> None:
+        """follow(kind, lister, handler) for each, in a thread each; never returns (the parent terminates it)."""
+        threads = [threading.Thread(target=self.follow, args=args, daemon=True) for args in follows]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
 
-class WatchRecorder:
-    """Starts the recorder process; `poll()` reads what it has written so far."""
+class Recorder:
+    """Parent side: starts a WatchLog child process (target(kubeconfig, namespace, out_path)) and reads back, with
+    `poll()`, what it has written so far. `first` holds each (kind, name, event)'s first time; a subclass that
+    wants more from a line overrides `on_record`."""
 
-    def __init__(self, kubeconfig: Path, namespace: str, out_path: Path):
+    KINDS: set[str] = set()  # the kinds whose initial list `start()` waits for
+
+    def __init__(self, target, kubeconfig: Path, namespace: str, out_path: Path):
         self.out_path = out_path
         self.out_path.write_text("")
         ctx = multiprocessing.get_context("spawn")  # no fork of a process that has threads
-        self.process = ctx.Process(target=_record_watch, args=(str(kubeconfig), namespace, str(out_path)), daemon=True)
+        self.process = ctx.Process(target=target, args=(str(kubeconfig), namespace, str(out_path)), daemon=True)
         self._offset = 0
         self._partial = ""
         self.first: dict[tuple[str, str, str], float] = {}  # (kind, name, event) -> monotonic time
-        self.via_list: Counter = Counter()
         self.ready: set[str] = set()
         self.errors: list[str] = []
-        self.sequences: dict[str, list[str]] = {}  # prediction -> the status digests it went through, in order
 
-    def start(self, timeout: float = 60) -> "WatchRecorder":
+    def start(self, timeout: float = 60):
         self.process.start()
         deadline = time.monotonic() + timeout
-        while self.ready != {"job", "pred"}:
+        while self.ready != self.KINDS:
             if not self.process.is_alive():
                 raise AssertionError(f"the watch recorder exited with {self.process.exitcode}")
             if time.monotonic() > deadline:
@@ -180,12 +161,14 @@ class WatchRecorder:
                 self.ready.add(rec["n"])
             elif rec["k"] == "error":
                 self.errors.append(f"{rec['n']}: {rec['e']}")
-            elif rec["k"] == "seq":
-                self.sequences.setdefault(rec["n"], []).append(rec["e"])
             else:
-                self.first.setdefault((rec["k"], rec["n"], rec["e"]), rec["t"])
-                if rec["via"] == "list":
-                    self.via_list[(rec["k"], rec["e"])] += 1
+                self.on_record(rec)
+
+    def on_record(self, rec: dict) -> None:
+        self.first.setdefault((rec["k"], rec["n"], rec["e"]), rec["t"])
+
+    def at(self, kind: str, name: str, event: str) -> float | None:
+        return self.first.get((kind, name, event))
 
     def times(self, kind: str, event: str, names: Iterable[str]) -> dict[str, float]:
         return {n: t for n in names if (t := self.first.get((kind, n, event))) is not None}
@@ -194,6 +177,73 @@ class WatchRecorder:
         if self.process.is_alive():
             self.process.terminate()  # our own child, by its handle
             self.process.join(timeout=10)
+
+
+def status_digest(status: dict) -> str:
+    """A prediction status in a few characters: phase, condition types, attempts, startTime set."""
+    if not status:
+        return "(none)"
+    conds = "".join(sorted(c.get("type", "?")[0] for c in status.get("conditions") or []))
+    attempts = status.get("attempts")
+    return (f"{status.get('phase')}[c={conds or '-'},a={'-' if attempts is None else attempts},"
+            f"s={'y' if status.get('startTime') else '-'}]")
+
+
+def _record_watch(kubeconfig: str, namespace: str, out_path: str) -> None:
+    """Child process: watch Jobs and BoltzPredictions in namespace (WatchLog's lines, with "via": "watch"|"list").
+
+    {"k": "job", "e": "added"|"complete"|"failed"}, {"k": "pred", "e": <phase>}, and {"k": "seq", "n": prediction,
+    "e": status_digest} at every change of a prediction status's shape.
+    """
+    from kubernetes import client
+
+    log = WatchLog(kubeconfig, out_path)
+
+    def on_job(obj: dict, via: str) -> None:
+        name = obj["metadata"]["name"]
+        log.emit("job", name, "added", via=via)
+        for cond in (obj.get("status") or {}).get("conditions") or []:
+            if cond.get("status") == "True" and cond.get("type") in ("Complete", "Failed"):
+                log.emit("job", name, cond["type"].lower(), via=via)
+
+    last_digest: dict[str, str] = {}
+
+    def on_prediction(obj: dict, via: str) -> None:
+        status = obj.get("status") or {}
+        name = obj["metadata"]["name"]
+        log.emit("pred", name, status.get("phase") or "None", via=via)
+        # Every change of the status's shape, to show how a prediction's status moves (and whether it flaps).
+        digest = status_digest(status)
+        if last_digest.get(name) != digest:
+            last_digest[name] = digest
+            log.write({"t": time.monotonic(), "k": "seq", "n": name, "e": digest})
+
+    batch, custom = client.BatchV1Api(log.api()), client.CustomObjectsApi(log.api())
+    log.run([
+        ("job", lambda **kw: batch.list_namespaced_job(namespace, **kw), on_job),
+        ("pred", lambda **kw: custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "boltzpredictions", **kw),
+         on_prediction),
+    ])
+
+
+class WatchRecorder(Recorder):
+    """Jobs and BoltzPredictions of the prediction bench: first sightings, which came from a relist, and each
+    prediction's sequence of status digests."""
+
+    KINDS = {"job", "pred"}
+
+    def __init__(self, kubeconfig: Path, namespace: str, out_path: Path):
+        super().__init__(_record_watch, kubeconfig, namespace, out_path)
+        self.via_list: Counter = Counter()
+        self.sequences: dict[str, list[str]] = {}  # prediction -> the status digests it went through, in order
+
+    def on_record(self, rec: dict) -> None:
+        if rec["k"] == "seq":
+            self.sequences.setdefault(rec["n"], []).append(rec["e"])
+            return
+        super().on_record(rec)
+        if rec["via"] == "list":
+            self.via_list[(rec["k"], rec["e"])] += 1
 
 
 # ---------------------------------------------------------------------------------------------- CPU accounting
@@ -283,6 +333,28 @@ def audit_lines_since(mark: AuditMark, needle: str) -> Iterator[dict]:
                     yield json.loads(raw)
                 except json.JSONDecodeError:  # the last line, still being written
                     continue
+
+
+def namespace_writes(mark: AuditMark, namespace: str) -> list[dict]:
+    """The audit events since mark on objects in namespace (the raw-line needle alone would also match an event that
+    names the namespace elsewhere)."""
+    return [e for e in audit_lines_since(mark, f'"namespace":"{namespace}"')
+            if (e.get("objectRef") or {}).get("namespace") == namespace]
+
+
+def unnamed(event: dict) -> bool:
+    """A create by generateName (the Job controller creates its pods so): the audit log records it with no object
+    name (the name is generated after the request is read), so no owner can be told from it."""
+    return not (event.get("objectRef") or {}).get("name")
+
+
+def owned_writes(events: Iterable[dict], owner_pattern: re.Pattern, since: datetime | None = None) -> list[dict]:
+    """The events on objects whose name owner_pattern matches, and the unnamed ones (`unnamed`; only those from
+    since on, when given): the caller knows that the namespace's unnamed writes in that time are its objects' own
+    (their Jobs' pods)."""
+    return [e for e in events
+            if (unnamed(e) and (since is None or stage_time(e) >= since))
+            or (not unnamed(e) and owner_pattern.match(e["objectRef"]["name"]))]
 
 
 def token_jti(kubeconfig: Path) -> str | None:

@@ -29,12 +29,25 @@ from bench.benchlib import (
     VERSION,
     AuditMark,
     CpuMeter,
-    audit_lines_since,
+    namespace_writes,
     other_operator_pids,
+    owned_writes,
     percentile,
     token_jti,
     user_label,
     write_key,
+)
+from bench.benchsupport import (
+    OPERATOR_USER,
+    RESULTS_DIR,
+    OnlyThisOperator,
+    admin_client,
+    cpu_pids,
+    create_namespace,
+    delete_namespace,
+    wait_for_earlier_bench_namespaces,
+    wait_model_cache_ready,
+    wait_operator_quiet,
 )
 from bench.campaignlib import (
     BENCH_NODE_LABEL,
@@ -48,15 +61,6 @@ from bench.campaignlib import (
     node_schedulable,
     slot_refill_gaps,
     waves,
-)
-from bench.test_prediction_throughput import (
-    BENCH_LABEL,
-    OPERATOR_USER,
-    RESULTS_DIR,
-    OnlyThisOperator,
-    admin_client,
-    create_namespace,
-    delete_namespace,
 )
 from support.cluster_fixtures import Cluster
 from support.manifests import campaign, filter_ok, merge_played, model_cache, played
@@ -131,13 +135,7 @@ def audit_of_campaign(mark: AuditMark, namespace: str, name: str, operator_jti: 
     <name>-filter Jobs and pods, <name>-campaign-run ConfigMap, <name>.<hex> Events), by writer. Creates by
     generateName (the Job controller's pods) have no name in the audit log: the campaign runs alone in the namespace
     (the previous one's pods are gone before the mark), so the unnamed writes there are its own too."""
-    owned = re.compile(rf"^{re.escape(name)}(?:$|[-.])")
-
-    def belongs(event: dict) -> bool:
-        ref = event.get("objectRef") or {}
-        return ref.get("namespace") == namespace and (not ref.get("name") or bool(owned.match(ref["name"])))
-
-    events = [e for e in audit_lines_since(mark, f'"namespace":"{namespace}"') if belongs(e)]
+    events = owned_writes(namespace_writes(mark, namespace), re.compile(rf"^{re.escape(name)}(?:$|[-.])"))
     labels = [user_label(e, OPERATOR_USER, operator_jti) for e in events]
     ours = [e for e, label in zip(events, labels) if label == "operator (this bench)"]
     by_user = Counter(label for label in labels if not label.startswith("operator (ANOTHER"))
@@ -154,7 +152,7 @@ def audit_of_campaign(mark: AuditMark, namespace: str, name: str, operator_jti: 
 
 
 def run_campaign(api: client.ApiClient, cluster: Cluster, namespace: str, parallelism: int, recorder: CampaignRecorder,
-                 operator: OperatorProcess, operator_jti: str | None, cpu_pids: dict[str, int]) -> dict:
+                 operator: OperatorProcess, operator_jti: str | None, pids: dict[str, int]) -> dict:
     core, batch, custom = client.CoreV1Api(api), client.BatchV1Api(api), client.CustomObjectsApi(api)
     name = campaign_name(parallelism)
     design_job, filter_job = f"{name}-design", f"{name}-filter"
@@ -162,7 +160,7 @@ def run_campaign(api: client.ApiClient, cluster: Cluster, namespace: str, parall
     timeout = 4 * (ideal_design + SHARD_SECONDS) + 180
 
     others_seen = set(other_operator_pids(exclude=(operator.proc.pid,)))
-    meter = CpuMeter(cpu_pids).start()
+    meter = CpuMeter(pids).start()
     mark = AuditMark.now(cluster.audit_log)
     t0 = time.monotonic()
     custom.create_namespaced_custom_object(GROUP, VERSION, namespace, CAMPAIGNS, campaign_body(parallelism))
@@ -188,20 +186,8 @@ def run_campaign(api: client.ApiClient, cluster: Cluster, namespace: str, parall
         f"{name}: phase {status.get('phase')} after {time.monotonic() - t0:.0f} s: {status.get('message')}; "
         f"operator log: {operator.log_path}")
 
-    # Writes after Succeeded belong to the run too: wait until this operator has not written in 3 s.
-    quiet = {"mark": AuditMark.now(cluster.audit_log), "last": time.monotonic(), "late": 0}
-
-    def operator_quiet() -> bool:
-        mark_now = AuditMark.now(cluster.audit_log)
-        late = [e for e in audit_lines_since(quiet["mark"], f'"namespace":"{namespace}"')
-                if user_label(e, OPERATOR_USER, operator_jti) == "operator (this bench)"]
-        quiet["mark"] = mark_now
-        if late:
-            quiet["late"] += len(late)
-            quiet["last"] = time.monotonic()
-        return time.monotonic() - quiet["last"] >= 3
-
-    wait_until(operator_quiet, timeout=120, interval=1, what="the operator to stop writing")
+    # Writes after Succeeded belong to the run too.
+    late_writes = wait_operator_quiet(cluster, namespace, operator_jti)
     recorder.poll()
     writes = audit_of_campaign(mark, namespace, name, operator_jti)
     jobs = {j: batch.read_namespaced_job_status(j, namespace) for j in (design_job, filter_job)}
@@ -261,7 +247,7 @@ def run_campaign(api: client.ApiClient, cluster: Cluster, namespace: str, parall
         "design_pods": len(design_pods), "distinct_indexes": len(indexes), "filter_pods": len(filter_pods),
         "progress": status.get("progress"),
         "writes": writes,
-        "late_operator_writes_after_succeeded": quiet["late"],
+        "late_operator_writes_after_succeeded": late_writes,
         "cpu": cpu,
         "other_operator_pids_seen": sorted(others_seen),
         "recorder_errors": list(recorder.errors),
@@ -297,11 +283,7 @@ def test_campaign_scaling(cluster: Cluster, operator_identity: Path, tmp_path: P
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     assert all(1 <= p <= SHARDS for p in PARALLELISMS), f"parallelism must be 1..{SHARDS}: {PARALLELISMS}"
 
-    try:
-        wait_until(lambda: not core.list_namespace(label_selector=BENCH_LABEL).items, timeout=300, interval=2,
-                   what="earlier bench namespaces to be deleted")
-    except AssertionError as err:
-        print(f"[bench] WARNING: {err}")
+    wait_for_earlier_bench_namespaces(core)
 
     namespace = create_namespace(core, "bench-campaign", wait_for_default_sa=True)
     recorder = CampaignRecorder(cluster.kubeconfig, namespace, tmp_path / "watch.jsonl")
@@ -319,16 +301,12 @@ def test_campaign_scaling(cluster: Cluster, operator_identity: Path, tmp_path: P
             operator.start()
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "boltzmodelcaches",
                                                    model_cache(CACHE, bundles=["boltzgen"]))
-            wait_until(lambda: (custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "boltzmodelcaches", CACHE)
-                                .get("status") or {}).get("phase") == "Ready", timeout=300, interval=0.2,
-                       what=f"model cache Ready (operator log: {operator.log_path})")
-            state = json.loads((cluster.state_dir / "state.json").read_text())
-            cpu_pids = {"operator": operator.proc.pid, "bench client": os.getpid(), "watch recorder": recorder.process.pid,
-                        **{name: proc["pid"] for name, proc in state["processes"].items()}}
+            wait_model_cache_ready(custom, namespace, CACHE, operator)
+            pids = cpu_pids(cluster, operator, recorder)
             for parallelism in PARALLELISMS:
                 print(f"[bench] campaign {campaign_name(parallelism)}: {SHARDS} shards of {SHARD_SECONDS:g} s, "
                       f"parallelism {parallelism} (ideal {waves(SHARDS, parallelism) * SHARD_SECONDS:.0f} s of shards)")
-                runs.append(run_campaign(api, cluster, namespace, parallelism, recorder, operator, operator_jti, cpu_pids))
+                runs.append(run_campaign(api, cluster, namespace, parallelism, recorder, operator, operator_jti, pids))
                 print(f"[bench]   Succeeded after {runs[-1]['campaign_seconds']:.1f} s; "
                       f"{runs[-1]['writes']['operator_writes']} operator writes")
     finally:

@@ -15,15 +15,13 @@ import os
 import platform
 import re
 import time
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
+from kubernetes import client
 
 from bench.benchlib import (
     GROUP,
@@ -31,25 +29,33 @@ from bench.benchlib import (
     AuditMark,
     CpuMeter,
     WatchRecorder,
-    audit_lines_since,
     fmt_s,
     group_by_prediction,
+    namespace_writes,
     other_operator_pids,
+    owned_writes,
     stage_time,
     summary,
     token_jti,
+    unnamed,
     user_label,
     write_key,
 )
-from support.cluster_fixtures import REPO, Cluster
-from support.manifests import model_cache, played, predict_ok, prediction
-from support.operator_fixtures import (
-    OPERATOR_NAMESPACE,
-    OPERATOR_SERVICE_ACCOUNT,
-    OperatorProcess,
-    operator_kubeconfig,
+from bench.benchsupport import (
+    OPERATOR_USER,
+    RESULTS_DIR,
+    OnlyThisOperator,
+    admin_client,
+    cpu_pids,
+    create_namespace,
+    delete_namespace,
+    wait_for_earlier_bench_namespaces,
+    wait_model_cache_ready,
+    wait_operator_quiet,
 )
-from support.wait import wait_until
+from support.cluster_fixtures import Cluster
+from support.manifests import model_cache, played, predict_ok, prediction
+from support.operator_fixtures import OperatorProcess
 
 pytestmark = pytest.mark.bench
 
@@ -60,54 +66,10 @@ TIMEOUT = float(os.environ.get("BOLTZ_BENCH_TIMEOUT", "1800"))  # seconds until 
 # Other sessions' operators (-A) load the machine (their writes in the bench namespace are refused, see
 # OnlyThisOperator): wait at most this long for none to be running.
 QUIET_WAIT = float(os.environ.get("BOLTZ_BENCH_QUIET_WAIT", "300"))
-OPERATOR_USER = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
-RESULTS_DIR = REPO / ".cluster" / "bench"
 PLURAL = "boltzpredictions"
-BENCH_LABEL = "boltz-operator.io/bench=true"  # on the bench's namespaces
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-
-
-def admin_client(cluster: Cluster) -> client.ApiClient:
-    """The admin identity with a connection pool as large as the operator's (32), for 16 threads."""
-    cfg = client.Configuration()
-    config.load_kube_config(config_file=str(cluster.kubeconfig), client_configuration=cfg)
-    cfg.connection_pool_maxsize = 32
-    return client.ApiClient(cfg)
-
-
-def create_namespace(core: client.CoreV1Api, prefix: str, wait_for_default_sa: bool) -> str:
-    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={BENCH_LABEL.split("=")[0]: "true"})))
-    if wait_for_default_sa:  # pods are refused until the ServiceAccount controller made `default`
-        wait_until(lambda: core.read_namespaced_service_account("default", name), timeout=60, what=f"ServiceAccount default in {name}")
-    return name
-
-
-def delete_namespace(core: client.CoreV1Api, name: str, wait: float = 0) -> float | None:
-    """Delete; with wait > 0, wait until it is gone and return how long that took (None: not gone in time)."""
-    started = time.monotonic()
-    try:
-        core.delete_namespace(name)
-    except ApiException as err:
-        if err.status not in (404, 409):  # 409: already terminating
-            raise
-    if not wait:
-        return None
-
-    def gone() -> bool:
-        try:
-            core.read_namespace(name)
-        except ApiException as err:
-            return err.status == 404
-        return False
-
-    try:
-        wait_until(gone, timeout=wait, interval=0.5, what=f"namespace {name} gone")
-    except AssertionError:
-        return None
-    return time.monotonic() - started
 
 
 def minimal_job(name: str) -> client.V1Job:
@@ -162,68 +124,6 @@ def wait_for_no_other_operator(exclude: tuple[int, ...] = ()) -> list[int]:
     return pids
 
 
-class OnlyThisOperator:
-    """A ValidatingAdmissionPolicy that lets, in the bench namespace, only this bench's operator token write as the
-    operator's ServiceAccount.
-
-    Other engineers' test sessions on this shared cluster run the operator with -A under the same ServiceAccount:
-    without this guard they race the bench's operator for its predictions (the figures would count both). With it,
-    their writes there are refused (403, counted apart as "foreign"); their reads and CPU still weigh on the run.
-    Cluster-scoped but bound to the bench namespace only, and deleted afterwards.
-    """
-
-    def __init__(self, api: client.ApiClient, namespace: str, jti: str):
-        self.admission = client.AdmissionregistrationV1Api(api)
-        self.name = f"boltz-bench-{namespace}"
-        self.namespace, self.jti = namespace, jti
-
-    def __enter__(self) -> "OnlyThisOperator":
-        self.admission.create_validating_admission_policy({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": self.name},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {"resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
-                                                        "operations": ["CREATE", "UPDATE", "DELETE"]}]},
-                "matchConditions": [{"name": "operator-service-account", "expression": f"request.userInfo.username == '{OPERATOR_USER}'"}],
-                "validations": [{
-                    "expression": "'authentication.kubernetes.io/credential-id' in request.userInfo.extra && "
-                                  f"request.userInfo.extra['authentication.kubernetes.io/credential-id'].exists(c, c == 'JTI={self.jti}')",
-                    "message": "benchmark namespace: only the benchmark's own operator process writes here",
-                    "reason": "Forbidden"}],
-            }})
-        self.admission.create_validating_admission_policy_binding({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": self.name},
-            "spec": {"policyName": self.name, "validationActions": ["Deny"],
-                     "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}}}})
-        return self
-
-    def wait_effective(self, cluster: Cluster, operator_identity: Path, tmp_path: Path) -> None:
-        """Until a write with another token of the ServiceAccount is refused (policies take effect asynchronously)."""
-        other = operator_kubeconfig(cluster, tmp_path / "other-token-kubeconfig")
-        core = client.CoreV1Api(config.new_client_from_config(config_file=str(other)))
-        attempt = iter(range(10**6))
-
-        def refused() -> bool:
-            probe = client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"bench-admission-probe-{next(attempt)}"))
-            try:
-                core.create_namespaced_config_map(self.namespace, probe)
-            except ApiException as err:
-                return err.status == 403 and "benchmark namespace" in (err.body or "")
-            return False
-
-        wait_until(refused, timeout=30, interval=0.5, what="the bench admission policy in effect")
-
-    def __exit__(self, *exc) -> None:
-        for delete in (self.admission.delete_validating_admission_policy_binding, self.admission.delete_validating_admission_policy):
-            try:
-                delete(self.name)
-            except ApiException as err:
-                if err.status != 404:
-                    raise
-
-
 # ---------------------------------------------------------------------------------------------- phases
 
 
@@ -244,10 +144,11 @@ def measure_raw_write_rate(core: client.CoreV1Api, batch: client.BatchV1Api) -> 
             "namespace": namespace, "namespace_deletion_seconds": deletion}
 
 
-def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jti: str | None) -> dict:
-    """The writes in the bench namespace since mark, from the audit log, per prediction and per user."""
-    events = list(audit_lines_since(mark, f'"namespace":"{namespace}"'))
-    events = [e for e in events if (e.get("objectRef") or {}).get("namespace") == namespace]
+def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jti: str | None,
+                  creates_started: datetime) -> dict:
+    """The writes in the bench namespace since mark, from the audit log, per prediction and per user.
+    creates_started: when the first prediction create was sent (the model cache's populate pod is older)."""
+    events = namespace_writes(mark, namespace)
     owner = re.compile(r"^(p\d{4,})(?:$|[-.])")
     n = len(names)
 
@@ -276,14 +177,15 @@ def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jt
                           and (e.get("objectRef") or {}).get("subresource") == "status"), job_at)
         start_writes.append(1 + status_at + 1)
 
-    # Everything the apiserver wrote for the predictions, by user (Job controller pods, scheduler bindings, kwok...).
-    all_grouped = group_by_prediction(events, owner)
+    # Everything the apiserver wrote for the predictions, by user (Job controller pods, scheduler bindings, kwok...):
+    # the writes on their objects by name, and the namespace's unnamed creates once the predictions are being created
+    # (their Jobs' pods, which the Job controller creates by generateName: one per prediction).
+    all_writes = owned_writes(events, owner, since=creates_started)
     by_user: Counter = Counter()
-    for name in names:
-        for e in all_grouped.by_owner.get(name, []):
-            label = user_label(e, OPERATOR_USER, operator_jti)
-            if not label.startswith("operator (ANOTHER"):  # refused by the bench's admission policy, reported apart
-                by_user[label] += 1
+    for e in all_writes:
+        label = user_label(e, OPERATOR_USER, operator_jti)
+        if not label.startswith("operator (ANOTHER"):  # refused by the bench's admission policy, reported apart
+            by_user[label] += 1
     cache_writes = Counter(write_key(e) for e in grouped.other)
 
     total = sum(len(w) for w in per_prediction.values())
@@ -300,6 +202,7 @@ def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jt
         "model_cache_operator_writes_total": sum(cache_writes.values()),
         "all_users_writes_per_prediction": sum(by_user.values()) / n,
         "all_users_breakdown_per_prediction": {u: c / n for u, c in by_user.most_common()},
+        "all_users_unnamed_creates": sum(1 for e in all_writes if unnamed(e)),
         "foreign_operator_writes": len(foreign),
         "foreign_operator_breakdown": dict(Counter(write_key(e) for e in foreign).most_common()),
     }
@@ -315,12 +218,7 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
 
-    # A previous run's namespace, still being deleted, would weigh on this one.
-    try:
-        wait_until(lambda: not core.list_namespace(label_selector=BENCH_LABEL).items, timeout=300, interval=2,
-                   what="earlier bench namespaces to be deleted")
-    except AssertionError as err:
-        print(f"[bench] WARNING: {err}")
+    wait_for_earlier_bench_namespaces(core)
 
     # 1. What the apiserver takes: minimal suspended Jobs from a pool of THREADS threads.
     wait_for_no_other_operator()
@@ -348,19 +246,15 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
             t_operator = time.monotonic()
             operator.start()
 
-            # Only this operator can make the cache Ready, so Ready also says it is serving the namespace.
             custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "boltzmodelcaches", model_cache())
-            wait_until(lambda: (custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "boltzmodelcaches", "default")
-                                .get("status") or {}).get("phase") == "Ready", timeout=300, interval=0.2,
-                       what=f"model cache Ready (operator log: {operator.log_path})")
+            wait_model_cache_ready(custom, namespace, "default", operator)
             operator_to_cache_ready = time.monotonic() - t_operator
             print(f"[bench] operator started -> model cache Ready: {operator_to_cache_ready:.1f} s")
 
             bodies = {n: prediction(n, pod_metadata=played(predict_ok(f"s3://results/boltz/{namespace}/{n}"))) for n in names}
             print(f"[bench] creating {PREDICTIONS} BoltzPredictions from {THREADS} threads in {namespace}")
-            state = json.loads((cluster.state_dir / "state.json").read_text())
-            meter = CpuMeter({"operator": operator.proc.pid, "bench client": os.getpid(), "watch recorder": recorder.process.pid,
-                              **{name: proc["pid"] for name, proc in state["processes"].items()}}).start()
+            meter = CpuMeter(cpu_pids(cluster, operator, recorder)).start()
+            creates_started = datetime.now(timezone.utc)
             created, t0, t_created, create_durations = timed_creates(
                 names, lambda n: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, bodies[n]), THREADS)
 
@@ -390,25 +284,12 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
             t_all = max(succeeded.values())
             cpu = meter.stop()
 
-            # Writes after the last Succeeded belong to the predictions' lives too: wait until this operator has not
-            # written in the namespace for 3 s before reading the log.
-            quiet = {"mark": AuditMark.now(cluster.audit_log), "last": time.monotonic(), "late": 0}
-
-            def operator_quiet() -> bool:
-                mark_now = AuditMark.now(cluster.audit_log)
-                late = [e for e in audit_lines_since(quiet["mark"], f'"namespace":"{namespace}"')
-                        if user_label(e, OPERATOR_USER, operator_jti) == "operator (this bench)"]
-                quiet["mark"] = mark_now
-                if late:
-                    quiet["late"] += len(late)
-                    quiet["last"] = time.monotonic()
-                return time.monotonic() - quiet["last"] >= 3
-
-            wait_until(operator_quiet, timeout=120, interval=1, what="the operator to stop writing")
+            # Writes after the last Succeeded belong to the predictions' lives too.
+            late_writes = wait_operator_quiet(cluster, namespace, operator_jti)
             recorder.poll()
             operator.stop()
             recorder.stop()
-            writes = audit_figures(mark, namespace, names, operator_jti)
+            writes = audit_figures(mark, namespace, names, operator_jti, creates_started)
             # Again after the predictions (before their namespace's deletion loads the apiserver): the load of other
             # sessions changes by the minute, and the limit uses the mean of the two.
             raw_after = measure_raw_write_rate(core, batch)
@@ -458,7 +339,7 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
             "apply_to_job_seconds": summary(apply_to_job),
             "job_complete_to_succeeded_seconds": summary(complete_to_succeeded),
             "total_wall_seconds": t_all - t0,
-            "late_operator_writes_after_last_succeeded": quiet["late"],
+            "late_operator_writes_after_last_succeeded": late_writes,
             "seen_first_by_relist": {f"{k}:{e}": c for (k, e), c in recorder.via_list.items()},
             "recorder_errors": recorder.errors,
             "operator_start_to_cache_ready_seconds": operator_to_cache_ready,
@@ -509,7 +390,8 @@ def report(f: dict, out: Path) -> None:
         f"  late writes (after the last Succeeded was seen): {p['late_operator_writes_after_last_succeeded']}",
         f"model cache operator writes ({w['model_cache_operator_writes_total']}): {w['model_cache_operator_writes']}",
         f"all users' writes/prediction {w['all_users_writes_per_prediction']:.2f}: "
-        + ", ".join(f"{u} {c:.2f}" for u, c in w["all_users_breakdown_per_prediction"].items()),
+        + ", ".join(f"{u} {c:.2f}" for u, c in w["all_users_breakdown_per_prediction"].items())
+        + f" ({w['all_users_unnamed_creates']} unnamed creates counted: the Jobs' pods, by generateName)",
     ]
     cpu = f["cpu"]
     lines.append(f"CPU from first create to last Succeeded ({cpu['wall_seconds']:.0f} s, {cpu['cores']} cores: "
