@@ -15,12 +15,13 @@ from kubernetes import client
 from boltz_operator.api.campaign import MAX_STRUCTURE_FILE_BYTES, MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
-    MODELS_VOLUME,
     failure_policy,
     gpu_placement,
     object_meta,
     owner_labels,
     owner_reference,
+    run_mounts,
+    run_volumes,
     worker_job,
 )
 from boltz_operator.builders.results import ResultsPlacement
@@ -156,17 +157,7 @@ def _job(ref: CampaignRef, spec: BoltzGenCampaignSpec, step: str, files: list[In
         image_pull_policy=config.image_pull_policy, command=["boltz-worker", step],
         env=[client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"), *results.env],
         resources=placement.resources,
-        mounts=[
-            client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
-            client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR, read_only=True),
-            *results.mounts,
-        ],
-        volumes=[
-            _config_volume(ref, step, files),
-            client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
-                claim_name=cache_claim, read_only=True)),
-            *results.volumes,
-        ],
+        mounts=run_mounts(results.mounts), volumes=run_volumes(_config_volume(ref, step, files), cache_claim, results.volumes),
         backoff_limit=0, active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
         service_account=config.worker_service_account, node_selector=placement.node_selector,
         tolerations=placement.tolerations, priority_class_name=spec.priority_class_name,

@@ -65,6 +65,22 @@ def container_security_context() -> client.V1SecurityContext:
     )
 
 
+def run_mounts(extra: list[client.V1VolumeMount]) -> list[client.V1VolumeMount]:
+    """A run's inputs: its config (run.json and input files) and the model cache, both read-only; plus `extra`."""
+    return [
+        client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
+        client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR, read_only=True),
+        *extra,
+    ]
+
+
+def run_volumes(config: client.V1Volume, cache_claim: str, extra: list[client.V1Volume]) -> list[client.V1Volume]:
+    """The volumes behind run_mounts: the config volume (named CONFIG_VOLUME), the cache PVC read-only, `extra`."""
+    models = client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+        claim_name=cache_claim, read_only=True))
+    return [config, models, *extra]
+
+
 def scratch_volumes() -> list[client.V1Volume]:
     return [
         client.V1Volume(name=WORK_VOLUME, empty_dir=client.V1EmptyDirVolumeSource()),

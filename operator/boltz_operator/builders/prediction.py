@@ -10,11 +10,12 @@ from kubernetes import client
 from boltz_operator.api.prediction import BoltzPredictionSpec
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
-    MODELS_VOLUME,
     gpu_placement,
     object_meta,
     owner_labels,
     owner_reference,
+    run_mounts,
+    run_volumes,
     worker_job,
 )
 from boltz_operator.builders.results import ResultsPlacement
@@ -80,17 +81,7 @@ def build_job(ref: PredictionRef, spec: BoltzPredictionSpec, run: contract.Predi
         job_labels=placement.job_labels,
         pod_metadata=spec.pod_metadata, image=config.worker_image, image_pull_policy=config.image_pull_policy,
         command=["boltz-worker", "predict"], env=_env(spec, results), resources=placement.resources,
-        mounts=[
-            client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
-            client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR, read_only=True),
-            *results.mounts,
-        ],
-        volumes=[
-            _config_volume(ref, run, files),
-            client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
-                claim_name=cache_claim, read_only=True)),
-            *results.volumes,
-        ],
+        mounts=run_mounts(results.mounts), volumes=run_volumes(_config_volume(ref, run, files), cache_claim, results.volumes),
         backoff_limit=spec.retries, active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
         service_account=config.worker_service_account,
         node_selector=placement.node_selector, tolerations=placement.tolerations,

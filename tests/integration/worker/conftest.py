@@ -17,7 +17,10 @@ from worker_helpers import (
 )
 
 from boltz_worker import cli
+from boltz_worker.contract import BoltzGenModels
+from boltz_worker.model_catalog import BOLTZGEN
 from support.fake_boltz import fake_boltz_command
+from support.fake_boltzgen import fake_boltzgen_command
 
 
 @pytest.fixture
@@ -77,4 +80,32 @@ def fake_boltz(monkeypatch, tmp_path):
     monkeypatch.setenv("FAKE_BOLTZ_MODE", "ok")
     monkeypatch.setenv("BOLTZ_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setenv("BOLTZ_WORKER_CPUS", "3")
+    return record
+
+
+@pytest.fixture
+def boltzgen_models(tmp_path) -> BoltzGenModels:
+    cache = tmp_path / "models" / "boltzgen"
+    cache.mkdir(parents=True)
+    for i, name in enumerate(BOLTZGEN.files):
+        (cache / name).write_bytes(bytes([i + 1]) * 1000)
+    return BoltzGenModels(
+        design_checkpoints=[str(cache / "boltzgen1_diverse.ckpt"), str(cache / "boltzgen1_adherence.ckpt")],
+        inverse_fold_checkpoint=str(cache / "boltzgen1_ifold.ckpt"),
+        folding_checkpoint=str(cache / "boltz2_conf_final.ckpt"),
+        affinity_checkpoint=str(cache / "boltz2_aff.ckpt"),
+        moldir=str(cache / "mols.zip"),
+    )
+
+
+@pytest.fixture
+def fake_boltzgen(monkeypatch, tmp_path) -> Path:
+    """Point the worker at the fake boltzgen; returns the file where it records one JSON line per invocation."""
+    record = tmp_path / "fake-boltzgen-record.jsonl"
+    monkeypatch.setenv("BOLTZGEN_EXECUTABLE", fake_boltzgen_command())
+    monkeypatch.setenv("FAKE_BOLTZGEN_RECORD", str(record))
+    monkeypatch.setenv("FAKE_BOLTZGEN_MODE", "ok")
+    monkeypatch.setenv("BOLTZ_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.setenv("BOLTZ_WORKER_CPUS", "3")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return record

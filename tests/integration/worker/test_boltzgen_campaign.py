@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from worker_helpers import invocations
 
 from boltz_worker import design as design_module
 from boltz_worker.contract import (
     TERMINATION_MESSAGE_LIMIT,
-    BoltzGenModels,
     DesignOptions,
     DesignRun,
     ExitCode,
@@ -23,8 +23,6 @@ from boltz_worker.contract import (
     ResultsTarget,
     S3Target,
 )
-from boltz_worker.model_catalog import BOLTZGEN
-from support.fake_boltzgen import fake_boltzgen_command
 
 SPEC = "binder.yaml"
 SPEC_DOC = {
@@ -34,38 +32,6 @@ SPEC_DOC = {
     ]
 }
 CAMPAIGN = "ns/camp/1"
-
-
-@pytest.fixture
-def boltzgen_models(tmp_path) -> BoltzGenModels:
-    cache = tmp_path / "models" / "boltzgen"
-    cache.mkdir(parents=True)
-    for i, name in enumerate(BOLTZGEN.files):
-        (cache / name).write_bytes(bytes([i + 1]) * 1000)
-    return BoltzGenModels(
-        design_checkpoints=[str(cache / "boltzgen1_diverse.ckpt"), str(cache / "boltzgen1_adherence.ckpt")],
-        inverse_fold_checkpoint=str(cache / "boltzgen1_ifold.ckpt"),
-        folding_checkpoint=str(cache / "boltz2_conf_final.ckpt"),
-        affinity_checkpoint=str(cache / "boltz2_aff.ckpt"),
-        moldir=str(cache / "mols.zip"),
-    )
-
-
-@pytest.fixture
-def fake_boltzgen(monkeypatch, tmp_path) -> Path:
-    """Point the worker at the fake boltzgen; returns the file where it records one JSON line per invocation."""
-    record = tmp_path / "fake-boltzgen-record.jsonl"
-    monkeypatch.setenv("BOLTZGEN_EXECUTABLE", fake_boltzgen_command())
-    monkeypatch.setenv("FAKE_BOLTZGEN_RECORD", str(record))
-    monkeypatch.setenv("FAKE_BOLTZGEN_MODE", "ok")
-    monkeypatch.setenv("BOLTZ_WORK_DIR", str(tmp_path / "work"))
-    monkeypatch.setenv("BOLTZ_WORKER_CPUS", "3")
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    return record
-
-
-def invocations(record: Path) -> list[dict]:
-    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
 
 
 def s3_target(bucket) -> ResultsTarget:

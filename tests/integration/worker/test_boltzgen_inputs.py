@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from test_boltzgen_campaign import boltzgen_models, fake_boltzgen, invocations  # noqa: F401 (fixtures)
+from worker_helpers import invocations
 
 from boltz_operator.api.campaign import MAX_STRUCTURE_FILE_BYTES, BoltzGenCampaignSpec
 from boltz_operator.builders import campaign as builders

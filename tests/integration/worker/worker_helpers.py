@@ -4,6 +4,7 @@ cache."""
 from __future__ import annotations
 
 import hashlib
+import json
 import io
 import random
 import re
@@ -252,3 +253,7 @@ def boltzgen_models_under(models_dir: Path):
     return BoltzGenModels.model_validate(
         {name: [moved(p) for p in value] if isinstance(value, list) else moved(value) for name, value in fields.items()}
     )
+
+
+def invocations(record: Path) -> list[dict]:
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
