@@ -3,7 +3,7 @@
 
     local cluster up -> CRDs + the chart's RBAC -> operator running (as the chart's ServiceAccount)
     -> kubectl apply examples/modelcache.yaml and examples/prediction.yaml -> kubectl wait -> kubectl get
-    -> kubectl apply examples/modelcache-boltzgen.yaml and examples/campaign-binder.yaml (20 design shards, then
+    -> kubectl apply examples/modelcache-boltzgen.yaml and examples/campaign.yaml (20 design shards, then
        one filter Job) -> kubectl wait -> kubectl get
 
 The nodes are kwok fakes: there are no GPUs and Boltz does not run. kwok plays the worker pods, and the demo
@@ -62,11 +62,11 @@ def main() -> int:
         run(cluster, "get", "boltzmodelcaches,boltzpredictions,jobs")
         run(cluster, "get", "boltzprediction", "egfr-erlotinib", "-o", "jsonpath={.status.results}")
 
-        say("A BoltzGen campaign: examples/campaign-binder.yaml (2000 designs in 20 shards, 10 at a time), then one\n"
+        say("A BoltzGen campaign: examples/campaign.yaml (2000 designs in 20 shards, 10 at a time), then one\n"
             "filter Job ranks them. SIMULATED as above: each shard pod 'runs' 2 s.")
         boltzgen_cache = yaml.safe_load((REPO / "examples/modelcache-boltzgen.yaml").read_text())
         boltzgen_cache["spec"]["populateJob"] = {"podMetadata": played(populate_ok(), run_duration="2s")}
-        campaign = yaml.safe_load((REPO / "examples/campaign-binder.yaml").read_text())
+        campaign = yaml.safe_load((REPO / "examples/campaign.yaml").read_text())
         shards = campaign["spec"]["shards"]
         per_shard = campaign["spec"]["numDesigns"] // shards
         campaign["spec"]["podMetadata"] = merge_played(

@@ -87,7 +87,7 @@ def filter_ok(shards: list[int], designs: int, selected: int) -> RunSummary:
                       shards_merged=shards, designs_selected=selected, top_designs=top)
 
 
-def campaign(name: str, pod_metadata: dict | None = None, example: str = "campaign-binder.yaml", **spec_changes) -> dict:
+def campaign(name: str, pod_metadata: dict | None = None, example: str = "campaign.yaml", **spec_changes) -> dict:
     body = yaml.safe_load((EXAMPLES / example).read_text())
     body["metadata"] = {"name": name}
     for sized in ("budget", "parallelism"):  # sized for the example's numDesigns: tests say what they need

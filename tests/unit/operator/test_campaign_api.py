@@ -58,7 +58,7 @@ def rules_at(path: str) -> list[str]:
 
 
 def test_binder_example_parses():
-    campaign = BoltzGenCampaign.model_validate(load("campaign-binder.yaml"))
+    campaign = BoltzGenCampaign.model_validate(load("campaign.yaml"))
     spec = campaign.spec
     assert campaign.metadata["name"] == "pdl1-binder"
     assert spec.protocol is Protocol.PROTEIN_ANYTHING
@@ -324,7 +324,7 @@ def test_cel_rules():
 
 def test_examples_round_trip():
     """The examples use only fields the schema knows (a typo would fail model_validate with extra=forbid)."""
-    for name in ("campaign-binder.yaml", "campaign-small-molecule.yaml"):
+    for name in ("campaign.yaml", "campaign-small-molecule.yaml"):
         body = load(name)
         parsed = BoltzGenCampaign.model_validate(copy.deepcopy(body)).spec.to_body()
         for key, value in body["spec"].items():

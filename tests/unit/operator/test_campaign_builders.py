@@ -28,7 +28,7 @@ SPOT_KEYS = {"cloud.google.com/gke-spot", "cloud.google.com/gke-preemptible", "k
              "eks.amazonaws.com/capacityType", "karpenter.sh/capacity-type"}
 
 
-def spec(example: str = "campaign-binder.yaml", **changes) -> BoltzGenCampaignSpec:
+def spec(example: str = "campaign.yaml", **changes) -> BoltzGenCampaignSpec:
     body = yaml.safe_load((EXAMPLES / example).read_text())["spec"]
     body["results"] = S3_RESULTS
     body.update(changes)

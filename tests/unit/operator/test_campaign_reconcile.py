@@ -64,7 +64,7 @@ class RecordingKube:
 
 
 def campaign_body(status: dict | None = None, generation: int = 1, **spec_changes) -> dict:
-    spec = yaml.safe_load((EXAMPLES / "campaign-binder.yaml").read_text())["spec"]  # 2000 designs, 20 shards
+    spec = yaml.safe_load((EXAMPLES / "campaign.yaml").read_text())["spec"]  # 2000 designs, 20 shards
     spec["results"] = {"s3": {"uri": "s3://bucket/campaigns"}}
     spec.update(spec_changes)
     return {"apiVersion": "boltz-operator.io/v1alpha1", "kind": "BoltzGenCampaign",

@@ -218,13 +218,13 @@ def test_rendering_is_deterministic_and_leaves_out_unset_fields():
     assert "None" not in yaml.safe_dump(first[0]) and "null" not in yaml.safe_dump(first[0])
 
 
-@pytest.mark.parametrize("example", ["campaign-binder.yaml", "campaign-small-molecule.yaml"])
+@pytest.mark.parametrize("example", ["campaign.yaml", "campaign-small-molecule.yaml"])
 def test_the_shipped_examples_render(example):
     from pathlib import Path
 
     body = yaml.safe_load((Path(__file__).resolve().parents[3] / "examples" / example).read_text())
     doc, files = render_design_spec(BoltzGenCampaign.model_validate(body).spec.design_spec)
-    if example == "campaign-binder.yaml":
+    if example == "campaign.yaml":
         assert doc == {"entities": [{"protein": {"id": "B", "sequence": "80..140"}},
                                     {"file": {"path": f"{INPUTS}/target-1.cif", "include": [{"chain": {"id": "A"}}]}}]}
         assert files == [InputFileRef(source="configMap", path=f"{INPUTS}/target-1.cif", name="pdl1-target", key="6m1u.cif")]
