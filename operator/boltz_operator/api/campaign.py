@@ -182,8 +182,20 @@ class ResidueConstraint(KubeModel):
     )
 
 
+FIXED_ONLY = "bindingTypes name residues to contact or avoid, which must not be designed: this chain has no fixed residue"
+DESIGNED_ONLY = "secondaryStructure conditions designed residues: this chain has none (add numbers to its sequence)"
+
+
 class DesignProtein(KubeModel):
-    """A protein chain: fixed (letters only) or designed (numbers give residues to design)."""
+    """A protein chain: fixed (letters only) or designed (numbers give residues to design). BoltzGen takes
+    bindingTypes only on fixed residues and secondaryStructure only on designed ones."""
+
+    cel_rules = (
+        CelRule(rule="!has(self.bindingTypes) || self.sequence.matches('[A-Z]')", message=FIXED_ONLY,
+                field_path=".bindingTypes"),
+        CelRule(rule="!has(self.secondaryStructure) || self.sequence.matches('[0-9]')", message=DESIGNED_ONLY,
+                field_path=".secondaryStructure"),
+    )
 
     ids: ChainIds = Field(description=IDS_DESCRIPTION)
     sequence: str = Field(
@@ -206,6 +218,14 @@ class DesignProtein(KubeModel):
     residue_constraints: list[ResidueConstraint] | None = Field(
         default=None, max_length=MAX_RESIDUE_CONSTRAINTS, description="Amino acids allowed at designed positions."
     )
+
+    @model_validator(mode="after")
+    def _check_fixed_and_designed(self):
+        if self.binding_types is not None and not re.search("[A-Z]", self.sequence):
+            raise ValueError(FIXED_ONLY)
+        if self.secondary_structure is not None and not re.search("[0-9]", self.sequence):
+            raise ValueError(DESIGNED_ONLY)
+        return self
 
     @field_validator("sequence")
     @classmethod

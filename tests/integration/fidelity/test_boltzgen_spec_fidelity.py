@@ -554,12 +554,11 @@ def test_boltzgen_answers_the_gap(name, gap_answers):
     assert expected in said, f"{name}: boltzgen answered {said!r}, expected {expected!r}"
 
 
-# Gaps the operator could close from the spec alone but has not yet (cross-field rules on designed positions, bonds
+# Gaps the operator could close from the spec alone but has not yet (rules on which file residues are designed, bonds
 # to chains of a structure file it cannot read, totalLen against lengths it does not know): strict xfail, so closing
 # one fails here until it moves out of this set.
 OPEN_STATIC_GAPS = {
-    "binding_types_on_designed_protein", "binding_types_on_redesigned_file_residues",
-    "secondary_structure_on_fixed_protein", "secondary_structure_on_file_residues_not_redesigned",
+    "binding_types_on_redesigned_file_residues", "secondary_structure_on_file_residues_not_redesigned",
     "residue_constraints_leaving_nothing", "total_len_unreachable", "bond_to_unknown_chain", "bond_beyond_chain_end",
 }  # fmt: skip
 
