@@ -53,10 +53,9 @@ from .common import (
 from .prediction import (
     IDS_DESCRIPTION,
     MAX_SEQUENCE_LENGTH,
-    MAX_SMILES_LENGTH,
     AtomRef,
-    CcdCode,
     ChainIds,
+    Ligand,
     ResultsStore,
     S3File,
     _cel_ids,
@@ -249,20 +248,6 @@ class DesignNucleicAcid(KubeModel):
         max_length=MAX_SEQUENCE_LENGTH,
         pattern=r"^[ACGTUN]+$",
         description="Nucleotides in upper-case one-letter codes (A, C, G, T or U, N), no spaces.",
-    )
-
-
-class DesignLigand(KubeModel):
-    """A small molecule (or identical copies of it). Exactly one of smiles, ccd."""
-
-    one_of = ("smiles", "ccd")
-
-    ids: ChainIds = Field(description=IDS_DESCRIPTION)
-    smiles: str | None = Field(
-        default=None, min_length=1, max_length=MAX_SMILES_LENGTH, description="The molecule as a SMILES string."
-    )
-    ccd: CcdCode | None = Field(
-        default=None, description="The molecule as a Chemical Component Dictionary code (e.g. SAH)."
     )
 
 
@@ -469,7 +454,7 @@ class DesignEntity(KubeModel):
     protein: DesignProtein | None = Field(default=None, description="A fixed or designed protein chain.")
     dna: DesignNucleicAcid | None = Field(default=None, description="A DNA chain.")
     rna: DesignNucleicAcid | None = Field(default=None, description="An RNA chain.")
-    ligand: DesignLigand | None = Field(default=None, description="A small molecule.")
+    ligand: Ligand | None = Field(default=None, description="A small molecule.")
     file: DesignFile | None = Field(default=None, description="Chains taken from a .cif or .pdb structure file.")
 
     @property
@@ -477,7 +462,7 @@ class DesignEntity(KubeModel):
         return next(t for t in self.one_of if getattr(self, t) is not None)  # type: ignore[return-value]
 
     @property
-    def entity(self) -> DesignProtein | DesignNucleicAcid | DesignLigand | DesignFile:
+    def entity(self) -> DesignProtein | DesignNucleicAcid | Ligand | DesignFile:
         return getattr(self, self.entity_type)
 
 
