@@ -96,28 +96,29 @@ def build_boltz_argv(
         "--num_workers", str(cpus),
         "--preprocessing-threads", str(cpus),
     ]  # fmt: skip
-    argv += _valued("--step_scale", o.step_scale)
-    argv += _valued("--max_parallel_samples", o.max_parallel_samples)
-    argv += _valued("--seed", o.seed)
-    argv += _flag("--use_potentials", o.use_potentials)
-    argv += _flag("--affinity_mw_correction", o.affinity_mw_correction)
+    argv += valued_option("--step_scale", o.step_scale)
+    argv += valued_option("--max_parallel_samples", o.max_parallel_samples)
+    argv += valued_option("--seed", o.seed)
+    argv += flag_option("--use_potentials", o.use_potentials)
+    argv += flag_option("--affinity_mw_correction", o.affinity_mw_correction)
     if o.use_msa_server:
         argv += ["--use_msa_server", "--msa_pairing_strategy", o.msa_pairing_strategy]
-        argv += _valued("--msa_server_url", o.msa_server_url)
+        argv += valued_option("--msa_server_url", o.msa_server_url)
         # Only the header's name: boltz reads the key itself from $MSA_API_KEY_VALUE (kept out of argv and logs).
-        argv += _valued("--api_key_header", o.msa_api_key_header)
-    argv += _valued("--max_msa_seqs", o.max_msa_seqs)
-    argv += _flag("--subsample_msa", o.subsample_msa)
-    argv += _valued("--num_subsampled_msa", o.num_subsampled_msa)
-    argv += _flag("--no_kernels", not o.use_kernels)
+        argv += valued_option("--api_key_header", o.msa_api_key_header)
+    argv += valued_option("--max_msa_seqs", o.max_msa_seqs)
+    argv += flag_option("--subsample_msa", o.subsample_msa)
+    argv += valued_option("--num_subsampled_msa", o.num_subsampled_msa)
+    argv += flag_option("--no_kernels", not o.use_kernels)
     return argv
 
 
-def _valued(option: str, value) -> list[str]:
+def valued_option(option: str, value) -> list[str]:
+    """[option, value] for a CLI argument list, or nothing when the value is unset."""
     return [] if value is None else [option, str(value)]
 
 
-def _flag(option: str, on: bool) -> list[str]:
+def flag_option(option: str, on: bool) -> list[str]:
     return [option] if on else []
 
 

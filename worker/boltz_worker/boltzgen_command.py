@@ -13,7 +13,7 @@ import re
 import shlex
 from pathlib import Path
 
-from .boltz_command import BoltzResult, run_boltz
+from .boltz_command import BoltzResult, flag_option, run_boltz, valued_option
 from .contract import (
     DESIGN_SHARD_STEPS,
     BoltzGenModels,
@@ -80,13 +80,13 @@ def build_design_argv(
         "--steps", *steps,
         "--config", "analysis", f"num_processes={max(1, cpus)}",
     ]  # fmt: skip
-    argv += _valued("--diffusion_batch_size", o.diffusion_batch_size)
-    argv += _valued("--step_scale", o.step_scale)
-    argv += _valued("--noise_scale", o.noise_scale)
-    argv += _valued("--inverse_fold_avoid", o.inverse_fold_avoid)
-    argv += _valued("--num_workers", o.num_workers)
-    argv += _flag("--skip_inverse_folding", o.skip_inverse_folding)
-    argv += _flag("--reuse", o.reuse)
+    argv += valued_option("--diffusion_batch_size", o.diffusion_batch_size)
+    argv += valued_option("--step_scale", o.step_scale)
+    argv += valued_option("--noise_scale", o.noise_scale)
+    argv += valued_option("--inverse_fold_avoid", o.inverse_fold_avoid)
+    argv += valued_option("--num_workers", o.num_workers)
+    argv += flag_option("--skip_inverse_folding", o.skip_inverse_folding)
+    argv += flag_option("--reuse", o.reuse)
     return argv
 
 
@@ -116,15 +116,15 @@ def build_filter_argv(
         "--filter_biased", "true" if o.filter_biased else "false",
         *_model_args(models),
     ]  # fmt: skip
-    argv += _valued("--alpha", o.alpha)
-    argv += _valued("--refolding_rmsd_threshold", o.refolding_rmsd_threshold)
+    argv += valued_option("--alpha", o.alpha)
+    argv += valued_option("--refolding_rmsd_threshold", o.refolding_rmsd_threshold)
     if o.metrics_override:
         argv += ["--metrics_override", *(f"{k}={'none' if v is None else v}" for k, v in o.metrics_override.items())]
     if o.additional_filters:
         argv += ["--additional_filters", *o.additional_filters]
     if o.size_buckets:
         argv += ["--size_buckets", *o.size_buckets]
-    argv += _flag("--skip_inverse_folding", skip_inverse_folding)
+    argv += flag_option("--skip_inverse_folding", skip_inverse_folding)
     return argv
 
 
@@ -134,14 +134,6 @@ def build_merge_argv(executable: list[str], sources: list[Path], out_dir: Path) 
     if len(set(names)) != len(names):
         raise ValueError(f"merge sources need distinct directory names: {names}")
     return [*executable, "merge", *(str(s) for s in sources), "--output", str(out_dir)]
-
-
-def _valued(option: str, value) -> list[str]:
-    return [] if value is None else [option, str(value)]
-
-
-def _flag(option: str, on: bool) -> list[str]:
-    return [option] if on else []
 
 
 def child_env() -> dict[str, str]:

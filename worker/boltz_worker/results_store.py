@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import logging
 import mimetypes
-import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +15,7 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .contract import ErrorClass, ResultsTarget, S3Target, WorkerError
+from .fileutil import atomic_write
 from .s3util import join_key, make_s3_client
 
 log = logging.getLogger(__name__)
@@ -112,17 +111,7 @@ class LocalDirResultsStore:
     def _write(self, rel: str, fill) -> None:
         dest = self.base / rel
         try:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    fill(f)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, dest)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            atomic_write(dest, fill)
         except OSError as e:
             raise WorkerError(
                 ErrorClass.RESULTS_STORE_ERROR, f"writing {rel} to {self.uri} ({dest}) failed: {e}"
