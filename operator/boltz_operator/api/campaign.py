@@ -253,13 +253,14 @@ class DesignNucleicAcid(KubeModel):
 
 # -- selections within a structure file (BoltzGen keeps each item under a `chain:`/`group:`/`insertion:` key)
 
+FileChainId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,4}$", max_length=4)]
+FILE_CHAIN_ID = "Chain id in the file (label_asym_id)."
+
 
 class FileChain(KubeModel):
     """A chain of the structure file, optionally restricted to some residues."""
 
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,4}$", max_length=4)] = Field(
-        description="Chain id in the file (label_asym_id)."
-    )
+    id: FileChainId = Field(description=FILE_CHAIN_ID)
     res_index: ResidueRange | None = Field(default=None, description="Residues; all if omitted. " + RANGE_HINT)
 
 
@@ -280,9 +281,7 @@ class ProximityChain(FileChain):
 class BindingChain(KubeModel):
     """Residues of a file chain the designs should (binding) or should not (notBinding) contact."""
 
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,4}$", max_length=4)] = Field(
-        description="Chain id in the file (label_asym_id)."
-    )
+    id: FileChainId = Field(description=FILE_CHAIN_ID)
     binding: ResidueRangeOrAll | None = Field(default=None, description="Residues to bind. " + RANGE_HINT)
     not_binding: ResidueRangeOrAll | None = Field(
         default=None, description="Residues not to bind (`all` for the whole chain). " + RANGE_HINT
@@ -292,9 +291,7 @@ class BindingChain(KubeModel):
 class SecondaryStructureChain(KubeModel):
     """Secondary structure of designed residues of a file chain."""
 
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,4}$", max_length=4)] = Field(
-        description="Chain id in the file (label_asym_id)."
-    )
+    id: FileChainId = Field(description=FILE_CHAIN_ID)
     loop: ResidueRangeOrAll | None = Field(default=None, description="Residues to make loops. " + RANGE_HINT)
     helix: ResidueRangeOrAll | None = Field(default=None, description="Residues to make helices. " + RANGE_HINT)
     sheet: ResidueRangeOrAll | None = Field(default=None, description="Residues to make strands. " + RANGE_HINT)
@@ -317,9 +314,7 @@ class StructureGroup(FileChain):
 class DesignInsertion(KubeModel):
     """Designed residues inserted into a file chain."""
 
-    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,4}$", max_length=4)] = Field(
-        description="Chain id in the file (label_asym_id)."
-    )
+    id: FileChainId = Field(description=FILE_CHAIN_ID)
     res_index: int = Field(ge=1, description="Insert after this residue (1-based).")
     num_residues: InsertionLength = Field(description="How many residues to insert: N or N..M (sampled per design).")
 

@@ -31,7 +31,7 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.reconcile.cache_gate import cache_not_ready
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
-from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
+from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
 from boltz_operator.render import render_design_spec
 from boltz_worker import contract
 
@@ -53,18 +53,18 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
     try:
         campaign = BoltzGenCampaign.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
     except ValidationError as err:
-        message = f"invalid spec: {first_validation_error(err)}"
-        return write_status(kube, PLURAL, body, _failed(_status(body), "InvalidSpec", message, generation, now), outcome)
+        failed = failed_status(stored_status(BoltzGenCampaignStatus, body), CampaignPhase.FAILED, "InvalidSpec",
+                               f"invalid spec: {first_validation_error(err)}", generation, now)
+        return write_status(kube, PLURAL, body, failed, outcome)
     status, spec = campaign.status, campaign.spec
     if status.phase in TERMINAL:
         return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
 
-    doc, files = render_design_spec(spec.design_spec)
     try:
         results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
     except NoResultsStore as err:
         outcome.events.append(("Warning", "NoResultsStore", str(err)))
-        return write_status(kube, PLURAL, body, _failed(status, "NoResultsStore", str(err), generation, now), outcome)
+        return write_status(kube, PLURAL, body, failed_status(status, CampaignPhase.FAILED, "NoResultsStore", str(err), generation, now), outcome)
 
     # A filter Job means the designs are done: the design Job may be gone by now (its TTL runs from when it finished,
     # and the filter Job may wait in a queue that long), and must not be created again.
@@ -72,10 +72,10 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
         if builders.DESIGN in in_flight:
             outcome.phase, outcome.status = status.phase, status
             return outcome  # creating it again would only earn a 409
-        return write_status(kube, PLURAL, body, _start(campaign, ref, cache_body, doc, files, results, kube, config,
+        return write_status(kube, PLURAL, body, _start(campaign, ref, cache_body, results, kube, config,
                                                        generation, now, outcome), outcome)
     if filter_job is None:
-        new = _designing(campaign, ref, design_job, cache_body, files, results, kube, config, generation, now, outcome,
+        new = _designing(campaign, ref, design_job, cache_body, results, kube, config, generation, now, outcome,
                          filter_in_flight=builders.FILTER in in_flight)
         return write_status(kube, PLURAL, body, new, outcome)
     return write_status(kube, PLURAL, body, _filtering(campaign, ref, design_job, filter_job, results, kube,
@@ -85,7 +85,7 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
 # ---------------------------------------------------------------------------------------------- steps
 
 
-def _start(campaign: BoltzGenCampaign, ref, cache_body, doc, files, results: ResultsPlacement, kube: Kube,
+def _start(campaign: BoltzGenCampaign, ref, cache_body, results: ResultsPlacement, kube: Kube,
            config: OperatorConfig, generation, now, outcome: Outcome) -> BoltzGenCampaignStatus:
     status, spec = campaign.status, campaign.spec
     progress = _progress(spec, succeeded=0, failed=0, running=0)
@@ -103,6 +103,8 @@ def _start(campaign: BoltzGenCampaign, ref, cache_body, doc, files, results: Res
                                         generation, now),
         })
     claim = BoltzModelCache.model_validate(cache_body).status.claim_name
+    # Rendered only where a child is built: not on each of the many Job events of a running campaign.
+    doc, files = render_design_spec(spec.design_spec)
     design_run = builders.build_design_run(spec, files, results)
     filter_run = builders.build_filter_run(spec, files, results)
     kube.create(builders.build_configmap(ref, doc, design_run, filter_run))
@@ -125,7 +127,7 @@ def _start(campaign: BoltzGenCampaign, ref, cache_body, doc, files, results: Res
     })
 
 
-def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, files, results: ResultsPlacement,
+def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, results: ResultsPlacement,
                kube: Kube, config: OperatorConfig, generation, now, outcome: Outcome,
                filter_in_flight: bool) -> BoltzGenCampaignStatus:
     status, spec = campaign.status, campaign.spec
@@ -154,7 +156,7 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
     if facts.state == JobState.FAILED and (facts.failure_reason != "FailedIndexes" or succeeded < needed):
         reason, message = _design_failure(spec, facts, succeeded, failed, needed, ref, kube)
         outcome.events.append(("Warning", reason, message))
-        return _failed(updated(status, update), reason, message, generation, now)
+        return failed_status(updated(status, update), CampaignPhase.FAILED, reason, message, generation, now)
 
     # Enough shards: on to filtering (what the filter Job gets is what the shards' markers say, not this count).
     if facts.state == JobState.FAILED:
@@ -173,6 +175,7 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, fi
             # The cache went away after the shards ran: wait for it (its own status says why).
             message = f"{done_message}; waiting for model cache '{spec.model_cache}' to filter"
             return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message, "conditions": conditions})
+        _, files = render_design_spec(spec.design_spec)
         outcome.created_job = kube.create(builders.build_filter_job(ref, spec, files, results, claim, config))
         outcome.created_step = builders.FILTER
         if outcome.created_job:  # once: a later pass (the watch catching up) says nothing again
@@ -230,7 +233,7 @@ def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict | None, filter_
     reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
     message = f"filter Job failed: {message}"
     outcome.events.append(("Warning", reason, message))
-    return _failed(updated(status, update), reason, message, generation, now)
+    return failed_status(updated(status, update), CampaignPhase.FAILED, reason, message, generation, now)
 
 
 def _design_failure(spec: BoltzGenCampaignSpec, facts, succeeded: int, failed: int, needed: int, ref, kube: Kube) -> tuple[str, str]:
@@ -321,19 +324,3 @@ def gpu_hour_estimate(spec: BoltzGenCampaignSpec, seconds_per_design: float) -> 
 
 def _condition_reason(status: BoltzGenCampaignStatus, type_: Cond) -> str | None:
     return next((c.reason for c in status.conditions if c.type == type_.value), None)
-
-
-def _failed(status: BoltzGenCampaignStatus, reason: str, message: str, generation, now) -> BoltzGenCampaignStatus:
-    # Already Failed (an invalid spec fails again on every pass): keep its time, or each pass would write a new one.
-    done = status.completion_time if status.phase == CampaignPhase.FAILED and status.completion_time else now
-    return updated(status, {
-        "phase": CampaignPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": done,
-        "conditions": set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now),
-    })
-
-
-def _status(body: dict) -> BoltzGenCampaignStatus:
-    try:
-        return BoltzGenCampaignStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return BoltzGenCampaignStatus()

@@ -23,7 +23,7 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.reconcile.cache_gate import cache_not_ready
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
-from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
+from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
 from boltz_operator.render import render_boltz_input, validate_prediction
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
     try:
         prediction = BoltzPrediction.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
     except ValidationError as err:
-        return write_status(kube, PLURAL, body, _failed(_status(body), "InvalidSpec", f"invalid spec: {first_validation_error(err)}", generation, now), outcome)
+        failed = failed_status(stored_status(BoltzPredictionStatus, body), PredictionPhase.FAILED, "InvalidSpec",
+                               f"invalid spec: {first_validation_error(err)}", generation, now)
+        return write_status(kube, PLURAL, body, failed, outcome)
     status = prediction.status
     if status.phase in TERMINAL:
         # Finished for good: the run inputs are immutable, so a later generation (a changed scheduling field)
@@ -60,12 +62,12 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
         errors = validate_prediction(spec, doc)
         if errors:
             outcome.events.append(("Warning", "InvalidInput", errors[0]))
-            return write_status(kube, PLURAL, body, _failed(prediction.status, "InvalidInput", "; ".join(errors), generation, now), outcome)
+            return write_status(kube, PLURAL, body, failed_status(prediction.status, PredictionPhase.FAILED, "InvalidInput", "; ".join(errors), generation, now), outcome)
         try:
             results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
         except NoResultsStore as err:
             outcome.events.append(("Warning", "NoResultsStore", str(err)))
-            return write_status(kube, PLURAL, body, _failed(prediction.status, "NoResultsStore", str(err), generation, now), outcome)
+            return write_status(kube, PLURAL, body, failed_status(prediction.status, PredictionPhase.FAILED, "NoResultsStore", str(err), generation, now), outcome)
 
         waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZ2)
         if waiting:
@@ -134,21 +136,3 @@ def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generatio
     outcome.events.append(("Warning", reason, message))
     conditions = set_condition(update["conditions"], Cond.FAILED.value, True, reason, message, generation, now)
     return updated(status, {**update, "phase": PredictionPhase.FAILED, "message": message, "conditions": conditions})
-
-
-def _failed(status: BoltzPredictionStatus, reason: str, message: str, generation, now):
-    # Already Failed (an invalid spec fails again on every pass): keep its time, or each pass would write a new one.
-    done = status.completion_time if status.phase == PredictionPhase.FAILED and status.completion_time else now
-    return updated(status, {
-        "phase": PredictionPhase.FAILED, "message": message, "observed_generation": generation, "completion_time": done,
-        "conditions": set_condition(status.conditions, Cond.FAILED.value, True, reason, message, generation, now),
-    })
-
-
-def _status(body: dict) -> BoltzPredictionStatus:
-    try:
-        return BoltzPredictionStatus.model_validate(body.get("status") or {})
-    except ValidationError:
-        return BoltzPredictionStatus()
-
-

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
+from typing import TypeVar
 
 from pydantic import ValidationError
 
 from boltz_operator.api.common import KubeModel
+from boltz_operator.conditions import set_condition, updated
 from boltz_operator.kube import Kube
+
+S = TypeVar("S", bound=KubeModel)
+FAILED_CONDITION = "Failed"
 
 log = logging.getLogger(__name__)
 
@@ -45,3 +51,21 @@ def first_validation_error(err: ValidationError) -> str:
     """The first problem pydantic found, with its field path: what a user needs to fix the spec."""
     first = err.errors()[0]
     return f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+
+
+def failed_status(status: S, failed_phase: Enum, reason: str, message: str, generation: int | None, now: datetime) -> S:
+    """A run's terminal failure (prediction, campaign): phase Failed, a True Failed condition, completionTime.
+    Already Failed (an invalid spec fails again on every pass): its time is kept, or each pass would write anew."""
+    done = status.completion_time if status.phase == failed_phase and status.completion_time else now
+    return updated(status, {
+        "phase": failed_phase, "message": message, "observed_generation": generation, "completion_time": done,
+        "conditions": set_condition(status.conditions, FAILED_CONDITION, True, reason, message, generation, now),
+    })
+
+
+def stored_status(model: type[S], body: dict) -> S:
+    """The status on the object, or an empty one when even that does not validate (then the spec failed too)."""
+    try:
+        return model.model_validate(body.get("status") or {})
+    except ValidationError:
+        return model()
