@@ -14,7 +14,6 @@ and then update the expected messages in tests/unit/argocd/test_health.py.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -35,6 +34,7 @@ from support.manifests import (
     prediction,
     shard_ok,
 )
+from support.argocd import lua_health
 from support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -42,16 +42,6 @@ pytestmark = pytest.mark.cluster
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "unit" / "argocd" / "fixtures"
 UPDATE_FIXTURES = os.environ.get("BOLTZ_CAPTURE_ARGOCD_FIXTURES") == "1"
-
-
-def _load_lua_health():
-    spec = importlib.util.spec_from_file_location("boltz_argocd_lua_health", REPO / "argocd" / "lua_health.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-lua_health = _load_lua_health()
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -29,20 +29,13 @@ from boltz_operator.builders.prediction import PredictionRef, build_configmap, b
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.render import render_boltz_input, validate_prediction
 from boltz_worker.contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
+from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 CPU_OPTIONS = {  # as small as boltz allows: the model is random, only the path through boltz matters
     "diffusionSamples": 1, "recyclingSteps": 0, "samplingSteps": 2, "useKernels": False,
     "affinity": {"samplingSteps": 2, "diffusionSamples": 1},
-}  # fmt: skip
-CONFIDENCE_KEYS = {
-    "confidence_score", "ptm", "iptm", "ligand_iptm", "protein_iptm", "complex_plddt", "complex_iplddt",
-    "complex_pde", "complex_ipde", "chains_ptm", "pair_chains_iptm",
-}  # fmt: skip
-AFFINITY_KEYS = {
-    "affinity_pred_value", "affinity_probability_binary", "affinity_pred_value1", "affinity_probability_binary1",
-    "affinity_pred_value2", "affinity_probability_binary2",
 }  # fmt: skip
 
 

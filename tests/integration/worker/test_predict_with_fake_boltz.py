@@ -29,17 +29,10 @@ from boltz_worker.contract import (
     S3Target,
 )
 from boltz_worker.results_store import LocalDirResultsStore
+from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.wait import wait_until
 
 RECORD = "lig-complex"
-CONFIDENCE_KEYS = {
-    "confidence_score", "ptm", "iptm", "ligand_iptm", "protein_iptm", "complex_plddt", "complex_iplddt",
-    "complex_pde", "complex_ipde", "chains_ptm", "pair_chains_iptm",
-}  # fmt: skip
-AFFINITY_KEYS = {
-    "affinity_pred_value", "affinity_probability_binary", "affinity_pred_value1", "affinity_probability_binary1",
-    "affinity_pred_value2", "affinity_probability_binary2",
-}  # fmt: skip
 
 
 def boltz_doc(affinity: bool = True, msa: str | None = "empty") -> dict:

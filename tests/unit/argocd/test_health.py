@@ -8,26 +8,18 @@ capture runs do not stop at."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from support.argocd import lua_health
+
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 HEALTH_DIR = REPO / "argocd" / "health"
 
-
-def _load_lua_health():
-    spec = importlib.util.spec_from_file_location("boltz_argocd_lua_health", REPO / "argocd" / "lua_health.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-lua_health = _load_lua_health()
 
 CACHE_FAILED = "boltz2/boltz2_conf.ckpt: sha256 0a1b... expected 9f8e..."
 
