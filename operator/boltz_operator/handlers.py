@@ -55,8 +55,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
     memo.metrics = Metrics()
     memo.failed_pods_seen = {}
     memo.written = {}
-    # Jobs this process created that the watch has not delivered yet (indices lag behind our own writes).
-    memo.jobs_in_flight = set()
+    # Jobs this process created that the watch has not delivered yet (indices lag behind our own writes):
+    # (namespace, name, uid) -> the steps ("predict", "design", "filter") whose Job is in flight.
+    memo.jobs_in_flight = {}
     if memo.config.metrics_port:
         memo.metrics.serve(memo.config.metrics_port)
 
@@ -136,9 +137,19 @@ def _forget(kind: str, body, memo) -> None:
     memo.metrics.phases.forget(kind, meta["namespace"], meta["name"])
     memo.written.pop((kind, meta["namespace"], meta["name"], meta["uid"]), None)
     _locks.pop((kind, meta["namespace"], meta["name"]), None)
-    memo.jobs_in_flight.discard((meta["namespace"], meta["name"], meta["uid"]))
-    for step in (campaign_builders.DESIGN, campaign_builders.FILTER):
-        memo.jobs_in_flight.discard((meta["namespace"], meta["name"], meta["uid"], step))
+    memo.jobs_in_flight.pop((meta["namespace"], meta["name"], meta["uid"]), None)
+
+
+def _steps_in_flight(meta, jobs: dict[str, dict | None], memo) -> frozenset[str]:
+    """The steps whose Job this process created and the index does not show yet; a delivered one is forgotten."""
+    created = memo.jobs_in_flight.get((meta["namespace"], meta["name"], meta["uid"]), set())
+    created -= {step for step, job in jobs.items() if job is not None}
+    return frozenset(created)
+
+
+def _remember_created(meta, outcome: Outcome, memo) -> None:
+    if outcome.created_job:
+        memo.jobs_in_flight.setdefault((meta["namespace"], meta["name"], meta["uid"]), set()).add(outcome.created_step)
 
 
 def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
@@ -148,12 +159,10 @@ def _prediction_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
         body = _with_own_writes(PREDICTION, body, memo)
         cache = _one(model_caches, (namespace, (body.get("spec") or {}).get("modelCache", "default")))
         job = _job_named(jobs_by_owner, (namespace, PREDICTION, name), prediction_builders.job_name(name))
-        key = (namespace, name, meta["uid"])
-        if job is not None:
-            memo.jobs_in_flight.discard(key)
-        outcome = reconcile_prediction(body, cache, job, memo.kube, memo.config, job_in_flight=key in memo.jobs_in_flight)
-        if outcome.created_job:
-            memo.jobs_in_flight.add(key)
+        in_flight = _steps_in_flight(meta, {prediction_builders.COMPONENT: job}, memo)
+        outcome = reconcile_prediction(body, cache, job, memo.kube, memo.config,
+                                       job_in_flight=prediction_builders.COMPONENT in in_flight)
+        _remember_created(meta, outcome, memo)
         _report(PREDICTION, body, outcome, memo)
         _remember_write(PREDICTION, body, outcome, memo)
     return outcome
@@ -167,17 +176,9 @@ def _campaign_pass(body, model_caches, jobs_by_owner, memo) -> Outcome:
         cache = _one(model_caches, (namespace, (body.get("spec") or {}).get("modelCache", "default")))
         jobs = {step: _job_named(jobs_by_owner, (namespace, CAMPAIGN, name), campaign_builders.job_name(name, step))
                 for step in (campaign_builders.DESIGN, campaign_builders.FILTER)}
-        in_flight = set()
-        for step, job in jobs.items():
-            key = (namespace, name, meta["uid"], step)
-            if job is not None:
-                memo.jobs_in_flight.discard(key)
-            elif key in memo.jobs_in_flight:
-                in_flight.add(step)
         outcome = reconcile_campaign(body, cache, jobs[campaign_builders.DESIGN], jobs[campaign_builders.FILTER],
-                                     memo.kube, memo.config, in_flight=frozenset(in_flight))
-        if outcome.created_job:
-            memo.jobs_in_flight.add((namespace, name, meta["uid"], outcome.created_step))
+                                     memo.kube, memo.config, in_flight=_steps_in_flight(meta, jobs, memo))
+        _remember_created(meta, outcome, memo)
         _report(CAMPAIGN, body, outcome, memo)
         _remember_write(CAMPAIGN, body, outcome, memo)
     return outcome

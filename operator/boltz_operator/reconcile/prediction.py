@@ -84,6 +84,7 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
         claim = BoltzModelCache.model_validate(cache_body).status.claim_name
         kube.create(builders.build_configmap(ref, doc, run))
         outcome.created_job = kube.create(builders.build_job(ref, spec, run, files, results, claim, config))
+        outcome.created_step = builders.COMPONENT
         conditions = set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, True, "Ready",
                                    f"model cache '{spec.model_cache}' is Ready", generation, now)
         conditions = set_condition(conditions, Cond.JOB_CREATED.value, True, "Created",

@@ -27,7 +27,7 @@ class Outcome:
     phase: Enum | None = None
     status: KubeModel | None = None  # the status this pass computed
     created_job: bool = False
-    created_step: str | None = None  # a campaign's: which of its Jobs (design, filter) this pass created
+    created_step: str | None = None  # which Job this pass created: predict, or a campaign's design or filter
     status_written: bool = False
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
