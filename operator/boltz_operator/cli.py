@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import socket
 
 import kopf
 
@@ -27,7 +29,18 @@ def main(argv: list[str] | None = None) -> None:
     import boltz_operator.handlers  # noqa: F401  (registers the handlers with kopf)
 
     namespaces = [] if args.all_namespaces else (args.namespace or OperatorConfig.from_env().namespaces)
-    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=args.liveness)
+    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=args.liveness,
+             identity=operator_identity())
+
+
+def operator_identity() -> str:
+    """Who this operator is, for kopf: `POD_ID` when set (kopf's own convention), else `<hostname>/<pid>` (in a pod
+    the hostname is the pod's name).
+
+    Given explicitly because kopf's fallback asks `getpass.getuser()`, which raises KeyError for a uid without a
+    passwd entry (the image's uid 1000; OpenShift's arbitrary uids) when USER and LOGNAME are unset.
+    """
+    return os.environ.get("POD_ID") or f"boltz-operator@{socket.gethostname()}/{os.getpid()}"
 
 
 if __name__ == "__main__":

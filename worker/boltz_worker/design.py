@@ -31,6 +31,7 @@ from .contract import (
     WorkerError,
 )
 from .fileutil import utc_now
+from .model_catalog import unreadable, unreadable_hint
 from .results_store import open_results_store
 from .s3_inputs import fetch_downloads
 
@@ -136,6 +137,12 @@ def check_models(models: BoltzGenModels) -> None:
             ErrorClass.MODEL_CACHE_UNUSABLE,
             f"boltzgen model cache is unusable (missing or empty: {', '.join(missing)}): "
             "is its BoltzModelCache Ready and mounted there?",
+        )
+    unreadable_paths = [unreadable(p) for p in models.paths() if not os.access(p, os.R_OK)]
+    if unreadable_paths:
+        raise WorkerError(
+            ErrorClass.MODEL_CACHE_UNUSABLE,
+            f"boltzgen model cache is unusable ({'; '.join(unreadable_paths)})." + unreadable_hint(unreadable_paths),
         )
 
 

@@ -7,6 +7,7 @@ stays after it has been extracted.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,13 +53,23 @@ class Bundle:
         return f"{endpoint.rstrip('/')}/{self.hf_repo}/resolve/{self.hf_revision}/{file}"
 
     def cache_problems(self, cache_dir: Path) -> list[str]:
-        """What a consumer would find wrong with this bundle's cache directory (empty = usable)."""
+        """What a consumer would find wrong with this bundle's cache directory (empty = usable).
+
+        Each problem is a short phrase naming the file or directory ("missing mols.tar", "boltz2_conf.ckpt is not
+        readable"). Readability is judged for this process's uid and groups, the reader's view: a cache written
+        by another uid without read permission for this one is as unusable as a missing one.
+        """
+        if cache_dir.is_dir() and not _readable_dir(cache_dir):
+            return [f"{cache_dir} is not readable"]
         problems = [f"missing {file}" for file in self.files if not (cache_dir / file).is_file()]
         problems += [f"{file} is empty" for file in self.files if _is_empty_file(cache_dir / file)]
+        problems += [unreadable(file) for file in self.files if _unreadable_file(cache_dir / file)]
         for extracted in self.extracted:
             directory = cache_dir / extracted.directory
             if not directory.is_dir():
                 problems.append(f"missing {extracted.directory}/")
+            elif not _readable_dir(directory):
+                problems.append(unreadable(f"{extracted.directory}/"))
             elif not any(directory.iterdir()):
                 problems.append(f"{extracted.directory}/ is empty")
         return problems
@@ -66,6 +77,38 @@ class Bundle:
 
 def _is_empty_file(path: Path) -> bool:
     return path.is_file() and path.stat().st_size == 0
+
+
+UNREADABLE = "is not readable"
+
+
+def unreadable(name: str) -> str:
+    return f"{name} {UNREADABLE}"
+
+
+def _unreadable_file(path: Path) -> bool:
+    return path.is_file() and not os.access(path, os.R_OK)
+
+
+def _readable_dir(path: Path) -> bool:
+    return os.access(path, os.R_OK | os.X_OK)
+
+
+def reader_identity() -> str:
+    """This process's uid, gid and supplementary groups, for messages about files it cannot read."""
+    groups = sorted(set(os.getgroups()) - {os.getgid()})
+    return f"uid {os.getuid()}, gid {os.getgid()}" + (f", groups {','.join(map(str, groups))}" if groups else "")
+
+
+def unreadable_hint(problems: list[str]) -> str:
+    """The remedy for unreadable cache files ('' when no problem is one): the readers' identity and fsGroup."""
+    if not any(UNREADABLE in p for p in problems):
+        return ""
+    return (
+        f" This worker runs as {reader_identity()}: the populate Job writes the cache world-readable and every Job "
+        "of the operator runs with the same fsGroup; a volume filled some other way must be readable by that uid "
+        "or group (chmod -R a+rX, or set the volume's group to the pods' securityContext.fsGroup)."
+    )
 
 
 BOLTZ2 = Bundle(

@@ -48,6 +48,7 @@ def populate(run: PopulateRun) -> RunSummary:
             _require_preloaded_layout(bundle, models_dir / bundle.name)
     for bundle in bundles:
         _populate_bundle(models_dir, bundle, source, retry, manifest, counts)
+    make_world_readable(models_dir)
     summaries = _file_summaries(manifest, bundles)
     total = sum(s.bytes for s in summaries)
     message = f"{counts.downloaded} downloaded, {counts.reused} already present; {human_bytes(total)} in the cache"
@@ -252,6 +253,26 @@ def _remove_leftover_temp_dirs(bundle_dir: Path) -> None:
     for leftover in [*bundle_dir.glob(".*.extract-*"), *bundle_dir.glob(".*.old-*")]:
         log.info("removing %s left by an interrupted run", leftover)
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def make_world_readable(directory: Path) -> None:
+    """Add read permission for everyone (and search, on directories) under `directory`, itself included.
+
+    Readers may run under another uid than this Job (a namespace with assigned uid ranges, a pod securityContext
+    set by the user): public weights on a volume they mount read-only must not depend on sharing our uid or on
+    the umask. Temp files (mkstemp: 0600) and archive members keep whatever mode they were created with, hence
+    this pass. A file this process may not change (a preloaded volume of someone else's) is left as it is.
+    """
+    for path in [directory, *directory.rglob("*")]:
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        wanted = mode | (0o555 if path.is_dir() else 0o444)
+        if wanted != mode:
+            try:
+                path.chmod(wanted)
+            except OSError as e:  # not ours, or a read-only volume: readers get a clear error if it matters
+                log.warning("%s: cannot make it readable for every uid: %s", path, e)
 
 
 def _dir_stats(directory: Path) -> tuple[int, int]:

@@ -28,7 +28,7 @@ from .contract import (
     WorkerError,
 )
 from .fileutil import sha256_file, utc_now
-from .model_catalog import BOLTZ2
+from .model_catalog import BOLTZ2, unreadable_hint
 from .results_store import ResultsStore, open_results_store
 from .s3_inputs import fetch_downloads
 
@@ -153,7 +153,7 @@ def check_model_cache(cache_dir: Path) -> None:
         raise WorkerError(
             ErrorClass.MODEL_CACHE_UNUSABLE,
             f"model cache at {cache_dir} is unusable ({'; '.join(problems)}): "
-            "is its BoltzModelCache Ready and mounted there?",
+            "is its BoltzModelCache Ready and mounted there?" + unreadable_hint(problems),
         )
 
 

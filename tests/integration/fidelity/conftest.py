@@ -12,11 +12,14 @@ Environment:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -117,3 +120,27 @@ def ensure_mols(boltz_side, mol_dir):
         return mol_dir
 
     return ensure
+
+
+@pytest.fixture(scope="session")
+def checkpoints(boltz_side) -> Path:
+    """The small random checkpoints, cached across runs by the content of the script that makes them."""
+    key = hashlib.sha256((HERE / "small_boltz2.py").read_bytes()).hexdigest()[:12]
+    directory = CACHE_HOME / "boltz-fidelity-checkpoints" / key
+    if not all((directory / f).is_file() for f in ("boltz2_conf.ckpt", "boltz2_aff.ckpt")):
+        boltz_side("checkpoints", directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def model_cache(checkpoints, ensure_mols, tmp_path_factory) -> Path:
+    """<models>/boltz2 as populate leaves it: both checkpoints, mols/ and mols.tar (boltz checks it exists)."""
+    mol_dir = ensure_mols("SAH")
+    cache = tmp_path_factory.mktemp("models") / "boltz2"
+    cache.mkdir()
+    for name in ("boltz2_conf.ckpt", "boltz2_aff.ckpt"):
+        shutil.copyfile(checkpoints / name, cache / name)
+    shutil.copytree(mol_dir, cache / "mols")
+    with tarfile.open(cache / "mols.tar", "w") as tar:
+        tar.add(cache / "mols", arcname="mols")
+    return cache

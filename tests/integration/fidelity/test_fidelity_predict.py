@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
 import yaml
-from fidelity_support import CACHE_HOME, write_msas
+from fidelity_support import CPU_OPTIONS, example_spec, write_msas
 
 from boltz_operator.api import BoltzPredictionSpec
 from boltz_operator.builders.prediction import PredictionRef, build_configmap, build_run
@@ -33,23 +31,6 @@ from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-CPU_OPTIONS = {  # as small as boltz allows: the model is random, only the path through boltz matters
-    "diffusionSamples": 1, "recyclingSteps": 0, "samplingSteps": 2, "useKernels": False,
-    "affinity": {"samplingSteps": 2, "diffusionSamples": 1},
-}  # fmt: skip
-
-
-EXAMPLE_RESIDUES = 30  # the whole 327-residue kinase takes over 10 minutes on 2 CPUs, even with this model
-
-
-def example_spec() -> dict:
-    """examples/prediction.yaml as a user applies it, with CPU-sized options and the kinase cut short."""
-    spec = yaml.safe_load((REPO / "examples" / "prediction.yaml").read_text())["spec"]
-    protein = spec["sequences"][0]["protein"]
-    protein["sequence"] = protein["sequence"][:EXAMPLE_RESIDUES]
-    return {**spec, "options": {**spec.get("options", {}), **CPU_OPTIONS}}
-
-
 def files_spec() -> dict:
     """MSA files (A3M and CSV, ConfigMap keys), a CCD ligand with affinity, a pocket, PDB output, a seed."""
     return {
@@ -69,30 +50,6 @@ def files_spec() -> dict:
 
 
 # ---------------------------------------------------------------------------------------------- the model cache
-
-
-@pytest.fixture(scope="session")
-def checkpoints(boltz_side) -> Path:
-    """The small random checkpoints, cached across runs by the content of the script that makes them."""
-    key = hashlib.sha256((HERE / "small_boltz2.py").read_bytes()).hexdigest()[:12]
-    directory = CACHE_HOME / "boltz-fidelity-checkpoints" / key
-    if not all((directory / f).is_file() for f in ("boltz2_conf.ckpt", "boltz2_aff.ckpt")):
-        boltz_side("checkpoints", directory)
-    return directory
-
-
-@pytest.fixture(scope="session")
-def model_cache(checkpoints, ensure_mols, tmp_path_factory) -> Path:
-    """<models>/boltz2 as populate leaves it: both checkpoints, mols/ and mols.tar (boltz checks it exists)."""
-    mol_dir = ensure_mols("SAH")
-    cache = tmp_path_factory.mktemp("models") / "boltz2"
-    cache.mkdir()
-    for name in ("boltz2_conf.ckpt", "boltz2_aff.ckpt"):
-        shutil.copyfile(checkpoints / name, cache / name)
-    shutil.copytree(mol_dir, cache / "mols")
-    with tarfile.open(cache / "mols.tar", "w") as tar:
-        tar.add(cache / "mols", arcname="mols")
-    return cache
 
 
 def snapshot(directory: Path) -> dict[str, str]:

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from worker_helpers import (
+from support.worker_helpers import (
     FakeHub,
     WorkerOutcome,
     make_boltzgen_files,

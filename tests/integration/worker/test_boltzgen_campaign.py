@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from worker_helpers import invocations
+from support.worker_helpers import invocations
 
 from boltz_worker import design as design_module
 from boltz_worker.contract import (

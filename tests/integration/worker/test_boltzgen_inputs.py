@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from worker_helpers import invocations
+from support.worker_helpers import invocations
 
 from boltz_operator.api.campaign import MAX_STRUCTURE_FILE_BYTES, BoltzGenCampaignSpec
 from boltz_operator.builders import campaign as builders

@@ -12,7 +12,7 @@ import pytest
 
 from boltz_worker.contract import ErrorClass, HuggingFaceSource, PopulateRun, PopulateSource, WorkerError
 from boltz_worker.design import check_models
-from worker_helpers import (
+from support.worker_helpers import (
     BOLTZGEN_DATASET,
     BOLTZGEN_REPO,
     boltzgen_models_under,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from worker_helpers import sha256
+from support.worker_helpers import sha256
 
 from boltz_worker import predict as predict_module
 from boltz_worker.contract import (

@@ -1,0 +1,46 @@
+# Shared by hack/images/*.sh (sourced): where images are built and kept, and the buildah invocation.
+#
+# buildah builds without a daemon: chroot isolation (no user namespaces needed), host network (so pip reaches the
+# package index the way the host does), overlay storage in a root of its own under the project's cache, so the
+# layers survive between runs (a warm build is a cache hit) and `images-clean.sh` removes exactly what we made.
+# shellcheck shell=bash
+
+CACHE_HOME=${BOLTZ_CACHE_HOME:-$HOME/.cache/boltz-operator}
+IMAGES_HOME=$CACHE_HOME/images
+STORAGE_ROOT=$IMAGES_HOME/storage
+RUN_ROOT=${BOLTZ_IMAGES_RUNROOT:-/run/boltz-operator-buildah}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+# Debian packages the image tooling needs, pinned to bookworm's versions (installed by ensure_image_tools).
+BUILDAH_DEB_VERSION=1.28.2+ds1-3+deb12u1+b3
+DEBOOTSTRAP_DEB_VERSION=1.0.128+nmu2+deb12u2
+
+bah() { buildah --root "$STORAGE_ROOT" --runroot "$RUN_ROOT" --storage-driver overlay "$@"; }
+
+# Docker where an engine answers; buildah otherwise (these machines).
+have_docker() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
+
+ensure_image_tools() {
+  local missing=()
+  command -v buildah >/dev/null || missing+=("buildah=$BUILDAH_DEB_VERSION")
+  command -v debootstrap >/dev/null || missing+=("debootstrap=$DEBOOTSTRAP_DEB_VERSION")
+  ((${#missing[@]})) || return 0
+  if [[ $(id -u) != 0 ]] || ! command -v apt-get >/dev/null; then
+    echo "ERROR: ${missing[*]} missing; install them (Debian bookworm: apt-get install ${missing[*]})" >&2
+    return 1
+  fi
+  echo "installing ${missing[*]} from Debian's packages" >&2
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# The CA bundle the host trusts, for pip inside a build (these machines reach the package index through a proxy
+# with its own CA). Mounted read-only during RUN steps only: it never becomes part of an image.
+build_ca_volumes() {
+  local bundle=${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
+  [[ -f $bundle ]] || return 0
+  mkdir -p "$IMAGES_HOME"
+  printf '[global]\ncert = /etc/ssl/certs/build-host-ca.crt\n' >"$IMAGES_HOME/pip.conf"
+  echo "--volume=$bundle:/etc/ssl/certs/build-host-ca.crt:ro"
+  echo "--volume=$IMAGES_HOME/pip.conf:/etc/pip.conf:ro"
+}

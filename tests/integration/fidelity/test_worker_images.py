@@ -1,0 +1,159 @@
+"""The worker IMAGES (Dockerfile.worker, targets boltz and boltzgen) built from this checkout and run as the
+operator's Jobs run them: the Job built by the operator's own builders, its container's command, env, volumes and
+security context applied by tests/support/images.py (read-only root filesystem, uid 1000, fsGroup, emptyDirs as
+tmpfs, the model cache bind-mounted read-only). The boltz image runs a real CPU prediction with the small random
+checkpoints and generated molecules of the fidelity tests, and populates a cache from a loopback Hugging Face
+look-alike; the boltzgen image holds a consistent boltzgen whose own spec check the worker reaches.
+
+The only additions to the Job's environment are for a machine without a GPU: BOLTZ_WORKER_ACCELERATOR=cpu and the
+CPU count.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from fidelity_support import example_spec
+from kubernetes import client
+
+from boltz_operator.api import BoltzModelCacheSpec, BoltzPredictionSpec
+from boltz_operator.api.prediction import ResultsStore
+from boltz_operator.builders import modelcache as cache_builders
+from boltz_operator.builders.common import CONFIG_VOLUME, MODELS_VOLUME
+from boltz_operator.builders.prediction import PredictionRef, build_configmap, build_job, build_run
+from boltz_operator.builders.results import RESULTS_VOLUME, place_results
+from boltz_operator.config import DefaultResultsStore, OperatorConfig
+from boltz_operator.render import render_boltz_input
+from boltz_worker import contract
+from boltz_worker.contract import ErrorClass, ExitCode, PredictionResult, RunSummary
+from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
+from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run
+from support.worker_helpers import FakeHub, make_model_files, serving
+
+CPU_ONLY = {"BOLTZ_WORKER_ACCELERATOR": "cpu", "BOLTZ_WORKER_CPUS": "2"}
+SERIALIZE = client.ApiClient().sanitize_for_serialization
+
+
+@pytest.fixture(scope="module")
+def boltz_image(tmp_path_factory) -> str:
+    ref = build_image("worker-boltz", tmp_path_factory.mktemp("images"))
+    print(f"\n[images] worker-boltz built in {BUILD_SECONDS['worker-boltz']} s")
+    return ref
+
+
+def prediction_pod(name: str, spec_body: dict, config_dir: Path) -> dict:
+    """The predict Job's pod spec, as the operator builds it, with its config volume's files written to
+    `config_dir` (run.json, the Boltz YAML; the ConfigMap keys a projected volume would hold)."""
+    spec = BoltzPredictionSpec.model_validate(spec_body)
+    doc, files = render_boltz_input(spec, f"{contract.CONFIG_DIR}/inputs", f"{contract.WORK_DIR}/inputs")
+    assert files == []  # the example needs no input files
+    ref = PredictionRef(namespace="lab", name=name, uid="0000")
+    store = ResultsStore.model_validate({"pvc": {"claimName": "results"}})
+    placement = place_results(store, DefaultResultsStore(), ref.namespace, ref.name, ref.uid)
+    run = build_run(ref, spec, files, placement)
+    config_dir.mkdir(parents=True)
+    for key, text in build_configmap(ref, doc, run).data.items():
+        (config_dir / key).write_text(text)
+    job = build_job(ref, spec, run, files, placement, cache_claim="default-models", config=OperatorConfig())
+    return SERIALIZE(job)["spec"]["template"]["spec"]
+
+
+def test_boltz_image_runs_a_real_prediction_from_a_read_only_cache(boltz_image, model_cache, tmp_path):
+    pod = prediction_pod("egfr-erlotinib", example_spec(), tmp_path / "config")
+    models, results, termination = tmp_path / "models", tmp_path / "results", tmp_path / "termination-log"
+    models.mkdir(), results.mkdir(), termination.touch()
+    shutil.copytree(model_cache, models / "boltz2")  # the PVC as populate leaves it: <models>/boltz2/...
+    results.chmod(0o777)  # a fresh PVC made writable for the pod's uid (fsGroup does that in a cluster)
+    args, run = pod_run(pod, {CONFIG_VOLUME: tmp_path / "config", MODELS_VOLUME: models, RESULTS_VOLUME: results},
+                        extra_env=CPU_ONLY)  # fmt: skip
+    run.termination_log = termination
+    assert run.user == "1000:1000" and run.groups == (1000,)
+    assert {"/work", "/tmp"} <= set(run.tmpfs)
+    assert [b.read_only for b in run.binds if b.target == contract.MODELS_DIR] == [True]
+
+    started = time.monotonic()
+    with ImageRoot(boltz_image) as image:
+        proc = image.run(args, run, timeout=1500)
+    print(f"\n[images] boltz-worker predict in the image: exit {proc.returncode} in {time.monotonic() - started:.1f} s")
+    assert proc.returncode == ExitCode.OK, (proc.stdout + proc.stderr)[-6000:]
+
+    summary = RunSummary.from_termination_message(termination.read_text())
+    assert summary.ok and summary.confidence_score is not None and summary.affinity_pred_value is not None
+    [result_json] = results.rglob(contract.RESULT_FILE)
+    result = PredictionResult.model_validate_json(result_json.read_text())
+    assert set(result.confidence[0]) >= CONFIDENCE_KEYS and set(result.affinity or {}) >= AFFINITY_KEYS
+    for f in result.files:
+        assert (result_json.parent / f.path).stat().st_size == f.bytes
+    assert all(p.stat().st_uid == 1000 for p in results.rglob("*"))  # written by the pod's uid, not root
+    output = proc.stdout + proc.stderr
+    assert "Read-only file system" not in output and "Permission denied" not in output
+
+
+def test_a_cache_the_worker_cannot_read_fails_at_once_naming_the_file_and_the_uid(boltz_image, model_cache, tmp_path):
+    pod = prediction_pod("unreadable", example_spec(), tmp_path / "config")
+    models, results, termination = tmp_path / "models", tmp_path / "results", tmp_path / "termination-log"
+    models.mkdir(), results.mkdir(), termination.touch()
+    shutil.copytree(model_cache, models / "boltz2")
+    (models / "boltz2" / "boltz2_conf.ckpt").chmod(0o600)  # root's, unreadable to uid 1000 and group 1000
+    args, run = pod_run(pod, {CONFIG_VOLUME: tmp_path / "config", MODELS_VOLUME: models, RESULTS_VOLUME: results},
+                        extra_env=CPU_ONLY)  # fmt: skip
+    run.termination_log = termination
+    with ImageRoot(boltz_image) as image:
+        proc = image.run(args, run, timeout=300)
+    assert proc.returncode == ExitCode.MODEL_CACHE_UNUSABLE, (proc.stdout + proc.stderr)[-4000:]
+    summary = RunSummary.from_termination_message(termination.read_text())
+    assert summary.error_class == ErrorClass.MODEL_CACHE_UNUSABLE
+    assert "boltz2_conf.ckpt is not readable" in summary.message
+    assert "uid 1000, gid 1000, groups 1000" not in summary.message  # gid 1000 is not repeated as a group
+    assert "uid 1000, gid 1000" in summary.message and "fsGroup" in summary.message
+
+
+def test_boltz_image_populates_a_cache_from_a_hugging_face_mirror(boltz_image, tmp_path):
+    files = make_model_files()
+    spec = BoltzModelCacheSpec.model_validate({"source": {"huggingFace": {"endpoint": "http://127.0.0.1:1"}}})
+    ref = cache_builders.ModelCacheRef(namespace="lab", name="default", uid="0000", generation=1)
+    models, config, termination = tmp_path / "models", tmp_path / "config", tmp_path / "termination-log"
+    models.mkdir(), config.mkdir(), termination.touch()
+    models.chmod(0o777)  # a fresh PVC made writable for the pod's uid (fsGroup does that in a cluster)
+    with serving(FakeHub(files=dict(files), repos={})) as hub:
+        spec = spec.model_copy(update={"source": BoltzModelCacheSpec.model_validate(
+            {"source": {"huggingFace": {"endpoint": hub.url}}}).source})  # fmt: skip
+        for key, text in cache_builders.build_configmap(ref, cache_builders.build_run(spec)).data.items():
+            (config / key).write_text(text)
+        pod = SERIALIZE(cache_builders.build_job(ref, spec, OperatorConfig()))["spec"]["template"]["spec"]
+        args, run = pod_run(pod, {CONFIG_VOLUME: config, MODELS_VOLUME: models})
+        run.termination_log = termination
+        with ImageRoot(boltz_image) as image:
+            proc = image.run(args, run, timeout=300)
+    assert proc.returncode == ExitCode.OK, (proc.stdout + proc.stderr)[-4000:]
+    summary = RunSummary.from_termination_message(termination.read_text())
+    assert summary.ok and summary.message.startswith("3 downloaded")
+    for name, content in files.items():
+        assert (models / "boltz2" / name).read_bytes() == content
+    # Readable by any reader uid: public weights on a volume others mount read-only.
+    for path in models.rglob("*"):
+        assert path.stat().st_mode & (0o555 if path.is_dir() else 0o444) == (0o555 if path.is_dir() else 0o444), path
+
+
+# ---------------------------------------------------------------------------------------------- boltzgen
+
+
+@pytest.fixture(scope="module")
+def boltzgen_image(tmp_path_factory) -> str:
+    ref = build_image("worker-boltzgen", tmp_path_factory.mktemp("images"))
+    print(f"\n[images] worker-boltzgen built in {BUILD_SECONDS['worker-boltzgen']} s")
+    return ref
+
+
+def test_boltzgen_image_is_consistent_and_runs_boltzgen(boltzgen_image):
+    with ImageRoot(boltzgen_image) as image:
+        check = image.run(["check"], Run(entrypoint=["pip"]))
+        assert check.returncode == 0, check.stdout + check.stderr
+        help_ = image.run(["--help"], Run(entrypoint=["boltzgen"]))
+        assert help_.returncode == 0, help_.stdout + help_.stderr
+        assert "run" in help_.stdout
+        worker = image.run(["design", "--help"], Run())
+        assert worker.returncode == 0 and "--run" in worker.stdout, worker.stdout + worker.stderr
