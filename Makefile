@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 CLUSTER := $(PY) hack/cluster/cluster.py
 
-.PHONY: help images venv binaries cluster-up cluster-down cluster-status crds crds-check test unit integration bench demo demo-down clean
+.PHONY: help images images-standin test-images images-clean venv binaries cluster-up cluster-down cluster-status crds crds-check test unit integration bench demo demo-down clean
 
 help:
 	@echo "make test        unit + integration tests on a real local control plane (builds what is missing)"
@@ -15,6 +15,7 @@ help:
 	@echo "make cluster-up / cluster-down / cluster-status"
 	@echo "make bench       benchmarks (print figures)"
 	@echo "make crds        regenerate crds/ from the pydantic models"
+	@echo "make images      build the operator and worker images (Docker, else buildah); make test-images runs them"
 
 # The virtualenv: both packages editable, test tools, every transitive version pinned by constraints.txt.
 $(VENV)/.installed: operator/pyproject.toml worker/pyproject.toml requirements-dev.txt constraints.txt
@@ -70,11 +71,23 @@ boltz-venv:
 boltzgen-venv:
 	hack/boltzgen-venv.sh
 
-# Where a Docker engine exists (not on these machines).
+# The three images from this checkout, on the Dockerfiles' pinned public base: with Docker where an engine answers,
+# with buildah (no daemon; installed from Debian's packages if missing) otherwise. IMAGE_TAG=... names them.
 images:
-	docker build -f Dockerfile.operator -t boltz-operator:dev .
-	docker build -f Dockerfile.worker --target boltz -t boltz-worker-boltz:dev .
-	docker build -f Dockerfile.worker --target boltzgen -t boltz-worker-boltzgen:dev .
+	hack/images/build.sh operator worker-boltz worker-boltzgen
+
+# The same on the Debian stand-in base (hack/images/standin-base.sh), for machines that cannot pull the public one:
+# what the image tests build.
+images-standin:
+	hack/images/build.sh --standin-base operator worker-boltz worker-boltzgen
+
+# Only the image tests (part of `make test` too): build, then run each image as its pod would run it.
+test-images: venv binaries
+	$(PYTEST) tests/integration/chart/test_operator_image.py tests/integration/fidelity/test_worker_images.py -s
+
+# Drop the images, their layer cache and the stand-in base (the next build is cold).
+images-clean:
+	hack/images/clean.sh
 
 clean: cluster-down
 	rm -rf $(VENV)

@@ -50,6 +50,9 @@ for image in "${images[@]}"; do
     # --pull=false: a base already in the storage (the stand-in, or a public base pulled once) is used as it is.
     bah build --isolation chroot --network host --layers --pull=false \
       "${ca[@]}" "${base_args[@]}" -f "$REPO/$file" "${target[@]}" -t "$ref" "$REPO" >&2
+    # The image this one replaced under its tag, and its layers no other image uses: gone, so the storage holds
+    # one version of each image (and the layers that make rebuilds cache hits), not one per build.
+    bah rmi --prune >/dev/null
   fi
   echo "$image $ref $((SECONDS - start))"
 done

@@ -176,7 +176,9 @@ class ImageRoot:
                  f"mount -t tmpfs -o mode=755 tmpfs {at('/dev')}",
                  f"mkdir -p {at('/dev/shm')}", f"mount -t tmpfs -o mode=1777 tmpfs {at('/dev/shm')}"]  # fmt: skip
         devices = [Bind(Path(f"/dev/{d}"), f"/dev/{d}", read_only=False) for d in DEVICES]
-        if run.termination_log is not None:  # the kubelet's file at /dev/termination-log
+        if run.termination_log is not None:  # the kubelet's file at /dev/termination-log, writable by any uid
+            run.termination_log.touch()
+            run.termination_log.chmod(0o666)
             devices.append(Bind(run.termination_log, "/dev/termination-log", read_only=False))
         for target in run.tmpfs:
             steps += [f"mkdir -p {at(target)}", f"mount -t tmpfs -o mode=1777 tmpfs {at(target)}"]
@@ -186,6 +188,7 @@ class ImageRoot:
             steps.append(f"mount --bind {shlex.quote(str(bind.source))} {at(bind.target)}")
             if bind.read_only:
                 steps.append(f"mount -o remount,bind,ro {at(bind.target)}")
+        steps.append(f"mkdir -p {at(self.workdir)}")  # a runtime creates the working directory when it is missing
         steps.append(f"mount -o remount,bind,ro {at('')}")  # readOnlyRootFilesystem, last: mount points exist
         env = {k: v for k, v in {**self.env, **run.env}.items() if k not in run.unset}
         groups = [f"--groups={','.join(map(str, run.groups))}"] if run.groups else []
@@ -221,3 +224,17 @@ def stop(proc: subprocess.Popen, timeout: float = 60) -> None:
             os.killpg(proc.pid, sig)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=timeout)
+
+
+def project(pod: dict, volume_name: str, configmaps: dict[str, dict[str, str]], dest: Path) -> Path:
+    """Write what the kubelet would project for `volume_name` of `pod` (a projected or configMap volume) into
+    `dest`: each item of each ConfigMap source at its path. `configmaps`: name -> data."""
+    [volume] = [v for v in pod["volumes"] if v["name"] == volume_name]
+    sources = [s["configMap"] for s in volume["projected"]["sources"]] if "projected" in volume else [volume["configMap"]]
+    for source in sources:
+        data = configmaps[source["name"]]
+        for item in source.get("items") or [{"key": key, "path": key} for key in data]:
+            path = dest / item["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(data[item["key"]])
+    return dest

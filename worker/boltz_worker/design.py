@@ -131,18 +131,23 @@ def check_spec(spec: Path) -> None:
 
 
 def check_models(models: BoltzGenModels) -> None:
-    missing = [p for p in models.paths() if not Path(p).is_file() or Path(p).stat().st_size == 0]
-    if missing:
+    """Every path boltzgen is given exists, is not empty, and is readable by this process; else ModelCacheUnusable
+    (the Job fails at once: every retry would find the same cache)."""
+    missing, unreadable_paths = [], []
+    for p in models.paths():
+        try:
+            if not Path(p).is_file() or Path(p).stat().st_size == 0:
+                missing.append(p)
+            elif not os.access(p, os.R_OK):
+                unreadable_paths.append(unreadable(p))
+        except PermissionError:  # a directory on the way that this uid may not search
+            unreadable_paths.append(unreadable(p))
+    problems = ([f"missing or empty: {', '.join(missing)}"] if missing else []) + unreadable_paths
+    if problems:
         raise WorkerError(
             ErrorClass.MODEL_CACHE_UNUSABLE,
-            f"boltzgen model cache is unusable (missing or empty: {', '.join(missing)}): "
-            "is its BoltzModelCache Ready and mounted there?",
-        )
-    unreadable_paths = [unreadable(p) for p in models.paths() if not os.access(p, os.R_OK)]
-    if unreadable_paths:
-        raise WorkerError(
-            ErrorClass.MODEL_CACHE_UNUSABLE,
-            f"boltzgen model cache is unusable ({'; '.join(unreadable_paths)})." + unreadable_hint(unreadable_paths),
+            f"boltzgen model cache is unusable ({'; '.join(problems)}): "
+            "is its BoltzModelCache Ready and mounted there?" + unreadable_hint(problems),
         )
 
 

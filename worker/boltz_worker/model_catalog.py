@@ -59,8 +59,11 @@ class Bundle:
         readable"). Readability is judged for this process's uid and groups, the reader's view: a cache written
         by another uid without read permission for this one is as unusable as a missing one.
         """
-        if cache_dir.is_dir() and not _readable_dir(cache_dir):
-            return [f"{cache_dir} is not readable"]
+        try:
+            if cache_dir.is_dir() and not _readable_dir(cache_dir):
+                return [unreadable(str(cache_dir))]
+        except PermissionError:  # a directory above it that this uid may not search
+            return [unreadable(str(cache_dir))]
         problems = [f"missing {file}" for file in self.files if not (cache_dir / file).is_file()]
         problems += [f"{file} is empty" for file in self.files if _is_empty_file(cache_dir / file)]
         problems += [unreadable(file) for file in self.files if _unreadable_file(cache_dir / file)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
@@ -213,6 +214,7 @@ def extract_directory(archive: Path, top: str, target: Path) -> None:
         extracted = tmp / top
         if not extracted.is_dir():
             raise WorkerError(ErrorClass.MODEL_CACHE_UNUSABLE, f"{archive.name} has no top-level {top}/ directory")
+        make_world_readable(extracted)  # archive members keep their modes: a directory without x is unsearchable
         _replace_dir(extracted, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -256,23 +258,30 @@ def _remove_leftover_temp_dirs(bundle_dir: Path) -> None:
 
 
 def make_world_readable(directory: Path) -> None:
-    """Add read permission for everyone (and search, on directories) under `directory`, itself included.
+    """Add read permission for everyone (and search, on directories, and our own write) under `directory`,
+    itself included.
 
     Readers may run under another uid than this Job (a namespace with assigned uid ranges, a pod securityContext
     set by the user): public weights on a volume they mount read-only must not depend on sharing our uid or on
     the umask. Temp files (mkstemp: 0600) and archive members keep whatever mode they were created with, hence
     this pass. A file this process may not change (a preloaded volume of someone else's) is left as it is.
     """
-    for path in [directory, *directory.rglob("*")]:
-        if path.is_symlink():
-            continue
-        mode = path.stat().st_mode
-        wanted = mode | (0o555 if path.is_dir() else 0o444)
-        if wanted != mode:
-            try:
-                path.chmod(wanted)
-            except OSError as e:  # not ours, or a read-only volume: readers get a clear error if it matters
-                log.warning("%s: cannot make it readable for every uid: %s", path, e)
+    _add_mode(directory, 0o755)  # directories: ours to change, everyone's to search
+    for root, dirs, files in os.walk(directory):  # top-down: each directory is made searchable before it is entered
+        for name in dirs:
+            _add_mode(Path(root, name), 0o755)
+        for name in files:
+            _add_mode(Path(root, name), 0o444)
+
+
+def _add_mode(path: Path, bits: int) -> None:
+    mode = path.lstat().st_mode
+    if stat.S_ISLNK(mode) or mode | bits == mode:
+        return
+    try:
+        path.chmod(mode | bits)
+    except OSError as e:  # not ours, or a read-only volume: readers get a clear error if it matters
+        log.warning("%s: cannot make it readable for every uid: %s", path, e)
 
 
 def _dir_stats(directory: Path) -> tuple[int, int]:

@@ -23,7 +23,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from fidelity_support import CACHE_HOME
+from fidelity_support import BOLTZGEN_VERSION, CACHE_HOME
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -144,3 +144,68 @@ def model_cache(checkpoints, ensure_mols, tmp_path_factory) -> Path:
     with tarfile.open(cache / "mols.tar", "w") as tar:
         tar.add(cache / "mols", arcname="mols")
     return cache
+
+
+BOLTZGEN_SIDE = HERE / "boltzgen_side.py"
+BOLTZGEN_VENV_SCRIPT = REPO / "hack" / "boltzgen-venv.sh"
+BOLTZGEN_MOLS_FORMAT = 1  # bump when boltz_side.ccd_mol changes what it writes
+TARGET_LIGANDS = ["SO4", "MPD"]  # boltzgen parses the whole file, ligands included, before it selects chains
+CCD_LIGANDS = ["SAH"]
+
+CI = bool(os.environ.get("CI"))
+
+
+# ---------------------------------------------------------------------------------------------- the boltzgen venv
+
+
+def _unavailable(reason: str):
+    if CI:
+        pytest.fail(f"{reason} (on CI the boltzgen venv must build: hack/boltzgen-venv.sh)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def boltzgen_python() -> Path:
+    """The boltzgen venv's python, building it (and the boltz venv it borrows torch from) if needed."""
+    venv = CACHE_HOME / f"boltzgen-venv-{BOLTZGEN_VERSION}"
+    if os.environ.get("BOLTZ_FIDELITY_BUILD", "1") == "0":
+        if not (venv / ".installed").is_file():
+            pytest.skip(f"no boltzgen venv at {venv} and BOLTZ_FIDELITY_BUILD=0 (make boltzgen-venv)")
+        return venv / "bin" / "python"
+    sys.stderr.write(f"\nfidelity: {BOLTZGEN_VENV_SCRIPT.relative_to(REPO)} (builds the boltzgen venv once, then cached)\n")
+    try:
+        proc = subprocess.run([str(BOLTZGEN_VENV_SCRIPT)], capture_output=True, text=True, timeout=3600)
+    except subprocess.TimeoutExpired:
+        _unavailable("hack/boltzgen-venv.sh took over an hour: is the package index reachable?")
+    if proc.returncode != 0:
+        tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
+        _unavailable(f"the boltzgen venv could not be built (hack/boltzgen-venv.sh exited {proc.returncode}): {tail}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+class BoltzGenSide:
+    """boltzgen_side.py run by the boltzgen venv's python: one JSON answer per call."""
+
+    def __init__(self, python: Path):
+        self.python = python
+
+    def __call__(self, command: str, *args: str | Path, timeout: float = 1800, env: dict | None = None) -> dict:
+        argv = [str(self.python), str(BOLTZGEN_SIDE), command, *map(str, args)]
+        env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE)
+        if proc.returncode != 0:
+            raise AssertionError(f"boltzgen_side {command} failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def boltzgen_side(boltzgen_python) -> BoltzGenSide:
+    return BoltzGenSide(boltzgen_python)
+
+
+@pytest.fixture(scope="session")
+def boltzgen_mols(boltzgen_side) -> Path:
+    """Stands in for mols.zip: <CODE>.pkl generated offline from biotite's CCD, cached across runs."""
+    directory = CACHE_HOME / "boltzgen-fidelity-mols" / f"v{BOLTZGEN_MOLS_FORMAT}"
+    boltzgen_side("mols", directory, *CANONICAL_CODES, *TARGET_LIGANDS, *CCD_LIGANDS)
+    return directory

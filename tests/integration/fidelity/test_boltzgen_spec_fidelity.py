@@ -25,17 +25,13 @@ Environment:
 
 from __future__ import annotations
 
-import json
-import os
 import posixpath
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from fidelity_support import CACHE_HOME, relocate
+from fidelity_support import BOLTZGEN_VERSION, TARGET, relocate
 
 from boltz_operator.api.campaign import DesignSpec
 from boltz_operator.builders.campaign import SPEC_FILE
@@ -43,83 +39,10 @@ from boltz_operator.render.boltzgen_yaml import render_design_spec
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
-BOLTZGEN_SIDE = HERE / "boltzgen_side.py"
-VENV_SCRIPT = REPO / "hack" / "boltzgen-venv.sh"
-BOLTZGEN_VERSION = "0.3.2"
-TARGET = REPO / "tests" / "fixtures" / "structures" / "3ch4.cif"
-MOLS_FORMAT = 1  # bump when boltz_side.ccd_mol changes what it writes
-
-# Residues boltzgen loads for any spec (const.canonical_tokens and the nucleotides load_canonicals asks for).
-CANONICAL_CODES = (
-    "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL UNK "
-    "A G C U N DA DG DC DT DN"
-).split()
-TARGET_LIGANDS = ["SO4", "MPD"]  # boltzgen parses the whole file, ligands included, before it selects chains
-CCD_LIGANDS = ["SAH"]
-
 # 3CH4, entity 1 (label chain A): label_seq_id 1..202; 63..69 and 196..202 are not in the model.
 TARGET_LENGTH = 202
 TARGET_UNRESOLVED_TAIL = range(196, 203)
 TARGET_GAP = range(63, 70)
-
-CI = bool(os.environ.get("CI"))
-
-
-# ---------------------------------------------------------------------------------------------- the boltzgen venv
-
-
-def _unavailable(reason: str):
-    if CI:
-        pytest.fail(f"{reason} (on CI the boltzgen venv must build: hack/boltzgen-venv.sh)", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def boltzgen_python() -> Path:
-    """The boltzgen venv's python, building it (and the boltz venv it borrows torch from) if needed."""
-    venv = CACHE_HOME / f"boltzgen-venv-{BOLTZGEN_VERSION}"
-    if os.environ.get("BOLTZ_FIDELITY_BUILD", "1") == "0":
-        if not (venv / ".installed").is_file():
-            pytest.skip(f"no boltzgen venv at {venv} and BOLTZ_FIDELITY_BUILD=0 (make boltzgen-venv)")
-        return venv / "bin" / "python"
-    sys.stderr.write(f"\nfidelity: {VENV_SCRIPT.relative_to(REPO)} (builds the boltzgen venv once, then cached)\n")
-    try:
-        proc = subprocess.run([str(VENV_SCRIPT)], capture_output=True, text=True, timeout=3600)
-    except subprocess.TimeoutExpired:
-        _unavailable("hack/boltzgen-venv.sh took over an hour: is the package index reachable?")
-    if proc.returncode != 0:
-        tail = " | ".join(proc.stderr.strip().splitlines()[-4:])
-        _unavailable(f"the boltzgen venv could not be built (hack/boltzgen-venv.sh exited {proc.returncode}): {tail}")
-    return Path(proc.stdout.strip().splitlines()[-1])
-
-
-class BoltzGenSide:
-    """boltzgen_side.py run by the boltzgen venv's python: one JSON answer per call."""
-
-    def __init__(self, python: Path):
-        self.python = python
-
-    def __call__(self, command: str, *args: str | Path, timeout: float = 1800, env: dict | None = None) -> dict:
-        argv = [str(self.python), str(BOLTZGEN_SIDE), command, *map(str, args)]
-        env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE)
-        if proc.returncode != 0:
-            raise AssertionError(f"boltzgen_side {command} failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-@pytest.fixture(scope="session")
-def boltzgen_side(boltzgen_python) -> BoltzGenSide:
-    return BoltzGenSide(boltzgen_python)
-
-
-@pytest.fixture(scope="session")
-def boltzgen_mols(boltzgen_side) -> Path:
-    """Stands in for mols.zip: <CODE>.pkl generated offline from biotite's CCD, cached across runs."""
-    directory = CACHE_HOME / "boltzgen-fidelity-mols" / f"v{MOLS_FORMAT}"
-    boltzgen_side("mols", directory, *CANONICAL_CODES, *TARGET_LIGANDS, *CCD_LIGANDS)
-    return directory
-
 
 # ---------------------------------------------------------------------------------------------- the specs
 

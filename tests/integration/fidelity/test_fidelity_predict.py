@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 from fidelity_support import CPU_OPTIONS, example_spec, write_msas
 
 from boltz_operator.api import BoltzPredictionSpec

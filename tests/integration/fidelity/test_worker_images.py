@@ -13,24 +13,29 @@ from __future__ import annotations
 
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
-from fidelity_support import example_spec
+from fidelity_support import TARGET, example_spec
 from kubernetes import client
 
 from boltz_operator.api import BoltzModelCacheSpec, BoltzPredictionSpec
 from boltz_operator.api.prediction import ResultsStore
+from boltz_operator.api.campaign import BoltzGenCampaignSpec
+from boltz_operator.builders import campaign as campaign_builders
 from boltz_operator.builders import modelcache as cache_builders
+from boltz_operator.builders.campaign import CampaignRef
 from boltz_operator.builders.common import CONFIG_VOLUME, MODELS_VOLUME
 from boltz_operator.builders.prediction import PredictionRef, build_configmap, build_job, build_run
 from boltz_operator.builders.results import RESULTS_VOLUME, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
-from boltz_operator.render import render_boltz_input
+from boltz_operator.render import render_boltz_input, render_design_spec
 from boltz_worker import contract
 from boltz_worker.contract import ErrorClass, ExitCode, PredictionResult, RunSummary
+from boltz_worker.model_catalog import BOLTZGEN
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
-from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run
+from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run, project
 from support.worker_helpers import FakeHub, make_model_files, serving
 
 CPU_ONLY = {"BOLTZ_WORKER_ACCELERATOR": "cpu", "BOLTZ_WORKER_CPUS": "2"}
@@ -45,8 +50,7 @@ def boltz_image(tmp_path_factory) -> str:
 
 
 def prediction_pod(name: str, spec_body: dict, config_dir: Path) -> dict:
-    """The predict Job's pod spec, as the operator builds it, with its config volume's files written to
-    `config_dir` (run.json, the Boltz YAML; the ConfigMap keys a projected volume would hold)."""
+    """The predict Job's pod spec, as the operator builds it, with its config volume projected into `config_dir`."""
     spec = BoltzPredictionSpec.model_validate(spec_body)
     doc, files = render_boltz_input(spec, f"{contract.CONFIG_DIR}/inputs", f"{contract.WORK_DIR}/inputs")
     assert files == []  # the example needs no input files
@@ -54,11 +58,11 @@ def prediction_pod(name: str, spec_body: dict, config_dir: Path) -> dict:
     store = ResultsStore.model_validate({"pvc": {"claimName": "results"}})
     placement = place_results(store, DefaultResultsStore(), ref.namespace, ref.name, ref.uid)
     run = build_run(ref, spec, files, placement)
-    config_dir.mkdir(parents=True)
-    for key, text in build_configmap(ref, doc, run).data.items():
-        (config_dir / key).write_text(text)
+    configmap = build_configmap(ref, doc, run)
     job = build_job(ref, spec, run, files, placement, cache_claim="default-models", config=OperatorConfig())
-    return SERIALIZE(job)["spec"]["template"]["spec"]
+    pod = SERIALIZE(job)["spec"]["template"]["spec"]
+    project(pod, CONFIG_VOLUME, {configmap.metadata.name: configmap.data}, config_dir)
+    return pod
 
 
 def test_boltz_image_runs_a_real_prediction_from_a_read_only_cache(boltz_image, model_cache, tmp_path):
@@ -116,14 +120,14 @@ def test_boltz_image_populates_a_cache_from_a_hugging_face_mirror(boltz_image, t
     spec = BoltzModelCacheSpec.model_validate({"source": {"huggingFace": {"endpoint": "http://127.0.0.1:1"}}})
     ref = cache_builders.ModelCacheRef(namespace="lab", name="default", uid="0000", generation=1)
     models, config, termination = tmp_path / "models", tmp_path / "config", tmp_path / "termination-log"
-    models.mkdir(), config.mkdir(), termination.touch()
+    models.mkdir()
     models.chmod(0o777)  # a fresh PVC made writable for the pod's uid (fsGroup does that in a cluster)
     with serving(FakeHub(files=dict(files), repos={})) as hub:
         spec = spec.model_copy(update={"source": BoltzModelCacheSpec.model_validate(
             {"source": {"huggingFace": {"endpoint": hub.url}}}).source})  # fmt: skip
-        for key, text in cache_builders.build_configmap(ref, cache_builders.build_run(spec)).data.items():
-            (config / key).write_text(text)
+        configmap = cache_builders.build_configmap(ref, cache_builders.build_run(spec))
         pod = SERIALIZE(cache_builders.build_job(ref, spec, OperatorConfig()))["spec"]["template"]["spec"]
+        project(pod, CONFIG_VOLUME, {configmap.metadata.name: configmap.data}, config)
         args, run = pod_run(pod, {CONFIG_VOLUME: config, MODELS_VOLUME: models})
         run.termination_log = termination
         with ImageRoot(boltz_image) as image:
@@ -152,8 +156,68 @@ def test_boltzgen_image_is_consistent_and_runs_boltzgen(boltzgen_image):
     with ImageRoot(boltzgen_image) as image:
         check = image.run(["check"], Run(entrypoint=["pip"]))
         assert check.returncode == 0, check.stdout + check.stderr
+        assert "No broken requirements found" in check.stdout
         help_ = image.run(["--help"], Run(entrypoint=["boltzgen"]))
         assert help_.returncode == 0, help_.stdout + help_.stderr
-        assert "run" in help_.stdout
-        worker = image.run(["design", "--help"], Run())
-        assert worker.returncode == 0 and "--run" in worker.stdout, worker.stdout + worker.stderr
+        assert "run" in help_.stdout and "check" in help_.stdout
+
+
+def design_pod(include_chain: str, config_dir: Path) -> dict:
+    """Shard 0 of a one-shard campaign's design Job, as the operator builds it: a binder against chain
+    `include_chain` of the 3CH4 fixture (a ConfigMap key), its config volume projected into `config_dir`."""
+    spec = BoltzGenCampaignSpec.model_validate({
+        "designSpec": {"entities": [
+            {"protein": {"ids": ["B"], "sequence": "12..16"}},
+            {"file": {"configMapKeyRef": {"name": "target", "key": "3ch4.cif"},
+                      "include": [{"chain": {"id": include_chain}}]}}]},
+        "numDesigns": 1, "shards": 1, "results": {"pvc": {"claimName": "results"}}})  # fmt: skip
+    ref = CampaignRef(namespace="lab", name="binder", uid="0000")
+    doc, files = render_design_spec(spec.design_spec)
+    placement = place_results(spec.results, DefaultResultsStore(), ref.namespace, ref.name, ref.uid)
+    configmap = campaign_builders.build_configmap(ref, doc, campaign_builders.build_design_run(spec, files, placement),
+                                                  campaign_builders.build_filter_run(spec, files, placement))  # fmt: skip
+    job = campaign_builders.build_design_job(ref, spec, files, placement, "boltzgen-models", OperatorConfig())
+    pod = SERIALIZE(job)["spec"]["template"]["spec"]
+    project(pod, CONFIG_VOLUME, {configmap.metadata.name: configmap.data, "target": {"3ch4.cif": TARGET.read_text()}},
+            config_dir)  # fmt: skip
+    return pod
+
+
+@pytest.fixture(scope="module")
+def boltzgen_models(boltzgen_mols, tmp_path_factory) -> Path:
+    """<models>/boltzgen with boltzgen's molecules (generated from biotite's CCD, zipped as mols.zip is) and
+    placeholder checkpoints: enough for boltzgen's spec check, which runs before any model loads."""
+    models = tmp_path_factory.mktemp("boltzgen-models")
+    models.chmod(0o755)  # as populate leaves a cache: readable by every uid (mktemp makes it 0700)
+    bundle = models / BOLTZGEN.name
+    bundle.mkdir()
+    for name in BOLTZGEN.files:
+        if name != "mols.zip":
+            (bundle / name).write_bytes(b"placeholder checkpoint")
+    with zipfile.ZipFile(bundle / "mols.zip", "w") as mols:
+        for pkl in sorted(boltzgen_mols.glob("*.pkl")):
+            mols.write(pkl, pkl.name)
+    return models
+
+
+@pytest.mark.parametrize(("chain", "exit_code", "says"), [
+    ("Q", ExitCode.INVALID_INPUT, "Specified chain id Q not in file"),  # refused by boltzgen's own check
+    ("A", ExitCode.GPU_DEVICE_ERROR, "no usable CUDA device"),  # accepted; boltzgen then needs a GPU
+])  # fmt: skip
+def test_boltzgen_image_design_reaches_boltzgens_own_spec_check(boltzgen_image, boltzgen_models, tmp_path, chain,
+                                                                 exit_code, says):  # fmt: skip
+    pod = design_pod(chain, tmp_path / "config")
+    results, termination = tmp_path / "results", tmp_path / "termination-log"
+    results.mkdir(mode=0o777)
+    results.chmod(0o777)
+    args, run = pod_run(pod, {CONFIG_VOLUME: tmp_path / "config", MODELS_VOLUME: boltzgen_models,
+                              RESULTS_VOLUME: results}, extra_env={"JOB_COMPLETION_INDEX": "0"})  # fmt: skip
+    run.termination_log = termination
+    started = time.monotonic()
+    with ImageRoot(boltzgen_image) as image:
+        proc = image.run(args, run, timeout=600)
+    print(f"\n[images] boltz-worker design in the image ({chain}): exit {proc.returncode} in "
+          f"{time.monotonic() - started:.1f} s")
+    assert proc.returncode == exit_code, (proc.stdout + proc.stderr)[-6000:]
+    summary = RunSummary.from_termination_message(termination.read_text())
+    assert says in summary.message, summary.message
