@@ -54,6 +54,7 @@ _NOTABLE = re.compile(
             " failed on ",
             "Molecule loading failed",
             "Number of failed examples",
+            "POOL BROKEN",  # boltzgen's analysis restarted its process pool: a worker died (design.py counts them)
             *OOM_MARKERS,
             *DEVICE_BUG_MARKERS,
             *GPU_DEVICE_MARKERS,

@@ -33,6 +33,7 @@ __all__ = [
     "build_merge_argv",
     "child_env",
     "failure",
+    "filter_failure",
     "run_boltzgen",
 ]
 
@@ -177,3 +178,34 @@ def failure(result: BoltzResult, what: str) -> WorkerError | None:
     if _NO_GPU.search(text):
         return WorkerError(ErrorClass.GPU_DEVICE_ERROR, f"{what}: no usable CUDA device: {last}")
     return WorkerError(ErrorClass.INTERNAL, f"{what} exited with code {result.returncode}: {last}")
+
+
+# A Python exception line as a traceback ends with it: `FileNotFoundError: Required file missing during merge: ...`.
+_EXCEPTION = re.compile(r"^(?:[A-Za-z_][\w]*\.)*([A-Za-z_]\w*(?:Error|Exception))(?:: (.*))?$")
+# Failures a retry can get past: the process (or the filtering step's own subprocess) killed, memory, disk.
+_TRANSIENT = re.compile(
+    r"MemoryError|Killed|SIGKILL|died with <Signals|No space left on device|Errno 28|Connection|Timeout"
+)
+
+
+def filter_failure(result: BoltzResult, what: str) -> WorkerError | None:
+    """`failure` for `boltzgen merge` and `boltzgen run --steps filtering`, which read only shard outputs already
+    downloaded: when boltzgen raised a Python exception (its traceback's last exception line, the filtering step's
+    own one rather than the CalledProcessError of the pipeline around it), every retry reads the same files and
+    fails the same way, so it is FILTER_FAILED (the Job fails at once), quoting that exception. A process killed
+    (signal, memory) or a full disk stays retryable."""
+    error = failure(result, what)
+    if error is None or error.error_class != ErrorClass.INTERNAL:
+        return error
+    lines = result.log.lines()
+    if result.returncode < 0 or result.returncode in (137, 143) or _TRANSIENT.search("\n".join(lines)):
+        return error
+    causes = [line.strip() for line in lines if _EXCEPTION.match(line.strip())]
+    own = [c for c in causes if not c.startswith(("subprocess.CalledProcessError", "CalledProcessError"))]
+    if not own:
+        return error
+    cause = own[-1]
+    return WorkerError(
+        ErrorClass.FILTER_FAILED,
+        f"{what} failed on the stored shard outputs (a retry would read the same files): {cause[:600]}",
+    )

@@ -92,23 +92,27 @@ class StoreReader:
 
     def download(self, rel_prefix: str, dest: Path, exclude: tuple[str, ...] = ()) -> list[str]:
         """Copy every file under rel_prefix/ into dest (keeping relative paths); returns what was copied."""
-        copied = []
-        for rel in self.list(rel_prefix):
-            if rel in exclude:
-                continue
+        return self.download_files(rel_prefix, [rel for rel in self.list(rel_prefix) if rel not in exclude], dest)
+
+    def download_files(self, rel_prefix: str, rels: list[str], dest: Path) -> list[str]:
+        """Copy the files `rels` (paths relative to rel_prefix/) into dest, keeping relative paths; returns `rels`.
+        Raises WorkerError(RESULTS_STORE_ERROR) when one cannot be read."""
+        for rel in rels:
             local = dest / _safe_rel(rel)
             local.parent.mkdir(parents=True, exist_ok=True)
             source_rel = f"{rel_prefix.rstrip('/')}/{rel}" if rel_prefix else rel
             if self.target.local_dir is not None:
-                shutil.copyfile(Path(self.target.local_dir) / source_rel, local)
+                try:
+                    shutil.copyfile(Path(self.target.local_dir) / _safe_rel(source_rel), local)
+                except OSError as e:
+                    raise self._error(f"copying {source_rel}", e) from e
             else:
                 s3 = self.target.s3
                 try:
-                    self._client.download_file(s3.bucket, join_key(s3.prefix, source_rel), str(local))
+                    self._client.download_file(s3.bucket, join_key(s3.prefix, _safe_rel(source_rel)), str(local))
                 except (ClientError, BotoCoreError, Boto3Error) as e:
                     raise self._error(f"downloading {source_rel}", e) from e
-            copied.append(rel)
-        return copied
+        return list(rels)
 
     def _error(self, what: str, e: BaseException) -> WorkerError:
         return WorkerError(ErrorClass.RESULTS_STORE_ERROR, f"{what} in {self.target.uri} failed: {e}")

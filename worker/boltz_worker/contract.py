@@ -54,6 +54,8 @@ class ExitCode(IntEnum):
     RESULTS_STORE_ERROR = 13  # upload failed (network, credentials): retried
     GPU_DEVICE_ERROR = 14  # CUDA/driver/Xid errors: retried, likely on another node
     CHECKSUM_MISMATCH = 15  # a source served bytes that do not match their checksum
+    FILTER_FAILED = 16  # boltzgen merge/filtering raised on shard outputs already stored: a retry reads the same
+    HOST_OUT_OF_MEMORY = 17  # a design shard lost designs to killed analysis processes: fails its index only
 
 
 FAIL_FAST_EXIT_CODES = (
@@ -61,6 +63,8 @@ FAIL_FAST_EXIT_CODES = (
     ExitCode.MODEL_CACHE_UNUSABLE,
     ExitCode.GPU_OUT_OF_MEMORY,
     ExitCode.CHECKSUM_MISMATCH,
+    ExitCode.FILTER_FAILED,
+    ExitCode.HOST_OUT_OF_MEMORY,
 )
 
 
@@ -72,6 +76,8 @@ class ErrorClass(str, Enum):
     GPU_DEVICE_ERROR = "GPUDeviceError"
     CHECKSUM_MISMATCH = "ChecksumMismatch"
     SOURCE_UNAVAILABLE = "SourceUnavailable"
+    FILTER_FAILED = "FilterFailed"
+    HOST_OUT_OF_MEMORY = "HostOutOfMemory"
     INTERNAL = "Internal"
 
 
@@ -82,6 +88,8 @@ EXIT_CODE_OF = {
     ErrorClass.RESULTS_STORE_ERROR: ExitCode.RESULTS_STORE_ERROR,
     ErrorClass.GPU_DEVICE_ERROR: ExitCode.GPU_DEVICE_ERROR,
     ErrorClass.CHECKSUM_MISMATCH: ExitCode.CHECKSUM_MISMATCH,
+    ErrorClass.FILTER_FAILED: ExitCode.FILTER_FAILED,
+    ErrorClass.HOST_OUT_OF_MEMORY: ExitCode.HOST_OUT_OF_MEMORY,
     ErrorClass.SOURCE_UNAVAILABLE: ExitCode.RETRYABLE,
     ErrorClass.INTERNAL: ExitCode.RETRYABLE,
 }
@@ -276,7 +284,14 @@ class DesignRun(_Model):
     results: ResultsTarget  # the CAMPAIGN's results base; the shard's target is derived from it
 
     def designs_in_shard(self, index: int) -> int:
+        """Backbones shard `index` is asked to design (boltzgen's --num_designs)."""
         return self.num_designs + (1 if index < self.extra_design_shards else 0)
+
+    def designs_expected(self, index: int) -> int:
+        """Rows shard `index` should end with in its aggregate metrics: every inverse-folded sequence of every
+        backbone is a design of its own (`<id>_<k>`), so num_designs x inverse_fold_num_sequences unless skipped."""
+        per_backbone = 1 if self.options.skip_inverse_folding else self.options.inverse_fold_num_sequences
+        return self.designs_in_shard(index) * per_backbone
 
 
 class FilterOptions(_Model):
@@ -353,6 +368,8 @@ class RunSummary(_Model):
     # design (a shard) and filter (a campaign)
     shard_index: int | None = None
     designs_completed: int | None = None  # design: rows in the shard's aggregate metrics; filter: designs merged
+    designs_requested: int | None = None  # design: designs asked of the shard (num_designs x inverse-fold sequences)
+    designs_duplicates_dropped: int | None = None  # filter: rows boltzgen's filter dropped as repeated sequences
     already_complete: bool = False  # design: the shard's marker existed, nothing was run
     shards_merged: list[int] = []
     designs_selected: int | None = None

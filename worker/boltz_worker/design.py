@@ -38,6 +38,13 @@ from .s3_inputs import fetch_downloads
 log = logging.getLogger(__name__)
 
 METRICS_CSV = "aggregate_metrics_analyze.csv"  # written by boltzgen's analysis step into the designs directory
+# A shard may end with up to this fraction of its expected designs missing (rounded down: none below 20 designs):
+# boltzgen's analysis skips a design it cannot featurize ("Failed obtaining valid features ... Skipping"), a rare
+# loss a whole campaign can bear. More than that is what a killed analysis process leaves (see check_shard_outputs).
+SHORTFALL_TOLERANCE = 0.05
+# Memory one analysis process takes just to load (boltzgen 0.3.2, measured: DESIGN.md "Facts from the field").
+ANALYSIS_PROCESS_BYTES = 1.3e9
+POOL_BROKEN = "POOL BROKEN"  # what boltzgen's Analyze.run_parallel prints when it restarts a broken pool
 INVERSE_FOLDED_DIR = "intermediate_designs_inverse_folded"
 DESIGNS_DIR = "intermediate_designs"
 
@@ -73,6 +80,7 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
         return RunSummary(
             ok=True, results_uri=target.uri, shard_index=index, already_complete=True,
             designs_completed=_designs_in_marker(reader, marker),
+            designs_requested=run.designs_expected(index) if _analysed(run) else None,
         )  # fmt: skip
     spec = config_dir / run.spec_file
     check_spec(spec)
@@ -84,14 +92,18 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
     if out_dir.exists() and not run.options.reuse:
         shutil.rmtree(out_dir)  # a retried container in the same pod: start clean unless asked to reuse
     out_dir.mkdir(parents=True, exist_ok=True)
+    cpus = container_cpus()
     argv = build_design_argv(
-        boltzgen_executable(), spec, out_dir, run.protocol, run.designs_in_shard(index), run.options, run.models, container_cpus()
+        boltzgen_executable(), spec, out_dir, run.protocol, run.designs_in_shard(index), run.options, run.models, cpus
     )
     result = run_boltzgen(argv, cwd=work)
     error = failure(result, f"boltzgen run (shard {index})")
     if error:
         raise error
-    designs = check_shard_outputs(out_dir, run)
+    # Counted among the notable lines (kept wherever they appeared; lines() repeats the tail's).
+    pool_breaks = sum(1 for line in result.log.notable if POOL_BROKEN in line)
+    designs = check_shard_outputs(out_dir, run, index, analysis_processes=cpus, pool_breaks=pool_breaks)
+    expected = run.designs_expected(index) if _analysed(run) else None
 
     upload_started = time.monotonic()
     store = open_results_store(target)
@@ -101,6 +113,7 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
     marker_doc = {
         "shard_index": index,
         "designs": designs,
+        "designs_requested": expected,
         "files": len(files),
         "num_designs": run.designs_in_shard(index),
         "protocol": run.protocol,
@@ -113,8 +126,10 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
         },
     }
     store.put_bytes(SHARD_COMPLETE_MARKER, json.dumps(marker_doc, indent=2).encode() + b"\n")  # LAST
-    log.info("shard %d: %d designs at %s", index, designs, target.uri)
-    return RunSummary(ok=True, results_uri=target.uri, shard_index=index, designs_completed=designs)
+    log.info("shard %d: %d designs (of %s expected) at %s", index, designs, expected, target.uri)
+    return RunSummary(
+        ok=True, results_uri=target.uri, shard_index=index, designs_completed=designs, designs_requested=expected
+    )
 
 
 def check_spec(spec: Path) -> None:
@@ -155,8 +170,26 @@ def designs_dir(out_dir: Path, skip_inverse_folding: bool) -> Path:
     return out_dir / (DESIGNS_DIR if skip_inverse_folding else INVERSE_FOLDED_DIR)
 
 
-def check_shard_outputs(out_dir: Path, run: DesignRun) -> int:
-    """The number of designs the shard produced; WorkerError when boltzgen exited 0 without them."""
+def _analysed(run: DesignRun) -> bool:
+    return run.options.steps is None or "analysis" in run.options.steps
+
+
+def allowed_shortfall(expected: int) -> int:
+    """Designs a shard may be missing and still count as complete: SHORTFALL_TOLERANCE of `expected`, rounded down."""
+    return int(expected * SHORTFALL_TOLERANCE)
+
+
+def check_shard_outputs(
+    out_dir: Path, run: DesignRun, index: int = 0, analysis_processes: int | None = None, pool_breaks: int = 0
+) -> int:
+    """The number of designs (rows of the aggregate metrics) the shard produced.
+
+    Raises WorkerError: INTERNAL when boltzgen exited 0 without them; HOST_OUT_OF_MEMORY when more than
+    allowed_shortfall(expected) are missing (expected: run.designs_expected(index)). boltzgen exits 0 then: its
+    analysis step restarts its process pool when a worker is killed (the kernel's OOM killer, in a pod at its memory
+    limit) and counts the task in flight as done, so its design is lost. `analysis_processes` (the pool size, our
+    CPUs) and `pool_breaks` (POOL_BROKEN lines in boltzgen's output) only make the message precise.
+    """
     steps = run.options.steps
     directory = designs_dir(out_dir, run.options.skip_inverse_folding)
     if steps is None or "analysis" in steps:
@@ -165,11 +198,25 @@ def check_shard_outputs(out_dir: Path, run: DesignRun) -> int:
             raise WorkerError(ErrorClass.INTERNAL, f"boltzgen exited 0 but wrote no {directory.name}/{METRICS_CSV}")
         if rows == 0:
             raise WorkerError(ErrorClass.INTERNAL, f"boltzgen's {directory.name}/{METRICS_CSV} lists no designs")
+        expected = run.designs_expected(index)
+        if expected - rows > allowed_shortfall(expected):
+            raise WorkerError(ErrorClass.HOST_OUT_OF_MEMORY, _shortfall_message(
+                index, rows, expected, analysis_processes, pool_breaks))
         return rows
     cifs = [p for p in (out_dir / DESIGNS_DIR).glob("*.cif") if not p.name.endswith("_native.cif")]
     if not cifs:
         raise WorkerError(ErrorClass.INTERNAL, f"boltzgen exited 0 but wrote no designs under {DESIGNS_DIR}/")
     return len(cifs)
+
+
+def _shortfall_message(index: int, rows: int, expected: int, processes: int | None, pool_breaks: int) -> str:
+    why = (f"boltzgen's analysis restarted its process pool {pool_breaks} time(s): a worker process was killed, as the "
+           "kernel does at the pod's memory limit, and its designs were dropped" if pool_breaks else
+           "boltzgen exited 0, as it does when an analysis worker process is killed for memory")
+    pool = f" x {processes} processes (one per CPU)" if processes else " per process"
+    return (f"shard {index} produced {rows} of {expected} designs (at most {allowed_shortfall(expected)} may be "
+            f"missing, {SHORTFALL_TOLERANCE:.0%}): {why}. Each analysis process needs about "
+            f"{ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB{pool}: raise resources.memory, or lower resources.cpu")
 
 
 def count_csv_rows(path: Path) -> int | None:

@@ -1,9 +1,10 @@
 """`boltz-worker filter`: the BoltzGen campaign's last Job.
 
-Downloads the complete shards (those with SHARD_COMPLETE_MARKER) into directories with distinct names (boltzgen's
-merge prefixes every design id with its source directory's name), `boltzgen merge`s them, runs
-`boltzgen run <spec> --steps filtering` on the merged directory, uploads final_ranked_designs/ and the merged metrics
-CSVs to <campaign results>/final/, writes result.json there LAST, and reports the top designs.
+Downloads, of each complete shard (those with SHARD_COMPLETE_MARKER), only what `boltzgen merge` and filtering read
+(shard_files_to_download), into directories with distinct names (boltzgen's merge prefixes every design id with its
+source directory's name), `boltzgen merge`s them, runs `boltzgen run <spec> --steps filtering` on the merged
+directory, uploads final_ranked_designs/ and the merged metrics CSVs to <campaign results>/final/, writes result.json
+there LAST, and reports the top designs and how many designs boltzgen's filter dropped as repeated sequences.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from .boltzgen_command import (
     boltzgen_executable,
     build_filter_argv,
     build_merge_argv,
-    failure,
+    filter_failure,
     run_boltzgen,
 )
 from .boltzgen_store import StoreReader, sub_target
@@ -36,7 +37,7 @@ from .contract import (
     TopDesign,
     WorkerError,
 )
-from .design import METRICS_CSV, check_models, check_spec, count_csv_rows, designs_dir, shard_rel
+from .design import DESIGNS_DIR, INVERSE_FOLDED_DIR, METRICS_CSV, check_models, check_spec, count_csv_rows, designs_dir, shard_rel
 from .fileutil import utc_now
 from .results_store import open_results_store
 from .s3_inputs import fetch_downloads
@@ -45,7 +46,10 @@ log = logging.getLogger(__name__)
 
 FINAL_RANKED_DIR = "final_ranked_designs"  # boltzgen's filter output under its --output
 ALL_METRICS_CSV = "all_designs_metrics.csv"
-MERGED_CSVS = (METRICS_CSV, "per_target_metrics_analyze.csv")
+PER_TARGET_CSV = "per_target_metrics_analyze.csv"
+SEQUENCES_PICKLE = "ca_coords_sequences.pkl.gz"  # id -> sequence: filtering's diversity selection needs it
+REFOLD_DIR = "refold_cif"  # boltzgen const.refold_cif_dirname: filtering copies the selected designs' refolded cifs
+MERGED_CSVS = (METRICS_CSV, PER_TARGET_CSV)
 # Metrics reported per top design, first present of each group (boltzgen's filter falls back the same way).
 KEY_METRICS = (
     ("design_to_target_iptm", "design_iptm"),
@@ -63,6 +67,44 @@ def selected_metrics_csv(budget: int) -> str:
 
 def shard_dir_name(index: int) -> str:
     return f"shard-{index:05d}"  # distinct and stable: merged ids read `shard-00003_<id>`
+
+
+def shard_files_to_download(listing: list[str], metrics_csv: Path, skip_inverse_folding: bool) -> list[str]:
+    """Of a shard's files (`listing`, relative to the shard), those `boltzgen merge` and filtering read.
+
+    boltzgen 0.3.2 (cli/boltzgen.py merge_command, task/filter/filter.py): filtering reads one designs directory,
+    intermediate_designs_inverse_folded/ (intermediate_designs/ with --skip_inverse_folding): its aggregate metrics,
+    ca_coords_sequences.pkl.gz, and for the designs it selects `<file_name>` and refold_cif/<file_name>. The merge
+    must find `<file_name>` of every metrics row (the rest it copies only when present: .npz, _native.cif,
+    refold_design_cif/) and carries per_target_metrics_analyze.csv along. So: those three tables and, for each row of
+    `metrics_csv` (that directory's aggregate metrics, already downloaded), its structure and refolded structure.
+    The other directory is left out too: with inverse folding, the merge would otherwise look in intermediate_designs/
+    for the inverse-folded ids (`<id>_<k>.cif`) and fail when inverseFoldNumSequences > 1.
+    """
+    directory = DESIGNS_DIR if skip_inverse_folding else INVERSE_FOLDED_DIR
+    present = set(listing)
+    wanted = [f"{directory}/{name}" for name in (METRICS_CSV, PER_TARGET_CSV, SEQUENCES_PICKLE)]
+    for row in read_csv(metrics_csv):
+        name = row.get("file_name") or ""
+        wanted += [f"{directory}/{name}", f"{directory}/{REFOLD_DIR}/{name}"]
+    # A file the metrics name but the shard lacks is left to the merge, whose error names it (FilterFailed).
+    return [rel for rel in dict.fromkeys(wanted) if rel in present]
+
+
+def download_shard(reader: StoreReader, index: int, dest: Path, skip_inverse_folding: bool) -> tuple[int, int]:
+    """Download what merge and filtering read of shard `index` into dest; returns (files, bytes)."""
+    directory = DESIGNS_DIR if skip_inverse_folding else INVERSE_FOLDED_DIR
+    listing = reader.list(shard_rel(index))
+    metrics = f"{directory}/{METRICS_CSV}"
+    if metrics not in listing:
+        raise WorkerError(
+            ErrorClass.FILTER_FAILED, f"shard {index} is marked complete but has no {metrics}: nothing to merge"
+        )
+    reader.download_files(shard_rel(index), [metrics], dest)
+    rels = [rel for rel in shard_files_to_download(listing, dest / metrics, skip_inverse_folding) if rel != metrics]
+    reader.download_files(shard_rel(index), rels, dest)
+    files = [dest / metrics, *(dest / rel for rel in rels)]
+    return len(files), sum(p.stat().st_size for p in files)
 
 
 def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
@@ -84,35 +126,44 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
     if work.exists():
         shutil.rmtree(work)
     shards_dir, merged = work / "shards", work / "merged"
-    sources = []
+    sources, downloaded_files, downloaded_bytes = [], 0, 0
+    download_started = time.monotonic()
     for index in complete:
         dest = shards_dir / shard_dir_name(index)
-        reader.download(shard_rel(index), dest, exclude=(SHARD_COMPLETE_MARKER,))
+        files, size = download_shard(reader, index, dest, run.skip_inverse_folding)
+        downloaded_files, downloaded_bytes = downloaded_files + files, downloaded_bytes + size
         sources.append(dest)
+    download_seconds = time.monotonic() - download_started
+    log.info("downloaded %d files, %d bytes of %d shards in %.1f s", downloaded_files, downloaded_bytes,
+             len(complete), download_seconds)
 
     exe = boltzgen_executable()
     result = run_boltzgen(build_merge_argv(exe, sources, merged), cwd=work)
-    error = failure(result, "boltzgen merge")
+    error = filter_failure(result, "boltzgen merge")
     if error:
         raise error
     designs = count_csv_rows(designs_dir(merged, run.skip_inverse_folding) / METRICS_CSV)
     if not designs:
-        raise WorkerError(ErrorClass.INTERNAL, f"boltzgen merge of shards {complete} produced no designs")
+        raise WorkerError(ErrorClass.FILTER_FAILED, f"boltzgen merge of shards {complete} produced no designs")
 
     argv = build_filter_argv(
         exe, spec, merged, run.protocol, run.budget, run.skip_inverse_folding, run.options, run.models
     )
     result = run_boltzgen(argv, cwd=work)
-    error = failure(result, "boltzgen filtering")
+    error = filter_failure(result, "boltzgen filtering")
     if error:
         raise error
     final_dir = merged / FINAL_RANKED_DIR
     selected_csv = final_dir / selected_metrics_csv(run.budget)
     if not selected_csv.is_file():
         raise WorkerError(
-            ErrorClass.INTERNAL, f"boltzgen filtering exited 0 but wrote no {FINAL_RANKED_DIR}/{selected_csv.name}"
+            ErrorClass.FILTER_FAILED, f"boltzgen filtering exited 0 but wrote no {FINAL_RANKED_DIR}/{selected_csv.name}"
         )
     rows = read_csv(selected_csv)
+    # boltzgen's filter drops repeated designed_sequence values (keeping the first) before ranking, and writes the
+    # rest to all_designs_metrics.csv: the difference is what it dropped.
+    kept = count_csv_rows(final_dir / ALL_METRICS_CSV)
+    duplicates = designs - kept if kept is not None else None
 
     target = sub_target(run.results, FILTER_DIR)
     store = open_results_store(target)
@@ -131,13 +182,15 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
         "results_uri": target.uri,
         "shards_merged": complete,
         "designs_merged": designs,
+        "designs_duplicates_dropped": duplicates,
         "designs_selected": len(rows),
         "budget": run.budget,
         "top_designs": [t.model_dump(mode="json") for t in top_designs(rows, len(rows))],
         "files": uploaded,
         "started_at": started_at,
         "finished_at": utc_now(),
-        "timings": {"total": round(time.monotonic() - started, 1)},
+        "download": {"files": downloaded_files, "bytes": downloaded_bytes},
+        "timings": {"download": round(download_seconds, 2), "total": round(time.monotonic() - started, 1)},
     }
     store.put_bytes(RESULT_FILE, json.dumps(result_doc, indent=2).encode() + b"\n")  # LAST
     return RunSummary(
@@ -145,6 +198,7 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
         results_uri=target.uri,
         designs_completed=designs,
         shards_merged=complete,
+        designs_duplicates_dropped=duplicates,
         designs_selected=len(rows),
         top_designs=top,
     )

@@ -34,6 +34,7 @@ DESIGN = "design"
 FILTER = "filter"
 SPEC_FILE = "design-spec.yaml"
 RUN_KEYS = {DESIGN: "design-run.json", FILTER: "filter-run.json"}
+SHARD_FAIL_INDEX_CODES = frozenset({int(contract.ExitCode.GPU_OUT_OF_MEMORY), int(contract.ExitCode.HOST_OUT_OF_MEMORY)})
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,9 @@ def build_design_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[I
     job.spec.backoff_limit_per_index = spec.retries_per_shard
     job.spec.max_failed_indexes = shards - min_successful_shards(spec)
     # Out of GPU memory is final for a shard (its retry would run the same sizes on the same GPU type) but not for
-    # the campaign: the sampled lengths differ from shard to shard, and minSuccessfulShardFraction decides.
-    job.spec.pod_failure_policy = failure_policy(fail_index_codes=frozenset({int(contract.ExitCode.GPU_OUT_OF_MEMORY)}))
+    # the campaign: the sampled lengths differ from shard to shard, and minSuccessfulShardFraction decides. Out of
+    # host memory (analysis processes killed, designs lost) likewise: a retry asks for the same memory.
+    job.spec.pod_failure_policy = failure_policy(fail_index_codes=SHARD_FAIL_INDEX_CODES)
     return job
 
 

@@ -78,7 +78,7 @@ def test_design_shard_uploads_to_s3_and_writes_the_marker(
     assert outcome.exit_code == ExitCode.OK, outcome.summary
     assert outcome.summary == {
         "ok": True, "results_uri": f"s3://{s3_bucket.name}/{CAMPAIGN}/shards/2", "shard_index": 2,
-        "designs_completed": 4,
+        "designs_completed": 4, "designs_requested": 4,
     }  # fmt: skip
     keys = s3_bucket.keys(f"{CAMPAIGN}/shards/2/")
     rel = {k[len(f"{CAMPAIGN}/shards/2/") :] for k in keys}
@@ -259,3 +259,100 @@ def test_filter_on_a_results_directory_with_long_sequences_fits_the_termination_
 def test_design_module_names_match_boltzgen_layout():
     assert design_module.METRICS_CSV == "aggregate_metrics_analyze.csv"
     assert design_module.INVERSE_FOLDED_DIR == "intermediate_designs_inverse_folded"
+
+
+# ---------------------------------------------------------------------------------------------- issue 15
+
+
+def test_filter_merges_shards_of_two_inverse_folded_sequences_reading_only_what_it_needs(
+    boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path
+):
+    """inverseFoldNumSequences 2: ids `<id>_0`, `<id>_1`. The merge must not see intermediate_designs/ (it would
+    look for those ids there), and the filter reads only the tables and each design's structure and refolded one."""
+    target = s3_target(s3_bucket)
+    for index in (0, 1):
+        run = design_run(target, boltzgen_models, index, inverse_fold_num_sequences=2)
+        outcome = run_design(run_worker, run, tmp_path, index)
+        assert outcome.exit_code == ExitCode.OK, outcome.summary
+        assert outcome.summary["designs_completed"] == 8 and outcome.summary["designs_requested"] == 8
+
+    outcome = run_filter(run_worker, filter_run(target, boltzgen_models, num_shards=2, budget=3), tmp_path)
+    assert outcome.exit_code == ExitCode.OK, outcome.summary
+    assert outcome.summary["designs_completed"] == 16 and outcome.summary["designs_selected"] == 3
+    merged_rows = read_csv_bytes(s3_bucket.read(f"{CAMPAIGN}/final/merged/aggregate_metrics_analyze.csv"))
+    expected = {f"shard-0000{s}_binder_{d}_{n}" for s in (0, 1) for d in range(4) for n in (0, 1)}
+    assert {r["id"] for r in merged_rows} == expected
+
+    shard = tmp_path / "work" / "boltzgen-filter" / "shards" / "shard-00000"
+    got = sorted(p.relative_to(shard).as_posix() for p in shard.rglob("*") if p.is_file())
+    folded = "intermediate_designs_inverse_folded"
+    structures = [f"binder_{d}_{n}.cif" for d in range(4) for n in (0, 1)]
+    assert got == sorted([f"{folded}/{name}" for name in (
+        "aggregate_metrics_analyze.csv", "per_target_metrics_analyze.csv", "ca_coords_sequences.pkl.gz")]
+        + [f"{folded}/{s}" for s in structures] + [f"{folded}/refold_cif/{s}" for s in structures])  # fmt: skip
+    result = json.loads(s3_bucket.read(f"{CAMPAIGN}/final/result.json"))
+    assert result["download"]["files"] == 2 * len(got)
+    stored = sum(len(s3_bucket.read(k)) for k in s3_bucket.keys(f"{CAMPAIGN}/shards/"))
+    assert 0 < result["download"]["bytes"] < stored
+
+
+def test_a_deterministic_merge_failure_is_filter_failed_and_names_the_cause(
+    boltzgen_models, fake_boltzgen, tmp_path, run_worker
+):
+    results = tmp_path / "results"
+    target = ResultsTarget(uri="pvc://r/c", local_dir=str(results))
+    assert run_design(run_worker, design_run(target, boltzgen_models, 0), tmp_path, 0).exit_code == 0
+    (results / "shards" / "0" / "intermediate_designs_inverse_folded" / "binder_2.cif").unlink()
+    outcome = run_filter(run_worker, filter_run(target, boltzgen_models, num_shards=1), tmp_path)
+    assert outcome.exit_code == ExitCode.FILTER_FAILED == 16
+    assert outcome.summary["error_class"] == "FilterFailed"
+    message = outcome.summary["message"]
+    assert "boltzgen merge" in message and "Required file missing during merge" in message and "binder_2.cif" in message
+    assert not (results / "final" / "result.json").exists()
+
+
+def test_filter_reports_designs_dropped_as_repeated_sequences(
+    boltzgen_models, fake_boltzgen, tmp_path, run_worker, monkeypatch
+):
+    monkeypatch.setenv("FAKE_BOLTZGEN_SEQUENCE_LENGTH", "1")  # 20 possible sequences for 24 designs: repeats
+    results = tmp_path / "results"
+    target = ResultsTarget(uri="pvc://r/c", local_dir=str(results))
+    for index in range(2):
+        assert run_design(run_worker, design_run(target, boltzgen_models, index, num_designs=12), tmp_path, index).exit_code == 0
+    outcome = run_filter(run_worker, filter_run(target, boltzgen_models, num_shards=2, budget=24), tmp_path)
+    assert outcome.exit_code == ExitCode.OK, outcome.summary
+    with open(results / "final" / "merged" / "aggregate_metrics_analyze.csv", newline="") as f:
+        sequences = [r["designed_sequence"] for r in csv.DictReader(f)]
+    repeats = len(sequences) - len(set(sequences))
+    assert repeats >= 4 and outcome.summary["designs_duplicates_dropped"] == repeats
+    assert outcome.summary["designs_completed"] == 24 and outcome.summary["designs_selected"] == 24 - repeats
+    result = json.loads((results / "final" / "result.json").read_text())
+    assert result["designs_duplicates_dropped"] == repeats
+
+
+def test_a_shard_short_of_designs_fails_as_host_out_of_memory(
+    boltzgen_models, fake_boltzgen, tmp_path, run_worker, monkeypatch
+):
+    monkeypatch.setenv("FAKE_BOLTZGEN_LOSE_DESIGNS", "2")
+    results = tmp_path / "results"
+    run = design_run(ResultsTarget(uri="pvc://r/c", local_dir=str(results)), boltzgen_models, 0, num_designs=20)
+    outcome = run_design(run_worker, run, tmp_path, 0)
+    assert outcome.exit_code == ExitCode.HOST_OUT_OF_MEMORY == 17
+    message = outcome.summary["message"]
+    assert outcome.summary["error_class"] == "HostOutOfMemory"
+    assert "produced 18 of 20 designs" in message and "at most 1 may be missing" in message
+    assert "resources.memory" in message and "1.3 GB" in message and "2 time(s)" in message
+    assert not (results / "shards" / "0" / "_COMPLETE").exists()
+
+
+def test_a_shard_within_the_tolerance_completes_and_reports_produced_and_requested(
+    boltzgen_models, fake_boltzgen, tmp_path, run_worker, monkeypatch
+):
+    monkeypatch.setenv("FAKE_BOLTZGEN_LOSE_DESIGNS", "1")  # 1 of 20: within 5%
+    results = tmp_path / "results"
+    run = design_run(ResultsTarget(uri="pvc://r/c", local_dir=str(results)), boltzgen_models, 0, num_designs=20)
+    outcome = run_design(run_worker, run, tmp_path, 0)
+    assert outcome.exit_code == ExitCode.OK, outcome.summary
+    assert outcome.summary["designs_completed"] == 19 and outcome.summary["designs_requested"] == 20
+    marker = json.loads((results / "shards" / "0" / "_COMPLETE").read_text())
+    assert marker["designs"] == 19 and marker["designs_requested"] == 20

@@ -8,7 +8,8 @@ names and CSV columns:
 
   <out>/steps.yaml, <out>/config/<step>.yaml
   <out>/intermediate_designs/<spec stem>_<i>.cif, .npz                     (design)
-  <out>/intermediate_designs_inverse_folded/<id>.cif, .npz                 (inverse_folding)
+  <out>/intermediate_designs_inverse_folded/<id>.cif, .npz                 (inverse_folding; with
+      --inverse_fold_num_sequences k > 1: <id>_<n>.cif for n < k, zero-padded to the digits of k-1, new sequences)
       refold_cif/<id>.cif, fold_out_npz/<id>.npz                           (folding)
       refold_design_cif/<id>.cif, fold_out_design_npz/<id>.npz             (design_folding)
       aggregate_metrics_analyze.csv, per_target_metrics_analyze.csv,
@@ -19,7 +20,8 @@ names and CSV columns:
 `merge` renames ids to `<slug of the source dir>_<id>` and concatenates the CSVs, as boltzgen's merge does.
 
 Stand-ins: structures are tiny mmCIF text; .npz and the pickle are not numpy/pandas files (the worker never opens
-them). $FAKE_BOLTZGEN_MODE: ok | no_cuda | oom | no_output. $FAKE_BOLTZGEN_RECORD: a file where one JSON line per
+them). $FAKE_BOLTZGEN_MODE: ok | no_cuda | oom | no_output. $FAKE_BOLTZGEN_LOSE_DESIGNS=N: the analysis step
+loses N designs as boltzgen's does when a pool worker is killed (prints POOL BROKEN for each, still exits 0). $FAKE_BOLTZGEN_RECORD: a file where one JSON line per
 invocation records argv and a few environment variables. $FAKE_BOLTZGEN_SEQUENCE_LENGTH: designed length (12).
 """
 
@@ -201,10 +203,7 @@ def run_command(args, mode: str) -> int:
         if step == "design":
             write_designs(designs, spec_stem, args.num_designs, seed=str(out.resolve()))
         elif step == "inverse_folding":
-            for cif in sorted(designs.glob("*.cif")):
-                folded.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(cif, folded / cif.name)
-                shutil.copyfile(cif.with_suffix(".npz"), folded / cif.with_suffix(".npz").name)
+            inverse_fold(designs, folded, args.inverse_fold_num_sequences)
         elif step in ("folding", "design_folding"):
             sub = "refold_cif" if step == "folding" else "refold_design_cif"
             npz = "fold_out_npz" if step == "folding" else "fold_out_design_npz"
@@ -214,7 +213,7 @@ def run_command(args, mode: str) -> int:
                 shutil.copyfile(cif, folded / sub / cif.name)
                 (folded / npz / cif.with_suffix(".npz").name).write_bytes(b"PK fake npz")
         elif step == "analysis":
-            write_analysis(folded, seed=str(out.resolve()))
+            write_analysis(folded, seed=str(out.resolve()), lose=int(os.environ.get("FAKE_BOLTZGEN_LOSE_DESIGNS", "0")))
         elif step == "filtering":
             code = write_filtering(folded, out, args.budget)
             if code:
@@ -252,14 +251,32 @@ def write_designs(directory: Path, stem: str, num_designs: int, seed: str) -> No
         (directory / f"{name}.npz").write_bytes(b"PK fake npz")
 
 
+def inverse_fold(designs: Path, folded: Path, sequences: int) -> None:
+    """writer.py with multiplicity k: `<id>.cif` for k = 1, else `<id>_<n>.cif` (n zero-padded to the digits of
+    k-1), each with a sequence of its own."""
+    folded.mkdir(parents=True, exist_ok=True)
+    digits = len(str(sequences - 1))
+    for cif in sorted(p for p in designs.glob("*.cif") if not p.name.endswith("_native.cif")):
+        sequence = _sequence(cif)
+        for n in range(sequences):
+            name = f"{cif.stem}_{n:0{digits}d}" if sequences > 1 else cif.stem
+            rng = random.Random(hashlib.sha256(f"{cif}/{n}".encode()).hexdigest())
+            new = sequence if n == 0 else "".join(rng.choice(AMINO) for _ in sequence)
+            (folded / f"{name}.cif").write_text(f"data_{name}\n_entity_poly.pdbx_seq_one_letter_code {new}\n#\n")
+            shutil.copyfile(cif.with_suffix(".npz"), folded / f"{name}.npz")
+
+
 def _sequence(cif: Path) -> str:
     match = re.search(r"_entity_poly\.pdbx_seq_one_letter_code (\S+)", cif.read_text())
     return match.group(1) if match else ""
 
 
-def write_analysis(directory: Path, seed: str) -> None:
+def write_analysis(directory: Path, seed: str, lose: int = 0) -> None:
     rows = []
-    for cif in sorted(p for p in directory.glob("*.cif") if not p.name.endswith("_native.cif")):
+    cifs = sorted(p for p in directory.glob("*.cif") if not p.name.endswith("_native.cif"))
+    for _ in range(min(lose, len(cifs))):  # analyze.py run_parallel: the task in flight is marked done, not rerun
+        print("\nPOOL BROKEN: A worker died. Restarting with remaining tasks…")
+    for cif in cifs[lose:]:
         rng = random.Random(hashlib.sha256(f"{seed}/{cif.name}".encode()).hexdigest())
         sequence = _sequence(cif)
         rmsd = round(rng.uniform(0.5, 3.0), 5)
