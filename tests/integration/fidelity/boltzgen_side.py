@@ -6,6 +6,8 @@ with one JSON document on stdout (boltzgen's own prints go to stderr). Subcomman
   mols OUT_DIR CODE...           residue/ligand molecules `<CODE>.pkl`, built offline from biotite's bundled CCD
                                  (boltz_side.ccd_mol: boltzgen reads the same molecule format as boltz)
   pdb IN.cif OUT.pdb             the structure rewritten as a PDB file (gemmi), for PDB-format targets
+  shards OUT_DIR JSON            design shard folders laid out as boltzgen's design..analysis steps write them
+                                 (cmd_shards), for `boltzgen merge` and filtering to read
   parse MOL_DIR WORK_DIR YAML... each design spec through boltzgen's own code, three ways:
                                  1. YamlDesignParser.parse_yaml, as `boltzgen check` and the design step call it;
                                  2. check_design_spec, the body of the real `boltzgen check` command;
@@ -269,7 +271,97 @@ def cmd_pdb(args: list[str]) -> dict:
     return {"path": args[1]}
 
 
-COMMANDS = {"mols": cmd_mols, "parse": cmd_parse, "pdb": cmd_pdb}
+# ---------------------------------------------------------------------------------------------- shard folders
+
+AMINO = "ACDEFGHIKLMNPQRSTVWY"
+SPEC_STEM = "design-spec"  # builders/campaign.SPEC_FILE's stem: boltzgen names designs after the spec file
+
+
+def cmd_shards(args: list[str]) -> dict:
+    """Shard output folders as one `boltzgen run --steps design ... analysis` leaves them (0.3.2: task/predict/
+    writer.py names, task/analyze/analyze.py tables), one per shard under OUT_DIR/<index>/.
+
+    JSON options: shards, backbones (designs per shard), sequences (inverse-fold sequences per backbone: ids
+    `<stem>_<b>_<n>`, n zero-padded to the digits of sequences-1, as the writer does for multiplicity > 1), repeats
+    (designs of the last shard that reuse a sequence of shard 0: boltzgen's filter drops them), structure (a CIF
+    file used for every structure; its size stands in for a design's), tokens (token count for the npz arrays: pae
+    and pde L x L float32 in fold_out_npz, as the folding writer's outputs are sized), length (designed residues).
+    The metric values are random; the columns are those Filter reads. Answers the design ids per shard.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out, o = Path(args[0]), json.loads(args[1])
+    structure = Path(o["structure"]).read_bytes() if o.get("structure") else b"data_design\n#\n"
+    tokens, length, k = int(o.get("tokens", 8)), int(o.get("length", 12)), int(o["sequences"])
+    rng = np.random.default_rng(0)
+    first_sequences: list[str] = []
+    ids: dict[int, list[str]] = {}
+    for shard in range(int(o["shards"])):
+        root = out / str(shard)
+        designs, folded = root / "intermediate_designs", root / "intermediate_designs_inverse_folded"
+        for d in (designs, *(folded / s for s in ("refold_cif", "refold_design_cif", "fold_out_npz",
+                                                  "fold_out_design_npz", "metrics_tmp"))):
+            d.mkdir(parents=True, exist_ok=True)
+        (root / "config").mkdir(exist_ok=True)
+        for step in ("design", "inverse_folding", "folding", "design_folding", "analysis"):
+            (root / "config" / f"{step}.yaml").write_text(f"_target_: boltzgen.step.{step}\n")
+        (root / "steps.yaml").write_text("steps: []\n")
+        rows, table = [], []
+        backbones = int(o["backbones"])
+        bdigits, kdigits = len(str(backbones - 1)), len(str(k - 1))
+        for b in range(backbones):
+            name = f"{SPEC_STEM}_{b:0{bdigits}d}" if backbones > 1 else SPEC_STEM
+            for suffix in (".cif", "_native.cif"):
+                (designs / f"{name}{suffix}").write_bytes(structure)
+            np.savez_compressed(designs / f"{name}.npz", design_mask=np.ones(tokens, dtype=bool))
+            for n in range(k):
+                design_id = f"{name}_{n:0{kdigits}d}" if k > 1 else name
+                sequence = "".join(rng.choice(list(AMINO), length))
+                if shard == int(o["shards"]) - 1 and len(rows) < int(o.get("repeats", 0)):
+                    sequence = first_sequences[len(rows)]
+                if shard == 0:
+                    first_sequences.append(sequence)
+                for sub in ("", "refold_cif/", "refold_design_cif/"):
+                    (folded / f"{sub}{design_id}.cif").write_bytes(structure)
+                (folded / f"{design_id}_native.cif").write_bytes(structure)
+                np.savez_compressed(folded / f"{design_id}.npz", design_mask=np.ones(tokens, dtype=bool))
+                for sub in ("fold_out_npz", "fold_out_design_npz"):
+                    pair = rng.random((tokens, tokens), dtype=np.float32)
+                    np.savez_compressed(folded / sub / f"{design_id}.npz", pae=pair, pde=pair)
+                for kind in ("data", "metrics"):
+                    np.savez_compressed(folded / "metrics_tmp" / f"{kind}_{design_id}.npz", x=np.zeros(4))
+                rows.append(_metric_row(design_id, sequence, rng))
+                table.append({"id": design_id, "sequence": sequence, "ca_coords": np.zeros((length, 3))})
+        pd.DataFrame(rows).to_csv(folded / "aggregate_metrics_analyze.csv", index=False)
+        pd.DataFrame([{"target_id": SPEC_STEM, "design_ptm": 0.5}]).to_csv(
+            folded / "per_target_metrics_analyze.csv", index=False)
+        pd.DataFrame(table).to_pickle(folded / "ca_coords_sequences.pkl.gz", compression="gzip")
+        ids[shard] = [r["id"] for r in rows]
+    return {"ids": ids}
+
+
+def _metric_row(design_id: str, sequence: str, rng) -> dict:
+    """The columns boltzgen's Filter reads (load_dataframe, filter_df, sort_df, the report), random values."""
+    u = lambda low, high: float(rng.uniform(low, high))  # noqa: E731
+    row = {
+        "id": design_id, "file_name": f"{design_id}.cif", "designed_sequence": sequence,
+        "designed_chain_sequence": sequence, "num_design": len(sequence),
+        "design_to_target_iptm": u(0.2, 0.9), "design_iptm": u(0.2, 0.9), "design_iiptm": u(0.2, 0.9),
+        "design_ptm": u(0.3, 0.9), "iptm": u(0.2, 0.9), "ptm": u(0.3, 0.9),
+        "min_design_to_target_pae": u(1, 20), "min_interaction_pae": u(1, 20),
+        "bb_rmsd": u(0.5, 2), "bb_rmsd_design": u(0.5, 2), "rmsd": u(0.5, 2), "rmsd_design": u(0.5, 2),
+        "designfolding-bb_rmsd": u(0.5, 2), "designfolding-rmsd": u(0.5, 2),
+        "plip_hbonds_refolded": int(rng.integers(0, 6)), "plip_saltbridge_refolded": int(rng.integers(0, 3)),
+        "delta_sasa_refolded": u(300, 1500), "design_hydrophobicity": u(-1, 1), "loop": 0.3, "helix": 0.5,
+        "sheet": 0.2,
+    }  # fmt: skip
+    for name, code in (("ALA", "A"), ("GLY", "G"), ("GLU", "E"), ("LEU", "L"), ("VAL", "V"), ("CYS", "C")):
+        row[f"{name}_fraction"] = sequence.count(code) / len(sequence)
+    return row
+
+
+COMMANDS = {"mols": cmd_mols, "parse": cmd_parse, "pdb": cmd_pdb, "shards": cmd_shards}
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
