@@ -45,7 +45,7 @@ for image in "${images[@]}"; do
   if [[ $engine == docker ]]; then
     docker build -f "$REPO/$file" "${target[@]}" "${base_args[@]}" -t "$ref" "$REPO" >&2
   else
-    mapfile -t ca < <(build_ca_volumes)
+    mapfile -t ca < <(build_ca_args)
     # --layers: every step is cached in the project's storage, so an unchanged image rebuilds in seconds.
     # --pull=false: a base already in the storage (the stand-in, or a public base pulled once) is used as it is.
     bah build --isolation chroot --network host --layers --pull=false \

@@ -35,12 +35,11 @@ ensure_image_tools() {
 }
 
 # The CA bundle the host trusts, for pip inside a build (these machines reach the package index through a proxy
-# with its own CA). Mounted read-only during RUN steps only: it never becomes part of an image.
-build_ca_volumes() {
+# with its own CA): mounted read-only over the base's own bundle (which both bases have, so no mount point is left
+# in a layer) during RUN steps only, and named by the Dockerfiles' build-time `ARG PIP_CERT`. Prints build args.
+build_ca_args() {
   local bundle=${PIP_CERT:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}
   [[ -f $bundle ]] || return 0
-  mkdir -p "$IMAGES_HOME"
-  printf '[global]\ncert = /etc/ssl/certs/build-host-ca.crt\n' >"$IMAGES_HOME/pip.conf"
-  echo "--volume=$bundle:/etc/ssl/certs/build-host-ca.crt:ro"
-  echo "--volume=$IMAGES_HOME/pip.conf:/etc/pip.conf:ro"
+  echo "--volume=$bundle:/etc/ssl/certs/ca-certificates.crt:ro"
+  echo "--build-arg=PIP_CERT=/etc/ssl/certs/ca-certificates.crt"
 }

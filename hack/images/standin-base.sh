@@ -52,5 +52,9 @@ if ! bah inspect --type image "$ref" >/dev/null 2>&1; then
   bah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin --env LANG=C.UTF-8 \
     --cmd python3 "$ctr"
   bah commit --rm -q "$ctr" "$ref" >/dev/null
+  # Stand-ins of other keys are stale: their tarballs and images go (layers built on them, at the next prune).
+  find "$IMAGES_HOME" -maxdepth 1 -name 'standin-base-*.tar' ! -name "standin-base-$key.tar" -delete
+  bah images --format '{{.Name}}:{{.Tag}}' | grep '^localhost/boltz-standin-base:' | grep -v ":$key\$" |
+    xargs -r buildah --root "$STORAGE_ROOT" --runroot "$RUN_ROOT" --storage-driver overlay rmi -f >/dev/null || true
 fi
 echo "$ref"
