@@ -2,7 +2,8 @@
 # The stand-in for the Dockerfiles' public base image (python:3.11-slim-bookworm), for machines that cannot pull
 # it: Debian bookworm's own minimal system with its Python 3.11 (`python` and `python3` at /usr/bin), made by
 # debootstrap once, kept as a tarball under ${BOLTZ_CACHE_HOME:-~/.cache/boltz-operator}/images/ and imported into
-# the project's buildah storage. Keyed by its inputs (this script, suite, mirror, packages): a change rebuilds it.
+# the project's buildah storage. Keyed by its inputs (format, suite, mirror, packages): a change rebuilds it, and
+# every image built on it.
 #
 # Prints the image reference (localhost/boltz-standin-base:<key>) as the last line on stdout; progress on stderr.
 set -euo pipefail
@@ -16,7 +17,8 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # has; ca-certificates as the public image has.
 PACKAGES=python3,python3-venv,python-is-python3,ca-certificates
 
-key=$({ cat "$here/standin-base.sh"; echo "$SUITE $MIRROR $PACKAGES"; } | sha256sum | cut -c1-12)
+FORMAT=1  # bump when what this script makes of the packages changes (the files removed, the image config)
+key=$(echo "$FORMAT $SUITE $MIRROR $PACKAGES" | sha256sum | cut -c1-12)
 ref=localhost/boltz-standin-base:$key
 tarball=$IMAGES_HOME/standin-base-$key.tar
 
