@@ -41,6 +41,13 @@ ENV_JOB_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"  # set by Kubernetes on each p
 SHARDS_DIR = "shards"  # <campaign results>/shards/<index>/ : one design shard's boltzgen output directory
 SHARD_COMPLETE_MARKER = "_COMPLETE"  # written LAST under a shard: its presence means the shard is complete
 FILTER_DIR = "final"  # <campaign results>/final/ : the filter Job's final_ranked_designs/ and metrics CSVs
+# A shard may end with up to this fraction of its expected designs missing (rounded down: none below 20 designs):
+# boltzgen's analysis skips a design it cannot featurize ("Failed obtaining valid features ... Skipping"), a rare
+# loss a whole campaign can bear. More than that is what a killed analysis process leaves (design.check_shard_outputs).
+SHORTFALL_TOLERANCE = 0.05
+# Memory one boltzgen analysis process takes just to load (boltzgen 0.3.2, measured: DESIGN.md "Facts from the
+# field"); its analysis step runs one process per CPU (the worker passes num_processes = the container's CPUs).
+ANALYSIS_PROCESS_BYTES = 1.3e9
 
 
 class ExitCode(IntEnum):

@@ -19,10 +19,12 @@ from .boltz_command import container_cpus
 from .boltzgen_command import boltzgen_executable, build_design_argv, failure, run_boltzgen
 from .boltzgen_store import StoreReader, sub_target
 from .contract import (
+    ANALYSIS_PROCESS_BYTES,
     ENV_JOB_COMPLETION_INDEX,
     ENV_WORK_DIR,
     SHARD_COMPLETE_MARKER,
     SHARDS_DIR,
+    SHORTFALL_TOLERANCE,
     WORK_DIR,
     BoltzGenModels,
     DesignRun,
@@ -38,12 +40,6 @@ from .s3_inputs import fetch_downloads
 log = logging.getLogger(__name__)
 
 METRICS_CSV = "aggregate_metrics_analyze.csv"  # written by boltzgen's analysis step into the designs directory
-# A shard may end with up to this fraction of its expected designs missing (rounded down: none below 20 designs):
-# boltzgen's analysis skips a design it cannot featurize ("Failed obtaining valid features ... Skipping"), a rare
-# loss a whole campaign can bear. More than that is what a killed analysis process leaves (see check_shard_outputs).
-SHORTFALL_TOLERANCE = 0.05
-# Memory one analysis process takes just to load (boltzgen 0.3.2, measured: DESIGN.md "Facts from the field").
-ANALYSIS_PROCESS_BYTES = 1.3e9
 POOL_BROKEN = "POOL BROKEN"  # what boltzgen's Analyze.run_parallel prints when it restarts a broken pool
 INVERSE_FOLDED_DIR = "intermediate_designs_inverse_folded"
 DESIGNS_DIR = "intermediate_designs"

@@ -44,6 +44,7 @@ from .common import (
     ObjectName,
     PodMetadata,
     PrinterColumn,
+    Quantity,
     ResourceKind,
     StatusModel,
     Toleration,
@@ -607,7 +608,8 @@ class StepOptions(KubeModel):
         ge=1,
         le=100,
         description="Sequences per backbone from inverse folding (--inverse_fold_num_sequences); BoltzGen's default "
-        "is 1. Each one is a design to refold and score.",
+        "is 1. Each one is a design to refold and score: a campaign produces numDesigns x this many designs (ids "
+        "<design>_<k>), and needs that much more GPU time and analysis.",
     )
     inverse_fold_avoid: str | None = Field(
         default=None,
@@ -656,6 +658,22 @@ SPOT_TOLERATIONS: tuple[Toleration, ...] = (
 class CampaignResources(ComputeResources):
     """What each pod asks for and where it may run: every design shard pod, and the filter pod (boltzgen checks for
     a CUDA device before any step, filtering included)."""
+
+    cpu: Quantity | None = Field(
+        default=None,
+        description="CPU request and limit of each pod (e.g. 8); the operator's default (chart value workers.cpu, 8) "
+        "if omitted. BoltzGen's analysis step runs one process per CPU, each about 1.3 GB of memory once loaded: "
+        "see memory.",
+    )
+    memory: Quantity | None = Field(
+        default=None,
+        description="Memory request and limit of each pod (e.g. 64Gi); the operator's default (chart value "
+        "workers.memory, 64Gi) if omitted. Give at least 1.3 GB per CPU: BoltzGen's analysis step runs one process "
+        "per CPU and each takes about 1.3 GB just to load (boltzgen 0.3.2, measured); one killed for memory loses "
+        "designs while BoltzGen still exits 0, and a shard missing more than 5% of its designs fails as "
+        "HostOutOfMemory. The defaults give 8 GiB per CPU. With less, the campaign's condition AnalysisMemory "
+        "is False, saying how much is needed.",
+    )
 
     gpus: int | None = Field(
         default=None, ge=1, le=8, description="GPUs per shard pod; the operator's default (usually 1) if omitted."
@@ -865,6 +883,7 @@ class CampaignConditionType(str, Enum):
     DESIGN_JOB_CREATED = "DesignJobCreated"
     DESIGNS_COMPLETE = "DesignsComplete"  # enough shards succeeded (minSuccessfulShardFraction)
     FILTER_JOB_CREATED = "FilterJobCreated"
+    ANALYSIS_MEMORY = "AnalysisMemory"  # False: resources.memory cannot hold one analysis process per CPU
     COMPLETE = "Complete"
     FAILED = "Failed"
 
@@ -878,11 +897,30 @@ class CampaignProgress(StatusModel):
     shards_running: int | None = Field(
         default=None, ge=0, description="Shards with a pod now (running, or waiting for a node)."
     )
-    designs_requested: int | None = Field(default=None, ge=0, description="numDesigns.")
+    designs_requested: int | None = Field(
+        default=None,
+        ge=0,
+        description="numDesigns x inverseFoldNumSequences: each inverse-folded sequence is a design of its own.",
+    )
     designs_completed: int | None = Field(
         default=None,
         ge=0,
         description="Designs of the finished shards (their share of numDesigns); once filtered, the designs merged.",
+    )
+    designs_produced: int | None = Field(
+        default=None,
+        ge=0,
+        description="Designs the merged shards produced (rows of their metrics), counted by the filter. A shard may "
+        "be short by up to 5% (designs BoltzGen could not analyse); more fails it as HostOutOfMemory.",
+    )
+    designs_dropped_as_duplicates: int | None = Field(
+        default=None,
+        ge=0,
+        description="Designs BoltzGen's filter dropped before ranking because an earlier design had the same designed "
+        "sequence (it keeps the first): why a campaign can select fewer than budget.",
+    )
+    designs_selected: int | None = Field(
+        default=None, ge=0, description="Designs in the final set (at most budget)."
     )
 
 
@@ -929,7 +967,7 @@ class BoltzGenCampaignStatus(StatusModel):
         default=[],
         json_schema_extra=CONDITIONS_SCHEMA_EXTRA,
         description="Conditions: ModelCacheReady, DesignJobCreated, DesignsComplete, FilterJobCreated, Complete, "
-        "Failed.",
+        "Failed; AnalysisMemory (False: resources.memory is below 1.3 GB per CPU for BoltzGen's analysis processes).",
     )
     shards: str | None = Field(default=None, description="Succeeded/total shards as text (for kubectl get).")
     progress: CampaignProgress | None = Field(default=None, description="Counts of shards and designs.")

@@ -8,9 +8,11 @@ shards, so a restarted operator picks up wherever the Jobs are.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import datetime, timezone
 
+from kubernetes.utils.quantity import parse_quantity
 from pydantic import ValidationError
 
 from boltz_operator.api import BoltzGenCampaign, BoltzGenCampaignStatus, BoltzModelCache, CampaignPhase
@@ -59,6 +61,8 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
     status, spec = campaign.status, campaign.spec
     if status.phase in TERMINAL:
         return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
+    status = _analysis_memory(status, spec, config, generation, now, outcome)
+    campaign = campaign.model_copy(update={"status": status})
 
     try:
         results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
@@ -217,12 +221,10 @@ def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict | None, filter_
         final = f"{base}/{contract.FILTER_DIR}/final_ranked_designs"
         budget = spec.effective_budget
         top = [TopDesign.model_validate(t.model_dump()) for t in summary.top_designs] if summary else []
-        if summary and summary.designs_completed is not None:
-            progress = progress.model_copy(update={"designs_completed": summary.designs_completed})
-        selected = summary.designs_selected if summary else None
-        message = (f"{selected} designs selected from {progress.designs_completed} "
-                   f"(shards merged: {len(summary.shards_merged)}/{spec.shard_count})" if summary else
-                   "campaign complete; the filter's summary was not found (pods gone?)")
+        if summary:
+            progress = _filtered_progress(progress, summary)
+        message = _filtered_message(progress, summary, spec) if summary else (
+            "campaign complete; the filter's summary was not found (pods gone?)")
         conditions = set_condition(update["conditions"], Cond.COMPLETE.value, True, "Succeeded", message, generation, now)
         return updated(status, {
             **update, "phase": CampaignPhase.SUCCEEDED, "message": message, "conditions": conditions,
@@ -282,8 +284,33 @@ def count_indexes(indexes: str | None) -> int:
 def _progress(spec: BoltzGenCampaignSpec, succeeded: int, failed: int, running: int) -> CampaignProgress:
     # Designs of the finished shards, as asked of them; the filter's summary replaces this with the count merged.
     designs = spec.num_designs if succeeded == spec.shard_count else succeeded * (spec.num_designs // spec.shard_count)
+    requested = spec.num_designs * (spec.step_options.inverse_fold_num_sequences or 1)  # each sequence is a design
     return CampaignProgress(shards_total=spec.shard_count, shards_succeeded=succeeded, shards_failed=failed,
-                            shards_running=running, designs_requested=spec.num_designs, designs_completed=designs)
+                            shards_running=running, designs_requested=requested, designs_completed=designs)
+
+
+def _filtered_progress(progress: CampaignProgress, summary: contract.RunSummary) -> CampaignProgress:
+    """The filter's counts: designs merged (produced), dropped as repeated sequences, selected."""
+    changes = {"designs_produced": summary.designs_completed,
+               "designs_dropped_as_duplicates": summary.designs_duplicates_dropped,
+               "designs_selected": summary.designs_selected}
+    if summary.designs_completed is not None:
+        changes["designs_completed"] = summary.designs_completed
+    return progress.model_copy(update={k: v for k, v in changes.items() if v is not None})
+
+
+def _filtered_message(progress: CampaignProgress, summary: contract.RunSummary, spec: BoltzGenCampaignSpec) -> str:
+    message = (f"{summary.designs_selected} designs selected from {progress.designs_completed} "
+               f"(shards merged: {len(summary.shards_merged)}/{spec.shard_count})")
+    if progress.designs_produced is not None and progress.designs_requested is not None:
+        message += f"; {progress.designs_produced} designs produced of {progress.designs_requested} requested"
+    if summary.designs_duplicates_dropped:
+        message += (f"; {summary.designs_duplicates_dropped} dropped as repeated sequences (BoltzGen's filter keeps "
+                    "the first design of each sequence)")
+    budget = spec.effective_budget
+    if summary.designs_selected is not None and summary.designs_selected < budget:
+        message += f"; fewer than the budget of {budget}"
+    return message
 
 
 def _shards_text(progress: CampaignProgress) -> str:
@@ -320,6 +347,38 @@ def gpu_hour_estimate(spec: BoltzGenCampaignSpec, seconds_per_design: float) -> 
              f"of the SageMaker pipeline this replaces), scaled linearly by length: {length}; filtering, and inverse-fold "
              f"sequences beyond the first (inverseFoldNumSequences), not counted")
     return CampaignEstimate(gpu_hours=round(hours, 1), basis=basis)
+
+
+def analysis_memory_shortfall(spec: BoltzGenCampaignSpec, config: OperatorConfig) -> str | None:
+    """Why resources.memory cannot hold BoltzGen's analysis pool (one process per CPU, ANALYSIS_PROCESS_BYTES each),
+    or None when it can. CPUs as the worker counts them: the limit rounded up (boltz_command.container_cpus)."""
+    cpu, memory = spec.resources.cpu or config.default_cpu, spec.resources.memory or config.default_memory
+    processes = max(1, math.ceil(parse_quantity(cpu)))
+    have, need = float(parse_quantity(memory)), processes * contract.ANALYSIS_PROCESS_BYTES
+    if have >= need:
+        return None
+    return (f"resources.memory {memory} is below what BoltzGen's analysis step needs with resources.cpu {cpu}: one "
+            f"process per CPU, {processes} x about {contract.ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB = "
+            f"{need / 1e9:.1f} GB ({math.ceil(need / 2**30)}Gi). A process killed for memory loses designs and a "
+            f"shard missing more than {contract.SHORTFALL_TOLERANCE:.0%} fails as HostOutOfMemory: raise "
+            f"resources.memory or lower resources.cpu")
+
+
+def _analysis_memory(status: BoltzGenCampaignStatus, spec: BoltzGenCampaignSpec, config: OperatorConfig, generation,
+                     now, outcome: Outcome) -> BoltzGenCampaignStatus:
+    """The AnalysisMemory condition: False (and a Warning Event when it turns so) while resources cannot hold the
+    analysis pool; True once fixed. Absent on campaigns that never lacked memory (resources are mutable)."""
+    short = analysis_memory_shortfall(spec, config)
+    previous = next((c for c in status.conditions if c.type == Cond.ANALYSIS_MEMORY.value), None)
+    if short is None and previous is None:
+        return status
+    if short is not None and (previous is None or previous.status.value != "False" or previous.message != short):
+        outcome.events.append(("Warning", "AnalysisMemoryShort", short))
+    conditions = (set_condition(status.conditions, Cond.ANALYSIS_MEMORY.value, False, "AnalysisMemoryShort", short,
+                                generation, now) if short else
+                  set_condition(status.conditions, Cond.ANALYSIS_MEMORY.value, True, "Sufficient",
+                                "resources.memory holds one BoltzGen analysis process per CPU", generation, now))
+    return updated(status, {"conditions": conditions})
 
 
 def _condition_reason(status: BoltzGenCampaignStatus, type_: Cond) -> str | None:

@@ -110,7 +110,7 @@ def test_campaign_runs_shards_then_one_filter_and_reports_the_top_designs(cluste
 
     progress = status["progress"]
     assert progress == {"shardsTotal": 4, "shardsSucceeded": 4, "shardsFailed": 0, "shardsRunning": 0,
-                        "designsRequested": 100, "designsCompleted": 100}
+                        "designsRequested": 100, "designsCompleted": 100, "designsProduced": 100, "designsSelected": 10}
     assert status["shards"] == "4/4"
     results = status["results"]
     base = results["uri"]
@@ -200,6 +200,67 @@ def test_invalid_input_found_by_a_shard_fails_the_whole_campaign_at_once(cluster
     pods_of = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-design")["items"]
     assert len(pods_of) == 1, "FailJob: no retry, no further shard"
     assert job_names(cluster, namespace) == ["binder-design"]
+
+
+def test_a_filter_failed_filter_fails_the_campaign_at_once_naming_the_cause(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    cause = ("boltzgen merge failed on the stored shard outputs (a retry would read the same files): FileNotFoundError: "
+             "Required file missing during merge: /work/boltzgen-filter/shards/shard-00000/intermediate_designs/x_0.cif")
+    bad, code = failure(ErrorClass.FILTER_FAILED, cause)
+    pods = merge_played(*shards_played(2, 2), played(bad, exit_code=code, only="filter"))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", pod_metadata=pods, numDesigns=4, shards=2, budget=2, retriesPerShard=3)))
+
+    failed = wait_phase(cluster, "binder", namespace, "Failed")
+    assert condition(failed, "Failed")["reason"] == "FilterFailed"
+    assert "filter Job failed" in failed["status"]["message"]
+    assert "Required file missing during merge" in failed["status"]["message"]
+    pods_of = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-filter")["items"]
+    assert len(pods_of) == 1, "FailJob: a deterministic filter failure is not retried (retriesPerShard 3)"
+    assert "FilterFailed" in {e["reason"] for e in events(cluster, namespace, "binder")}
+
+
+def test_a_shard_out_of_host_memory_fails_its_index_only_and_counts_are_reported(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    short, code = failure(ErrorClass.HOST_OUT_OF_MEMORY, (
+        "shard 1 produced 12 of 40 designs (at most 2 may be missing, 5%): boltzgen's analysis restarted its process "
+        "pool 28 time(s) ... raise resources.memory, or lower resources.cpu"))
+    done_summary = filter_ok([0, 2, 3], 118, 5).model_copy(update={"designs_duplicates_dropped": 3})
+    pods = merge_played(*shards_played(4, 40), played(short, exit_code=code, only="index-1"),
+                        played(done_summary, only="filter"))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", pod_metadata=pods, numDesigns=80, shards=4, budget=5, retriesPerShard=2,
+        minSuccessfulShardFraction=0.75, stepOptions={"inverseFoldNumSequences": 2})))
+
+    done = wait_phase(cluster, "binder", namespace, "Succeeded", "Failed")
+    assert done["status"]["phase"] == "Succeeded", done["status"].get("message")
+    message = condition(done, "DesignsComplete")["message"]
+    assert "shard 1: HostOutOfMemory: shard 1 produced 12 of 40 designs" in message and "resources.memory" in message
+    pods_of = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "batch.kubernetes.io/job-name=binder-design")["items"]
+    per_index = sorted(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] for p in pods_of)
+    assert per_index == ["0", "1", "2", "3"], "FailIndex: no retry of a shard out of host memory (retriesPerShard 2)"
+    progress = done["status"]["progress"]
+    assert (progress["designsRequested"], progress["designsProduced"]) == (160, 118)  # 80 backbones x 2 sequences
+    assert (progress["designsDroppedAsDuplicates"], progress["designsSelected"]) == (3, 5)
+    assert "3 dropped as repeated sequences" in done["status"]["message"]
+
+
+def test_memory_below_the_analysis_pool_warns_with_a_condition(cluster, namespace, operator):
+    ready_boltzgen_cache(cluster, namespace)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(campaign(
+        "binder", numDesigns=4, shards=2, budget=2, resources={"gpus": 1, "cpu": "32", "memory": "16Gi"})))
+
+    def warned():
+        obj = get(cluster, "boltzgencampaign", "binder", namespace)
+        found = condition(obj, "AnalysisMemory")
+        return found if found and found["status"] == "False" else None
+
+    found = wait_until(warned, timeout=60, what="the AnalysisMemory condition False")
+    assert found["reason"] == "AnalysisMemoryShort"
+    assert "resources.memory 16Gi" in found["message"] and "32 x about 1.3 GB = 41.6 GB (39Gi)" in found["message"]
+    wait_until(lambda: "AnalysisMemoryShort" in {e["reason"] for e in events(cluster, namespace, "binder")},
+               timeout=30, what="the AnalysisMemoryShort Event")
+    assert "binder-design" in job_names(cluster, namespace), "a warning: the campaign still runs"
 
 
 @pytest.mark.parametrize(

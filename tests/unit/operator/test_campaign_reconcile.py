@@ -494,7 +494,10 @@ def test_a_succeeded_filter_becomes_the_results_and_top_designs():
         ],
     }  # fmt: skip
     assert status["progress"]["designsCompleted"] == 1987  # the designs merged, not the designs asked for
-    assert status["message"] == "50 designs selected from 1987 (shards merged: 20/20)"
+    progress = status["progress"]
+    assert (progress["designsRequested"], progress["designsProduced"], progress["designsSelected"]) == (2000, 1987, 50)
+    assert "designsDroppedAsDuplicates" not in progress  # the summary did not say (a worker before issue 15)
+    assert status["message"] == "50 designs selected from 1987 (shards merged: 20/20); 1987 designs produced of 2000 requested"
     complete = condition(status, "Complete")
     assert (complete["status"], complete["reason"]) == ("True", "Succeeded")
     assert kube.created == [] and outcome.phase.value == "Succeeded"
@@ -557,3 +560,70 @@ def test_a_second_pass_with_the_same_observations_writes_nothing(observe):
     again, outcome = run(campaign_body(status=written), cache, design, filter_, now=LATER,
                          in_flight=frozenset({"filter"}))
     assert again.status_patches == [] and again.created == [] and not outcome.created_job
+
+
+# ---------------------------------------------------------------------------------------------- issue 15
+
+
+def test_a_filter_that_dropped_repeated_sequences_says_how_many_and_why():
+    summary = RunSummary(ok=True, results_uri=f"{BASE}/final", designs_completed=3980, designs_selected=40,
+                         designs_duplicates_dropped=3950, shards_merged=list(range(20)), top_designs=[top(1, 0.9)])
+    kube = RecordingKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    body = campaign_body(status=filtering_status(), stepOptions={"inverseFoldNumSequences": 2})
+    run(body, cache_body(), design_job(COMPLETE, completedIndexes="0-19"), filter_job(COMPLETE, succeeded=1),
+        kube=kube, now=LATER)
+    status = kube.status_patches[-1]
+    progress = status["progress"]
+    assert (progress["designsRequested"], progress["designsProduced"]) == (4000, 3980)  # 2 sequences per backbone
+    assert (progress["designsDroppedAsDuplicates"], progress["designsSelected"]) == (3950, 40)
+    assert status["message"] == (
+        "40 designs selected from 3980 (shards merged: 20/20); 3980 designs produced of 4000 requested; 3950 dropped "
+        "as repeated sequences (BoltzGen's filter keeps the first design of each sequence); fewer than the budget "
+        "of 50")
+
+
+def test_a_failed_filter_of_class_filter_failed_fails_the_campaign_saying_why():
+    summary = RunSummary(ok=False, error_class=ErrorClass.FILTER_FAILED, message=(
+        "boltzgen merge failed on the stored shard outputs (a retry would read the same files): FileNotFoundError: "
+        "Required file missing during merge: /work/shards/shard-00000/intermediate_designs/x_0.cif"))
+    kube = RecordingKube(worker=TerminatedWorker(exit_code=16, summary=summary, raw_message="", reason="Error"))
+    failed = filter_job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}], failed=1)
+    _, outcome = run(campaign_body(status=filtering_status()), cache_body(), design_job(COMPLETE, completedIndexes="0-19"),
+                     failed, kube=kube, now=LATER)
+    status = kube.status_patches[-1]
+    assert status["phase"] == "Failed" and condition(status, "Failed")["reason"] == "FilterFailed"
+    assert "Required file missing during merge" in status["message"]
+
+
+@pytest.mark.parametrize(
+    ("resources", "short"),
+    [
+        ({}, False),  # the defaults: 8 CPUs, 64Gi
+        ({"cpu": "32", "memory": "64Gi"}, False),  # 41.6 GB needed
+        ({"cpu": "32", "memory": "32Gi"}, True),
+        ({"cpu": "7500m", "memory": "10G"}, True),  # 8 processes (the limit rounded up): 10.4 GB
+        ({"cpu": "64"}, True),  # 83.2 GB against the default 64Gi
+    ],
+)
+def test_memory_below_the_analysis_pool_is_a_warning_condition(resources, short):
+    kube, outcome = run(campaign_body(resources=resources), cache_body())
+    status = kube.status_patches[-1]
+    memory = next((c for c in status["conditions"] if c["type"] == "AnalysisMemory"), None)
+    if not short:
+        assert memory is None and "AnalysisMemoryShort" not in [e[1] for e in outcome.events]
+        return
+    assert (memory["status"], memory["reason"]) == ("False", "AnalysisMemoryShort")
+    assert "resources.memory" in memory["message"] and "1.3 GB" in memory["message"]
+    assert ("Warning", "AnalysisMemoryShort", memory["message"]) in outcome.events
+    assert kube.created, "a warning, not a refusal: the campaign still starts"
+
+
+def test_the_analysis_memory_condition_turns_true_once_memory_is_raised():
+    kube, _ = run(campaign_body(resources={"cpu": "32", "memory": "16Gi"}), cache_body())
+    short = kube.status_patches[-1]
+    assert "32 x about 1.3 GB = 41.6 GB (39Gi)" in condition(short, "AnalysisMemory")["message"]
+    again, outcome = run(campaign_body(status=short, resources={"cpu": "32", "memory": "48Gi"}), cache_body(),
+                         design_job(COMPLETE, completedIndexes="0-19", succeeded=20))
+    memory = condition(again.status_patches[-1], "AnalysisMemory")
+    assert (memory["status"], memory["reason"]) == ("True", "Sufficient")
+    assert "AnalysisMemoryShort" not in [e[1] for e in outcome.events]
