@@ -284,8 +284,9 @@ def cmd_shards(args: list[str]) -> dict:
     JSON options: shards, backbones (designs per shard), sequences (inverse-fold sequences per backbone: ids
     `<stem>_<b>_<n>`, n zero-padded to the digits of sequences-1, as the writer does for multiplicity > 1), repeats
     (designs of the last shard that reuse a sequence of shard 0: boltzgen's filter drops them), structure (a CIF
-    file used for every structure; its size stands in for a design's), tokens (token count for the npz arrays: pae
-    and pde L x L float32 in fold_out_npz, as the folding writer's outputs are sized), length (designed residues).
+    file used for every structure; its size stands in for a design's), tokens and atoms (sizes of the arrays the
+    folding writer saves in fold_out_npz/ and fold_out_design_npz/: const.eval_keys, compressed), length (designed
+    residues).
     The metric values are random; the columns are those Filter reads. Answers the design ids per shard.
     """
     import numpy as np
@@ -293,7 +294,8 @@ def cmd_shards(args: list[str]) -> dict:
 
     out, o = Path(args[0]), json.loads(args[1])
     structure = Path(o["structure"]).read_bytes() if o.get("structure") else b"data_design\n#\n"
-    tokens, length, k = int(o.get("tokens", 8)), int(o.get("length", 12)), int(o["sequences"])
+    tokens, atoms = int(o.get("tokens", 8)), int(o.get("atoms", 64))
+    length, k = int(o.get("length", 12)), int(o["sequences"])
     rng = np.random.default_rng(0)
     first_sequences: list[str] = []
     ids: dict[int, list[str]] = {}
@@ -327,8 +329,7 @@ def cmd_shards(args: list[str]) -> dict:
                 (folded / f"{design_id}_native.cif").write_bytes(structure)
                 np.savez_compressed(folded / f"{design_id}.npz", design_mask=np.ones(tokens, dtype=bool))
                 for sub in ("fold_out_npz", "fold_out_design_npz"):
-                    pair = rng.random((tokens, tokens), dtype=np.float32)
-                    np.savez_compressed(folded / sub / f"{design_id}.npz", pae=pair, pde=pair)
+                    np.savez_compressed(folded / sub / f"{design_id}.npz", **_fold_arrays(rng, tokens, atoms))
                 for kind in ("data", "metrics"):
                     np.savez_compressed(folded / "metrics_tmp" / f"{kind}_{design_id}.npz", x=np.zeros(4))
                 rows.append(_metric_row(design_id, sequence, rng))
@@ -339,6 +340,25 @@ def cmd_shards(args: list[str]) -> dict:
         pd.DataFrame(table).to_pickle(folded / "ca_coords_sequences.pkl.gz", compression="gzip")
         ids[shard] = [r["id"] for r in rows]
     return {"ids": ids}
+
+
+def _fold_arrays(rng, tokens: int, atoms: int) -> dict:
+    """What task/predict/writer.py saves of a folding prediction (the const.eval_keys it has), shaped as Boltz-2
+    returns them: confidence scalars, coordinates, one-hot residue types and atom-to-token map, token masks."""
+    import numpy as np
+
+    one_hot = lambda rows, cols: np.eye(cols, dtype=np.float32)[rng.integers(0, cols, rows)]  # noqa: E731
+    arrays = {key: np.float32(rng.random()) for key in (
+        "iptm", "ptm", "design_iptm", "design_iiptm", "design_to_target_iptm", "design_ptm", "target_ptm",
+        "min_interaction_pae", "min_design_to_target_pae", "complex_plddt", "complex_iplddt", "complex_pde",
+        "complex_ipde")}  # fmt: skip
+    arrays.update(
+        coords=rng.random((1, atoms, 3), dtype=np.float32) * 50, input_coords=rng.random((1, atoms, 3), dtype=np.float32) * 50,
+        res_type=one_hot(tokens, 33), atom_to_token=one_hot(atoms, tokens), token_index=np.arange(tokens),
+        atom_resolved_mask=np.ones(atoms, dtype=bool), mol_type=np.zeros(tokens, dtype=np.int64),
+        backbone_mask=np.ones(atoms, dtype=bool), design_residue_iptm=rng.random(tokens, dtype=np.float32),
+    )  # fmt: skip
+    return arrays
 
 
 def _metric_row(design_id: str, sequence: str, rng) -> dict:
