@@ -48,8 +48,13 @@ for image in "${images[@]}"; do
     mapfile -t ca < <(build_ca_args)
     # --layers: every step is cached in the project's storage, so an unchanged image rebuilds in seconds.
     # --pull=false: a base already in the storage (the stand-in, or a public base pulled once) is used as it is.
-    bah build --isolation chroot --network host --layers --pull=false \
-      "${ca[@]}" "${base_args[@]}" -f "$REPO/$file" "${target[@]}" -t "$ref" "$REPO" >&2
+    if ! bah build --isolation chroot --network host --layers --pull=false \
+      "${ca[@]}" "${base_args[@]}" -f "$REPO/$file" "${target[@]}" -t "$ref" "$REPO" >&2; then
+      hint=""
+      ((standin)) || hint=" (if the public base cannot be pulled here: make images-standin)"
+      echo "ERROR: building $image ($file ${target[*]}) with buildah failed$hint" >&2
+      exit 1
+    fi
     # The image this one replaced under its tag, and its layers no other image uses: gone, so the storage holds
     # one version of each image (and the layers that make rebuilds cache hits), not one per build.
     bah rmi --prune >/dev/null
