@@ -65,7 +65,8 @@ def prediction_pod(name: str, spec_body: dict, config_dir: Path) -> dict:
     return pod
 
 
-def test_boltz_image_runs_a_real_prediction_from_a_read_only_cache(boltz_image, model_cache, tmp_path):
+@pytest.mark.parametrize("arbitrary_uid", [False, True], ids=["job-uid-1000", "arbitrary-uid-no-passwd-entry"])
+def test_boltz_image_runs_a_real_prediction_from_a_read_only_cache(boltz_image, model_cache, tmp_path, arbitrary_uid):
     pod = prediction_pod("egfr-erlotinib", example_spec(), tmp_path / "config")
     models, results, termination = tmp_path / "models", tmp_path / "results", tmp_path / "termination-log"
     models.mkdir(), results.mkdir(), termination.touch()
@@ -77,11 +78,16 @@ def test_boltz_image_runs_a_real_prediction_from_a_read_only_cache(boltz_image, 
     assert run.user == "1000:1000" and run.groups == (1000,)
     assert {"/work", "/tmp"} <= set(run.tmpfs)
     assert [b.read_only for b in run.binds if b.target == contract.MODELS_DIR] == [True]
+    if arbitrary_uid:  # as OpenShift runs it: a uid from the namespace's range, gid 0, no USER or LOGNAME
+        run.user, run.unset = "1000730000:0", ("USER", "LOGNAME")
+    uid = int(run.user.split(":")[0])
 
     started = time.monotonic()
     with ImageRoot(boltz_image) as image:
+        assert str(uid) not in image.read("/etc/passwd").split(":")
         proc = image.run(args, run, timeout=1500)
-    print(f"\n[images] boltz-worker predict in the image: exit {proc.returncode} in {time.monotonic() - started:.1f} s")
+    print(f"\n[images] boltz-worker predict in the image as {run.user}: exit {proc.returncode} in "
+          f"{time.monotonic() - started:.1f} s")
     assert proc.returncode == ExitCode.OK, (proc.stdout + proc.stderr)[-6000:]
 
     summary = RunSummary.from_termination_message(termination.read_text())
@@ -91,7 +97,7 @@ def test_boltz_image_runs_a_real_prediction_from_a_read_only_cache(boltz_image, 
     assert set(result.confidence[0]) >= CONFIDENCE_KEYS and set(result.affinity or {}) >= AFFINITY_KEYS
     for f in result.files:
         assert (result_json.parent / f.path).stat().st_size == f.bytes
-    assert all(p.stat().st_uid == 1000 for p in results.rglob("*"))  # written by the pod's uid, not root
+    assert all(p.stat().st_uid == uid for p in results.rglob("*"))  # written by the pod's uid, not root
     output = proc.stdout + proc.stderr
     assert "Read-only file system" not in output and "Permission denied" not in output
 
