@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import TextIO
 
 from .boltz_outputs import BoltzLog
-from .contract import ENV_CPUS, ErrorClass, PredictOptions, WorkerError
+from .contract import ENV_CPUS, ENV_MEMORY, ErrorClass, PredictOptions, WorkerError
 
 log = logging.getLogger(__name__)
 
 ENV_EXECUTABLE = "BOLTZ_EXECUTABLE"  # a command line (split like a shell would, never run by one)
 ENV_ACCELERATOR = "BOLTZ_WORKER_ACCELERATOR"  # "cpu" for fidelity tests on machines without a GPU
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_MEMORY_MAX = Path("/sys/fs/cgroup/memory.max")
 
 
 def boltz_executable() -> list[str]:
@@ -47,6 +48,27 @@ def container_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
     if limit is not None:
         return limit
     return _schedulable_cpus()
+
+
+def container_memory_bytes(memory_max: Path = CGROUP_MEMORY_MAX) -> int | None:
+    """Bytes of memory this container may use: $BOLTZ_WORKER_MEMORY_BYTES, else the cgroup v2 `memory.max`; None
+    when neither sets a limit ("max")."""
+    for source, text in ((ENV_MEMORY, os.environ.get(ENV_MEMORY, "")), (str(memory_max), _read(memory_max))):
+        text = text.strip()
+        if not text or text == "max":
+            continue
+        try:
+            return max(1, int(text))
+        except ValueError:
+            log.warning("ignoring %s=%r: not a number of bytes", source, text)
+    return None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError:
+        return ""
 
 
 def cgroup_cpu_limit(cpu_max: Path) -> int | None:

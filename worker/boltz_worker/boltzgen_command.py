@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .boltz_command import BoltzResult, flag_option, run_boltz, valued_option
 from .contract import (
+    ANALYSIS_PROCESS_BYTES,
     DESIGN_SHARD_STEPS,
     BoltzGenModels,
     DesignOptions,
@@ -27,6 +28,7 @@ ENV_EXECUTABLE = "BOLTZGEN_EXECUTABLE"  # a command line (split like a shell wou
 
 __all__ = [
     "BoltzResult",
+    "analysis_processes",
     "boltzgen_executable",
     "build_design_argv",
     "build_filter_argv",
@@ -40,6 +42,16 @@ __all__ = [
 
 def boltzgen_executable() -> list[str]:
     return shlex.split(os.environ.get(ENV_EXECUTABLE, "boltzgen"))
+
+
+def analysis_processes(cpus: int, memory_bytes: int | None) -> int:
+    """Processes for boltzgen's analysis pool: one per CPU, but no more than the memory limit holds at
+    ANALYSIS_PROCESS_BYTES each (at least 1). A pool larger than memory gets its workers killed, and boltzgen then
+    drops their designs and exits 0; a smaller pool only takes longer."""
+    cpus = max(1, cpus)
+    if memory_bytes is None:
+        return cpus
+    return max(1, min(cpus, int(memory_bytes // ANALYSIS_PROCESS_BYTES)))
 
 
 def _model_args(models: BoltzGenModels) -> list[str]:
@@ -62,7 +74,8 @@ def build_design_argv(
     models: BoltzGenModels,
     cpus: int,
 ) -> list[str]:
-    """`boltzgen run` for one shard: every step up to analysis, local models, analysis processes = our CPUs.
+    """`boltzgen run` for one shard: every step up to analysis, local models, `cpus` analysis processes (the
+    caller's analysis_processes: our CPUs, capped by memory).
 
     The analysis step's process count is its config key `num_processes` (resources/config/analysis.yaml: 32, capped
     by boltzgen at multiprocessing.cpu_count(), which is the NODE's count); only `--config analysis` reaches it.

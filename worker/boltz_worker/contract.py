@@ -34,6 +34,7 @@ RESULT_FILE = "result.json"  # written LAST under results_uri: its presence mean
 # Environment variables the worker reads (the operator sets them on the container).
 ENV_WORK_DIR = "BOLTZ_WORK_DIR"  # overrides WORK_DIR
 ENV_CPUS = "BOLTZ_WORKER_CPUS"  # overrides the CPU count read from the cgroup (boltz workers/threads)
+ENV_MEMORY = "BOLTZ_WORKER_MEMORY_BYTES"  # overrides the memory limit read from the cgroup (boltzgen analysis pool)
 ENV_MSA_API_KEY_VALUE = "MSA_API_KEY_VALUE"  # read by boltz itself when --api_key_header is passed
 ENV_JOB_COMPLETION_INDEX = "JOB_COMPLETION_INDEX"  # set by Kubernetes on each pod of an Indexed Job
 

@@ -15,8 +15,8 @@ import shutil
 import time
 from pathlib import Path
 
-from .boltz_command import container_cpus
-from .boltzgen_command import boltzgen_executable, build_design_argv, failure, run_boltzgen
+from .boltz_command import container_cpus, container_memory_bytes
+from .boltzgen_command import analysis_processes, boltzgen_executable, build_design_argv, failure, run_boltzgen
 from .boltzgen_store import StoreReader, sub_target
 from .contract import (
     ANALYSIS_PROCESS_BYTES,
@@ -88,9 +88,14 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
     if out_dir.exists() and not run.options.reuse:
         shutil.rmtree(out_dir)  # a retried container in the same pod: start clean unless asked to reuse
     out_dir.mkdir(parents=True, exist_ok=True)
-    cpus = container_cpus()
+    cpus, memory = container_cpus(), container_memory_bytes()
+    processes = analysis_processes(cpus, memory)
+    if processes < cpus:
+        log.warning("%d analysis processes, not one per CPU (%d): %d bytes of memory hold %d at about %.1f GB each",
+                    processes, cpus, memory, processes, ANALYSIS_PROCESS_BYTES / 1e9)
     argv = build_design_argv(
-        boltzgen_executable(), spec, out_dir, run.protocol, run.designs_in_shard(index), run.options, run.models, cpus
+        boltzgen_executable(), spec, out_dir, run.protocol, run.designs_in_shard(index), run.options, run.models,
+        processes,
     )
     result = run_boltzgen(argv, cwd=work)
     error = failure(result, f"boltzgen run (shard {index})")
@@ -98,7 +103,7 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
         raise error
     # Counted among the notable lines (kept wherever they appeared; lines() repeats the tail's).
     pool_breaks = sum(1 for line in result.log.notable if POOL_BROKEN in line)
-    designs = check_shard_outputs(out_dir, run, index, analysis_processes=cpus, pool_breaks=pool_breaks)
+    designs = check_shard_outputs(out_dir, run, index, analysis_processes=processes, pool_breaks=pool_breaks)
     expected = run.designs_expected(index) if _analysed(run) else None
 
     upload_started = time.monotonic()
@@ -209,7 +214,7 @@ def _shortfall_message(index: int, rows: int, expected: int, processes: int | No
     why = (f"boltzgen's analysis restarted its process pool {pool_breaks} time(s): a worker process was killed, as the "
            "kernel does at the pod's memory limit, and its designs were dropped" if pool_breaks else
            "boltzgen exited 0, as it does when an analysis worker process is killed for memory")
-    pool = f" x {processes} processes (one per CPU)" if processes else " per process"
+    pool = f" x {processes} processes" if processes else " per process"
     return (f"shard {index} produced {rows} of {expected} designs (at most {allowed_shortfall(expected)} may be "
             f"missing, {SHORTFALL_TOLERANCE:.0%}): {why}. Each analysis process needs about "
             f"{ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB{pool}: raise resources.memory, or lower resources.cpu")

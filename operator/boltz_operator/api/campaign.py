@@ -669,10 +669,11 @@ class CampaignResources(ComputeResources):
         default=None,
         description="Memory request and limit of each pod (e.g. 64Gi); the operator's default (chart value "
         "workers.memory, 64Gi) if omitted. Give at least 1.3 GB per CPU: BoltzGen's analysis step runs one process "
-        "per CPU and each takes about 1.3 GB just to load (boltzgen 0.3.2, measured); one killed for memory loses "
-        "designs while BoltzGen still exits 0, and a shard missing more than 5% of its designs fails as "
-        "HostOutOfMemory. The defaults give 8 GiB per CPU. With less, the campaign's condition AnalysisMemory "
-        "is False, saying how much is needed.",
+        "per CPU and each takes about 1.3 GB just to load (boltzgen 0.3.2, measured). With less, the worker runs "
+        "only as many processes as the memory holds (a slower analysis) and the campaign's condition "
+        "AnalysisMemory is False, saying how much is needed. A process killed for memory anyway loses designs "
+        "while BoltzGen still exits 0: a shard missing more than 5% of its designs fails as HostOutOfMemory. The "
+        "defaults give 8 GiB per CPU.",
     )
 
     gpus: int | None = Field(
@@ -827,8 +828,8 @@ class BoltzGenCampaignSpec(KubeModel):
         default=2,
         ge=0,
         le=10,
-        description="Retries of a shard after retryable failures (backoffLimitPerIndex). A shard out of GPU memory "
-        "fails without retries (the shard only); invalid input and an unusable model cache fail the campaign at once; "
+        description="Retries of a shard after retryable failures (backoffLimitPerIndex). A shard out of GPU memory, "
+        "or short of designs for lack of host memory (HostOutOfMemory), fails without retries (the shard only); invalid input and an unusable model cache fail the campaign at once; "
         "preemption and eviction are not counted.",
     )
 

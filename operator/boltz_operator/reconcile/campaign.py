@@ -351,17 +351,20 @@ def gpu_hour_estimate(spec: BoltzGenCampaignSpec, seconds_per_design: float) -> 
 
 def analysis_memory_shortfall(spec: BoltzGenCampaignSpec, config: OperatorConfig) -> str | None:
     """Why resources.memory cannot hold BoltzGen's analysis pool (one process per CPU, ANALYSIS_PROCESS_BYTES each),
-    or None when it can. CPUs as the worker counts them: the limit rounded up (boltz_command.container_cpus)."""
+    or None when it can. CPUs as the worker counts them: the limit rounded up (boltz_command.container_cpus); the
+    worker then runs only as many processes as the memory holds (boltzgen_command.analysis_processes)."""
     cpu, memory = spec.resources.cpu or config.default_cpu, spec.resources.memory or config.default_memory
     processes = max(1, math.ceil(parse_quantity(cpu)))
     have, need = float(parse_quantity(memory)), processes * contract.ANALYSIS_PROCESS_BYTES
     if have >= need:
         return None
+    held = int(have // contract.ANALYSIS_PROCESS_BYTES)
+    effect = (f"the shards run {held} analysis processes instead of {processes}, and their analysis takes longer"
+              if held else "not even one fits: the shards will likely fail as HostOutOfMemory")
     return (f"resources.memory {memory} is below what BoltzGen's analysis step needs with resources.cpu {cpu}: one "
             f"process per CPU, {processes} x about {contract.ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB = "
-            f"{need / 1e9:.1f} GB ({math.ceil(need / 2**30)}Gi). A process killed for memory loses designs and a "
-            f"shard missing more than {contract.SHORTFALL_TOLERANCE:.0%} fails as HostOutOfMemory: raise "
-            f"resources.memory or lower resources.cpu")
+            f"{need / 1e9:.1f} GB ({math.ceil(need / 2**30)}Gi); {effect}. Raise resources.memory or lower "
+            f"resources.cpu")
 
 
 def _analysis_memory(status: BoltzGenCampaignStatus, spec: BoltzGenCampaignSpec, config: OperatorConfig, generation,

@@ -107,5 +107,6 @@ def fake_boltzgen(monkeypatch, tmp_path) -> Path:
     monkeypatch.setenv("FAKE_BOLTZGEN_MODE", "ok")
     monkeypatch.setenv("BOLTZ_WORK_DIR", str(tmp_path / "work"))
     monkeypatch.setenv("BOLTZ_WORKER_CPUS", "3")
+    monkeypatch.setenv("BOLTZ_WORKER_MEMORY_BYTES", str(64 * 2**30))  # as a pod with the default 64Gi
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return record

@@ -356,3 +356,14 @@ def test_a_shard_within_the_tolerance_completes_and_reports_produced_and_request
     assert outcome.summary["designs_completed"] == 19 and outcome.summary["designs_requested"] == 20
     marker = json.loads((results / "shards" / "0" / "_COMPLETE").read_text())
     assert marker["designs"] == 19 and marker["designs_requested"] == 20
+
+
+def test_the_analysis_pool_is_no_larger_than_memory_holds(
+    boltzgen_models, fake_boltzgen, tmp_path, run_worker, monkeypatch
+):
+    monkeypatch.setenv("BOLTZ_WORKER_MEMORY_BYTES", str(int(2.7e9)))  # 3 CPUs, memory for 2 processes of 1.3 GB
+    run = design_run(ResultsTarget(uri="pvc://r/c", local_dir=str(tmp_path / "r")), boltzgen_models, 0)
+    assert run_design(run_worker, run, tmp_path, 0).exit_code == ExitCode.OK
+    [call] = invocations(fake_boltzgen)
+    argv = call["argv"]
+    assert argv[argv.index("--config") + 1 : argv.index("--config") + 3] == ["analysis", "num_processes=2"]

@@ -614,6 +614,7 @@ def test_memory_below_the_analysis_pool_is_a_warning_condition(resources, short)
         return
     assert (memory["status"], memory["reason"]) == ("False", "AnalysisMemoryShort")
     assert "resources.memory" in memory["message"] and "1.3 GB" in memory["message"]
+    assert "analysis processes instead of" in memory["message"] or "not even one fits" in memory["message"]
     assert ("Warning", "AnalysisMemoryShort", memory["message"]) in outcome.events
     assert kube.created, "a warning, not a refusal: the campaign still starts"
 
@@ -621,7 +622,9 @@ def test_memory_below_the_analysis_pool_is_a_warning_condition(resources, short)
 def test_the_analysis_memory_condition_turns_true_once_memory_is_raised():
     kube, _ = run(campaign_body(resources={"cpu": "32", "memory": "16Gi"}), cache_body())
     short = kube.status_patches[-1]
-    assert "32 x about 1.3 GB = 41.6 GB (39Gi)" in condition(short, "AnalysisMemory")["message"]
+    message = condition(short, "AnalysisMemory")["message"]
+    assert "32 x about 1.3 GB = 41.6 GB (39Gi)" in message
+    assert "the shards run 13 analysis processes instead of 32" in message  # 16Gi / 1.3 GB, as the worker caps
     again, outcome = run(campaign_body(status=short, resources={"cpu": "32", "memory": "48Gi"}), cache_body(),
                          design_job(COMPLETE, completedIndexes="0-19", succeeded=20))
     memory = condition(again.status_patches[-1], "AnalysisMemory")

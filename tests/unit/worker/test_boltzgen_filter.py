@@ -96,3 +96,27 @@ def test_designs_expected_of_a_shard_counts_every_inverse_folded_sequence(sequen
     run = DesignRun(spec_file="s.yaml", num_designs=10, results=ResultsTarget(uri="pvc://a/b", local_dir="/r"),
                     options=DesignOptions(inverse_fold_num_sequences=sequences, skip_inverse_folding=skip))
     assert run.designs_expected(0) == expected
+
+
+@pytest.mark.parametrize(
+    ("cpus", "memory", "expected"),
+    [(8, None, 8), (8, 64 * 2**30, 8), (32, 16 * 2**30, 13), (4, 10**9, 1), (0, None, 1)],
+)
+def test_analysis_processes_are_one_per_cpu_as_far_as_memory_holds_them(cpus, memory, expected):
+    from boltz_worker.boltzgen_command import analysis_processes
+
+    assert analysis_processes(cpus, memory) == expected
+
+
+def test_container_memory_prefers_the_override_then_the_cgroup(tmp_path, monkeypatch):
+    from boltz_worker.boltz_command import container_memory_bytes
+
+    memory_max = tmp_path / "memory.max"
+    memory_max.write_text("max\n")
+    monkeypatch.delenv("BOLTZ_WORKER_MEMORY_BYTES", raising=False)
+    assert container_memory_bytes(memory_max) is None
+    memory_max.write_text("17179869184\n")
+    assert container_memory_bytes(memory_max) == 16 * 2**30
+    monkeypatch.setenv("BOLTZ_WORKER_MEMORY_BYTES", "1000")
+    assert container_memory_bytes(memory_max) == 1000
+    assert container_memory_bytes(tmp_path / "absent") == 1000
