@@ -250,7 +250,7 @@ def test_a_campaign_through_its_phases(cluster, namespace, operator):
 
     done = wait_for(cluster, "boltzgencampaign", "binder", namespace, phase_is("Succeeded"), "Succeeded")
     health = capture("campaign-succeeded", done, "Healthy")
-    assert health["message"] == "3 designs selected from 10 (shards merged: 2/2)"
+    assert health["message"] == "3 designs selected from 10 (shards merged: 2/2); 10 designs produced of 10 requested"
 
 
 def test_a_campaign_with_too_many_failed_shards(cluster, namespace, operator):
