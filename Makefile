@@ -17,11 +17,11 @@ help:
 	@echo "make crds        regenerate crds/ from the pydantic models"
 	@echo "make images      build the operator and worker images (Docker, else buildah); make test-images runs them"
 
-# The virtualenv: both packages editable, test tools, every transitive version pinned by constraints.txt.
-$(VENV)/.installed: operator/pyproject.toml worker/pyproject.toml requirements-dev.txt constraints.txt
+# The virtualenv: the three packages editable, test tools, every transitive version pinned by constraints.txt.
+$(VENV)/.installed: contract/pyproject.toml operator/pyproject.toml worker/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e worker -e operator
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e contract -e worker -e operator
 	touch $@
 
 venv: $(VENV)/.installed

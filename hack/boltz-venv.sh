@@ -97,7 +97,7 @@ if [[ $REFREEZE == 1 || ! -f $CONSTRAINTS ]]; then
   {
     echo "# Every version in the boltz fidelity venv (hack/boltz-venv.sh)."
     echo "# Regenerate with hack/boltz-venv.sh --refreeze (a pip freeze of an unconstrained install)."
-    "${PIP[@]}" freeze --all | grep -v -E '^(-e |boltz-operator|boltz-worker)'
+    "${PIP[@]}" freeze --all | grep -v -E '^(-e |boltz-operator|boltz-worker|boltz-contract)'
   } >"$CONSTRAINTS.tmp"
   mv "$CONSTRAINTS.tmp" "$CONSTRAINTS"
   REFREEZE=0

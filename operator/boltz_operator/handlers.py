@@ -29,7 +29,7 @@ from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
 from boltz_operator.reconcile.status import Outcome
-from boltz_worker.contract import ERROR_CLASS_OF_EXIT_CODE, ErrorClass
+from boltz_contract import ERROR_CLASS_OF_EXIT_CODE, ErrorClass
 
 log = logging.getLogger(__name__)
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}

@@ -13,7 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from boltz_operator.api import GROUP, VERSION
-from boltz_worker.contract import RunSummary
+from boltz_contract import RunSummary
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from boltz_worker.boltzgen_store import StoreReader
-from boltz_worker.contract import SHARD_COMPLETE_MARKER, ResultsTarget, S3Target
+from boltz_contract import SHARD_COMPLETE_MARKER, ResultsTarget, S3Target
 from boltz_worker.design import shard_rel
 from boltz_worker.filter import download_shard
 

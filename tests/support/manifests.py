@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from boltz_worker.contract import ErrorClass, FileSummary, RunSummary, TopDesign
+from boltz_contract import ErrorClass, FileSummary, RunSummary, TopDesign
 from support.kwok import EXIT_CODE_ANNOTATION, RUN_DURATION_ANNOTATION, TERMINATION_MESSAGE_ANNOTATION
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,7 +48,7 @@ def predict_ok(uri: str) -> RunSummary:
 
 
 def failure(error_class: ErrorClass, message: str) -> tuple[RunSummary, int]:
-    from boltz_worker.contract import EXIT_CODE_OF
+    from boltz_contract import EXIT_CODE_OF
 
     return RunSummary(ok=False, error_class=error_class, message=message), int(EXIT_CODE_OF[error_class])
 

@@ -244,7 +244,7 @@ def write_boltzgen_cache(cache_dir: Path, boltzgen_files: dict[str, dict[str, by
 
 def boltzgen_models_under(models_dir: Path):
     """The design worker's default BoltzGenModels with every path moved from the pod's /models to `models_dir`."""
-    from boltz_worker.contract import MODELS_DIR, BoltzGenModels
+    from boltz_contract import MODELS_DIR, BoltzGenModels
 
     def moved(path: str) -> str:
         return str(models_dir / Path(path).relative_to(MODELS_DIR))

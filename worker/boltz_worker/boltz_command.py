@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from .boltz_outputs import BoltzLog
-from .contract import ENV_CPUS, ENV_MEMORY, ErrorClass, PredictOptions, WorkerError
+from boltz_contract import ENV_CPUS, ENV_MEMORY, ErrorClass, PredictOptions, WorkerError
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .contract import ErrorClass, WorkerError
+from boltz_contract import ErrorClass, WorkerError
 
 TAIL_LINES = 200
 NOTABLE_LINES = 100

@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 
 from .boltz_command import BoltzResult, flag_option, run_boltz, valued_option
-from .contract import (
+from boltz_contract import (
     ANALYSIS_PROCESS_BYTES,
     DESIGN_SHARD_STEPS,
     BoltzGenModels,

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .contract import ErrorClass, ResultsTarget, WorkerError
+from boltz_contract import ErrorClass, ResultsTarget, WorkerError
 from .s3util import NOT_FOUND_CODES, error_code, join_key, make_s3_client
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from typing import Callable
 
 from pydantic import ValidationError
 
-from .contract import (
+from boltz_contract import (
     CONFIG_DIR,
     RUN_ADAPTER,
     RUN_FILE,

@@ -18,7 +18,7 @@ from pathlib import Path
 from .boltz_command import container_cpus, container_memory_bytes
 from .boltzgen_command import analysis_processes, boltzgen_executable, build_design_argv, failure, run_boltzgen
 from .boltzgen_store import StoreReader, sub_target
-from .contract import (
+from boltz_contract import (
     ANALYSIS_PROCESS_BYTES,
     ENV_JOB_COMPLETION_INDEX,
     ENV_WORK_DIR,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol, TypeVar
 
-from .contract import ErrorClass, WorkerError
+from boltz_contract import ErrorClass, WorkerError
 from .fileutil import human_bytes, sha256_file
 from .model_catalog import Bundle
 

@@ -25,7 +25,7 @@ from .boltzgen_command import (
     run_boltzgen,
 )
 from .boltzgen_store import StoreReader, sub_target
-from .contract import (
+from boltz_contract import (
     ENV_WORK_DIR,
     FILTER_DIR,
     RESULT_FILE,

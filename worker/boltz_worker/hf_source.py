@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from typing import Iterator
 
-from .contract import ErrorClass, WorkerError
+from boltz_contract import ErrorClass, WorkerError
 from .downloads import RangeStream, RemoteFile, TransientError
 from .fileutil import CHUNK
 from .model_catalog import Bundle

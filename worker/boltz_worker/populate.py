@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from .contract import ErrorClass, FileSummary, PopulateRun, PopulateSource, RunSummary, WorkerError
+from boltz_contract import ErrorClass, FileSummary, PopulateRun, PopulateSource, RunSummary, WorkerError
 from .downloads import RangedSource, RetryPolicy, download_verified, with_retries
 from .fileutil import human_bytes, sha256_file, utc_now
 from .hf_source import HuggingFaceFiles

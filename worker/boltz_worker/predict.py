@@ -13,10 +13,10 @@ from pathlib import Path
 
 import yaml
 
-from . import boltz_input
+from boltz_contract import boltz_input
 from .boltz_command import accelerator, boltz_executable, build_boltz_argv, child_env, container_cpus, run_boltz
 from .boltz_outputs import PredictionOutputs, classify, find_outputs
-from .contract import (
+from boltz_contract import (
     ENV_WORK_DIR,
     RESULT_FILE,
     WORK_DIR,

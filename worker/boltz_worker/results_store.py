@@ -14,7 +14,7 @@ from typing import Protocol
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .contract import ErrorClass, ResultsTarget, S3Target, WorkerError
+from boltz_contract import ErrorClass, ResultsTarget, S3Target, WorkerError
 from .fileutil import atomic_write
 from .s3util import join_key, make_s3_client
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .contract import ErrorClass, S3Download, WorkerError
+from boltz_contract import ErrorClass, S3Download, WorkerError
 from .s3util import DENIED_CODES, NOT_FOUND_CODES, error_code, make_s3_client, parse_s3_uri
 
 log = logging.getLogger(__name__)

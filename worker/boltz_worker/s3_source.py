@@ -11,7 +11,7 @@ from typing import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .contract import MANIFEST_FILE, ErrorClass, S3Source, WorkerError
+from boltz_contract import MANIFEST_FILE, ErrorClass, S3Source, WorkerError
 from .downloads import RangeStream, RemoteFile, TransientError
 from .fileutil import CHUNK
 from .manifest import ModelManifest

@@ -10,7 +10,7 @@ from kubernetes import client
 from boltz_operator.api import API_VERSION
 from boltz_operator.api.common import Toleration
 from boltz_operator.config import OperatorConfig
-from boltz_worker import contract
+import boltz_contract as contract
 
 MANAGED_BY = "boltz-operator"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"

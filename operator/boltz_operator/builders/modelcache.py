@@ -22,7 +22,7 @@ from boltz_operator.builders.common import (
 )
 from boltz_operator.builders.results import split_s3_uri
 from boltz_operator.config import OperatorConfig
-from boltz_worker import contract
+import boltz_contract as contract
 
 KIND = "BoltzModelCache"
 COMPONENT = "populate"

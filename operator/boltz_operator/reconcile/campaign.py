@@ -35,7 +35,7 @@ from boltz_operator.reconcile.cache_gate import cache_not_ready
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
 from boltz_operator.render import render_design_spec
-from boltz_worker import contract
+import boltz_contract as contract
 
 log = logging.getLogger(__name__)
 PLURAL = "boltzgencampaigns"

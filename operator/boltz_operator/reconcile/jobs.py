@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from boltz_worker import contract
+import boltz_contract as contract
 
 
 class JobState(str, Enum):

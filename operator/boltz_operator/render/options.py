@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from boltz_worker.contract import PredictOptions
+from boltz_contract import PredictOptions
 
 from ..api.prediction import BoltzPredictionSpec
 

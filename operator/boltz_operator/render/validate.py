@@ -1,6 +1,6 @@
 """Checks of a BoltzPrediction before any Job exists, with messages a user can act on.
 
-Two layers: the worker's checks of the rendered Boltz document (boltz_worker.boltz_input, shared with the worker so
+Two layers: the worker's checks of the rendered Boltz document (boltz_contract.boltz_input, shared with the worker so
 both sides agree on what Boltz accepts: chain ids, MSA mixing, constraints, templates, affinity ligand size), and
 the operator's own checks of what rendering hides, phrased in terms of the spec the user wrote (ConfigMap keys
 and S3 objects, which the rendered document only knows by their generated file names).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from boltz_worker import boltz_input
+from boltz_contract import boltz_input
 
 from ..api.prediction import BoltzPredictionSpec, FileRef, MsaSource
 from .boltz_yaml import (

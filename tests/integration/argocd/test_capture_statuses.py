@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.contract import EXIT_CODE_OF, ErrorClass
+from boltz_contract import EXIT_CODE_OF, ErrorClass
 from support.manifests import (
     as_input,
     campaign,

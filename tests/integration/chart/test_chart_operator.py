@@ -18,7 +18,7 @@ from chart_cluster import (
     operator_user,
 )
 
-from boltz_worker import contract
+import boltz_contract as contract
 from support.manifests import as_input, model_cache, played, predict_ok, prediction
 from support.operator_fixtures import OperatorProcess, operator_kubeconfig
 from support.wait import wait_until

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 from chart_cluster import RELEASE, RESTRICTED, AuditLog, Helm, Namespaces, fenced, operator_user
 
-from support.images import BUILD_SECONDS, Bind, ImageRoot, build_image, pod_run, stop
+from support.images import BUILD_SECONDS, Bind, ImageRoot, Run, build_image, pod_run, stop
 from support.manifests import as_input, model_cache, played, predict_ok, prediction
 from support.operator_fixtures import free_port
 from support.wait import wait_until
@@ -161,3 +161,14 @@ def test_the_image_reconciles_a_cache_and_a_prediction_as_the_chart_runs_it(clus
     assert {("create", "jobs", None), ("patch", "boltzpredictions", "status")} <= writes
     refused = [e for e in image_release["audit"].entries(image_release["user"]) if e["responseStatus"]["code"] == 403]
     assert not refused, [(e["verb"], e["requestURI"]) for e in refused]
+
+
+def test_the_operator_image_holds_only_what_the_operator_imports(operator_image):
+    """The operator shares the contract package with the workers, not their code or their S3 client."""
+    probe = ("import importlib.util, json; print(json.dumps({m: importlib.util.find_spec(m) is not None for m in "
+             "('boltz_operator', 'boltz_contract', 'kopf', 'boltz_worker', 'boto3', 'botocore')}))")
+    with ImageRoot(operator_image) as image:
+        proc = image.run(["-c", probe], Run(entrypoint=["python"]))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {"boltz_operator": True, "boltz_contract": True, "kopf": True,
+                                       "boltz_worker": False, "boto3": False, "botocore": False}

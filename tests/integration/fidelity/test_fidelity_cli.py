@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from boltz_worker.boltz_command import build_boltz_argv
-from boltz_worker.contract import PredictOptions
+from boltz_contract import PredictOptions
 
 EXECUTABLE = ["boltz"]
 
@@ -152,7 +152,7 @@ def _same(theirs, ours) -> bool:
 
 def test_secrets_reach_boltz_through_the_environment_variables_it_reads(boltz_python):
     """The operator passes MSA server credentials as env vars (never argv): boltz 2.2.1 must read those names."""
-    from boltz_worker.contract import ENV_MSA_API_KEY_VALUE
+    from boltz_contract import ENV_MSA_API_KEY_VALUE
 
     main = (boltz_python.parent.parent / "lib" / "python3.11" / "site-packages" / "boltz" / "main.py").read_text()
     for var in (ENV_MSA_API_KEY_VALUE, "BOLTZ_MSA_USERNAME", "BOLTZ_MSA_PASSWORD", "BOLTZ_CACHE"):

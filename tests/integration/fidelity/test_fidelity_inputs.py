@@ -29,8 +29,8 @@ from boltz_operator.render import (
     validate_prediction,
 )
 from boltz_worker import predict as worker_predict
-from boltz_worker.boltz_input import local_paths, validate_boltz_input
-from boltz_worker.contract import PredictRun, ResultsTarget
+from boltz_contract.boltz_input import local_paths, validate_boltz_input
+from boltz_contract import PredictRun, ResultsTarget
 
 REPO = Path(__file__).resolve().parents[3]
 EGFR = (

@@ -25,7 +25,7 @@ from boltz_operator.api import BoltzPredictionSpec
 from boltz_operator.builders.prediction import PredictionRef, build_configmap, build_run
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.render import render_boltz_input, validate_prediction
-from boltz_worker.contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
+from boltz_contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 
 HERE = Path(__file__).resolve().parent

@@ -21,7 +21,7 @@ from fidelity_support import TARGET, example_spec
 from kubernetes import client
 
 from boltz_operator.api import BoltzModelCacheSpec, BoltzPredictionSpec
-from boltz_operator.api.prediction import ResultsStore
+from boltz_operator.api.common import ResultsStore
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
 from boltz_operator.builders import campaign as campaign_builders
 from boltz_operator.builders import modelcache as cache_builders
@@ -31,8 +31,8 @@ from boltz_operator.builders.prediction import PredictionRef, build_configmap, b
 from boltz_operator.builders.results import RESULTS_VOLUME, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input, render_design_spec
-from boltz_worker import contract
-from boltz_worker.contract import ErrorClass, ExitCode, PredictionResult, RunSummary
+import boltz_contract as contract
+from boltz_contract import ErrorClass, ExitCode, PredictionResult, RunSummary
 from boltz_worker.model_catalog import BOLTZGEN
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run, project

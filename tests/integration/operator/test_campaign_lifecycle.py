@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from boltz_worker import contract
-from boltz_worker.contract import ErrorClass
+import boltz_contract as contract
+from boltz_contract import ErrorClass
 from support.manifests import (
     RESULTS_BUCKET_URI,
     as_input,

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from boltz_worker.contract import ErrorClass
+from boltz_contract import ErrorClass
 from support.manifests import as_input, failure, model_cache, played, predict_ok, prediction
 from support.wait import wait_until
 

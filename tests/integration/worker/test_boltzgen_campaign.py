@@ -14,7 +14,7 @@ import yaml
 from support.worker_helpers import invocations
 
 from boltz_worker import design as design_module
-from boltz_worker.contract import (
+from boltz_contract import (
     TERMINATION_MESSAGE_LIMIT,
     DesignOptions,
     DesignRun,
@@ -123,7 +123,7 @@ def test_a_failed_upload_leaves_no_marker_and_the_retry_completes(
     def flaky(self, rel, path):
         calls["n"] += 1
         if calls["n"] == 5:
-            from boltz_worker.contract import ErrorClass, WorkerError
+            from boltz_contract import ErrorClass, WorkerError
 
             raise WorkerError(ErrorClass.RESULTS_STORE_ERROR, "connection reset")
         return real_put(self, rel, path)

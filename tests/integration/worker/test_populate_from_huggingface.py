@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.contract import ErrorClass, HuggingFaceSource, PopulateRun, PopulateSource, WorkerError
+from boltz_contract import ErrorClass, HuggingFaceSource, PopulateRun, PopulateSource, WorkerError
 from boltz_worker.design import check_models
 from support.worker_helpers import (
     BOLTZGEN_DATASET,

@@ -7,7 +7,7 @@ import json
 import pytest
 from support.worker_helpers import boltzgen_models_under, bundle_files, sha256, write_boltzgen_cache, write_model_cache
 
-from boltz_worker.contract import PopulateRun, PopulateSource, S3Source
+from boltz_contract import PopulateRun, PopulateSource, S3Source
 from boltz_worker.design import check_models
 
 BOTH = ["boltz2", "boltzgen"]

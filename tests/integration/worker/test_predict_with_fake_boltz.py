@@ -17,7 +17,7 @@ import yaml
 from support.worker_helpers import sha256
 
 from boltz_worker import predict as predict_module
-from boltz_worker.contract import (
+from boltz_contract import (
     HuggingFaceSource,
     PopulateRun,
     PopulateSource,

@@ -12,7 +12,7 @@ from boltz_operator.builders import prediction as builders
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input
-from boltz_worker import contract
+import boltz_contract as contract
 
 REF = builders.PredictionRef(namespace="lab", name="egfr", uid="uid-1")
 CONFIG = OperatorConfig(worker_image="worker:1", gpu_resource_name="nvidia.com/gpu", default_gpus=1)

@@ -20,7 +20,7 @@ from boltz_operator.reconcile.campaign import (
     gpu_hour_estimate,
     reconcile_campaign,
 )
-from boltz_worker.contract import ErrorClass, RunSummary, TopDesign
+from boltz_contract import ErrorClass, RunSummary, TopDesign
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)

@@ -11,7 +11,7 @@ from boltz_operator.kube import TerminatedWorker
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
-from boltz_worker.contract import ErrorClass, FileSummary, RunSummary
+from boltz_contract import ErrorClass, FileSummary, RunSummary
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 CONFIG = OperatorConfig(worker_image="worker:1")
@@ -163,7 +163,7 @@ def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_
     from kubernetes.client import V1ConfigMap
 
     from boltz_operator.api.modelcache import BoltzModelCacheStatus
-    from boltz_worker.contract import PopulateRun, RUN_FILE
+    from boltz_contract import PopulateRun, RUN_FILE
     from boltz_worker.model_catalog import BOLTZ2, BOLTZGEN
 
     body = cache_body(None)

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from boltz_worker.boltz_input import affinity_binder, local_paths, missing_msa_chains, validate_boltz_input
+from boltz_contract.boltz_input import affinity_binder, local_paths, missing_msa_chains, validate_boltz_input
 
 PROTEIN = "MADQLTEEQIAEFKEAFSLFDKDGDGTITTKELGTVMRSLGQNPTEAELQDMINEVDADGNGTIDFPEFLTMMARK"
 

@@ -18,7 +18,7 @@ from boltz_worker.boltzgen_command import (
     child_env,
     failure,
 )
-from boltz_worker.contract import BoltzGenModels, DesignOptions, ErrorClass, FilterOptions
+from boltz_contract import BoltzGenModels, DesignOptions, ErrorClass, FilterOptions
 from support.fake_boltzgen.fake_boltzgen import build_parser
 
 SPEC, OUT = Path("/etc/boltz-run/binder.yaml"), Path("/work/boltzgen/shard-3")

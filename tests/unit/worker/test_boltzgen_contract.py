@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from boltz_worker import design as design_module
 from boltz_worker.boltzgen_store import StoreReader, sub_target
-from boltz_worker.contract import (
+from boltz_contract import (
     RUN_ADAPTER,
     TERMINATION_MESSAGE_LIMIT,
     DesignRun,

@@ -9,7 +9,7 @@ import pytest
 
 from boltz_worker.boltz_outputs import BoltzLog
 from boltz_worker.boltzgen_command import BoltzResult, filter_failure
-from boltz_worker.contract import FAIL_FAST_EXIT_CODES, DesignOptions, DesignRun, ErrorClass, ExitCode, ResultsTarget
+from boltz_contract import FAIL_FAST_EXIT_CODES, DesignOptions, DesignRun, ErrorClass, ExitCode, ResultsTarget
 from boltz_worker.design import allowed_shortfall
 from boltz_worker.filter import shard_files_to_download
 

@@ -9,7 +9,7 @@ import typing
 import pytest
 from pydantic import ValidationError
 
-from boltz_worker.contract import ErrorClass, PopulateRun, WorkerError
+from boltz_contract import ErrorClass, PopulateRun, WorkerError
 from boltz_worker.manifest import FileEntry, ModelManifest
 from boltz_worker.model_catalog import BOLTZ2, BOLTZGEN, BUNDLES, bundle
 from boltz_worker.populate import extract_directory, safe_members

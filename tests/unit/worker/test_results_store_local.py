@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from boltz_worker.contract import ErrorClass, ResultsTarget, S3Target, WorkerError
+from boltz_contract import ErrorClass, ResultsTarget, S3Target, WorkerError
 from boltz_worker.results_store import LocalDirResultsStore, S3ResultsStore, open_results_store
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.contract import ErrorClass, WorkerError
+from boltz_contract import ErrorClass, WorkerError
 from boltz_worker.downloads import (
     RangeStream,
     RemoteFile,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from boltz_worker.boltz_input import heavy_atom_count
-from boltz_worker.smiles import SmilesError, atom_symbols
+from boltz_contract.boltz_input import heavy_atom_count
+from boltz_contract.smiles import SmilesError, atom_symbols
 
 
 @pytest.mark.parametrize(

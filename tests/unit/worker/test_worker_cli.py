@@ -7,7 +7,7 @@ import json
 import pytest
 
 from boltz_worker import cli
-from boltz_worker.contract import (
+from boltz_contract import (
     TERMINATION_MESSAGE_LIMIT,
     ErrorClass,
     FileSummary,

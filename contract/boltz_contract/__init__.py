@@ -1,11 +1,11 @@
-"""The operator <-> worker contract.
+"""The operator <-> worker contract (package boltz_contract, imported by both boltz_operator and boltz_worker).
 
 Operator -> worker: a ConfigMap mounted at CONFIG_DIR holding RUN_FILE (one of the *Run models below) and the
 input files it names. Worker -> operator: the container's termination message, a compact RunSummary JSON of at
 most TERMINATION_MESSAGE_LIMIT bytes, and the process exit code, which carries the error class so the Job's
 podFailurePolicy can act on it without reading logs.
 
-Both sides import this module; it must stay free of heavy dependencies.
+Both sides import this package; it must stay free of heavy dependencies (pydantic only).
 """
 
 from __future__ import annotations
