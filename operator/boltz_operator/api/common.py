@@ -196,6 +196,90 @@ class S3Location(KubeModel):
     )
 
 
+class S3File(KubeModel):
+    """An S3 object, fetched with the results store's S3 endpoint and credentials."""
+
+    uri: S3ObjectUri = Field(description="Object location as s3://bucket/key.")
+
+
+class PvcResults(KubeModel):
+    """Results on a PVC in the same namespace."""
+
+    cel_rules = (
+        CelRule(rule="!has(self.subPath) || !self.subPath.contains('..')", message="subPath must not contain '..'"),
+    )
+
+    claim_name: ObjectName = Field(description="Name of the PVC (ReadWriteMany if runs land on several nodes).")
+    sub_path: str | None = Field(
+        default=None, max_length=1024, pattern=r"^[^/]", description="Directory within the volume (relative)."
+    )
+
+
+class ResultsStore(KubeModel):
+    """Where the results go. Exactly one of s3, pvc."""
+
+    one_of = ("s3", "pvc")
+
+    s3: S3Location | None = Field(default=None, description="An S3 prefix; results go under <uri>/<namespace>/<name>/.")
+    pvc: PvcResults | None = Field(default=None, description="A PVC; results go under <subPath>/<namespace>/<name>/.")
+
+
+# ---------------------------------------------------------------------------------------------- chains and molecules
+# Spelled the same in a Boltz input (BoltzPrediction) and a BoltzGen design spec (BoltzGenCampaign).
+
+# Bounds keep the CEL rules within the apiserver's cost limits: estimates are priced at maxItems, and the
+# per-rule runtime limit (1M) is reached by a 64 x 16-id sequences list.
+MAX_IDS = 16
+MAX_SEQUENCE_LENGTH = 10000
+MAX_SMILES_LENGTH = 2048
+
+CcdCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,5}$", max_length=5)]
+AtomName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9']{1,6}$", max_length=6)]
+ChainIds = Annotated[
+    list[ChainId],
+    Field(min_length=1, max_length=MAX_IDS, json_schema_extra={"x-kubernetes-list-type": "set"}),
+]
+
+IDS_DESCRIPTION = (
+    "Chain ids of this entity, unique across all sequences. One id per copy: [A, B] is a homodimer. "
+    "Up to 5 letters or digits each."
+)
+
+
+def cel_ids(item: str) -> str:
+    """CEL: the ids of an item holding exactly one entity under protein, dna, rna or ligand (a Boltz input's
+    sequences[] item, a design spec's entities[] item); [] for any other entity."""
+    return (
+        f"(has({item}.protein) ? {item}.protein.ids : has({item}.dna) ? {item}.dna.ids : "
+        f"has({item}.rna) ? {item}.rna.ids : has({item}.ligand) ? {item}.ligand.ids : [])"
+    )
+
+
+class AtomRef(KubeModel):
+    """One atom: chain, residue index, atom name."""
+
+    chain: ChainId = Field(description="Chain id.")
+    residue: int = Field(ge=1, description="Residue index, starting at 1 (1 for a ligand).")
+    atom: AtomName = Field(description="Standard atom name, as in the component's CCD entry (e.g. SG, C1).")
+
+
+class Ligand(KubeModel):
+    """A small molecule (or identical copies of it). Exactly one of smiles, ccd."""
+
+    one_of = ("smiles", "ccd")
+
+    ids: ChainIds = Field(description=IDS_DESCRIPTION)
+    smiles: str | None = Field(
+        default=None, min_length=1, max_length=MAX_SMILES_LENGTH, description="The molecule as a SMILES string."
+    )
+    ccd: CcdCode | None = Field(
+        default=None, description="The molecule as a Chemical Component Dictionary code (e.g. SAH)."
+    )
+
+
+# ---------------------------------------------------------------------------------------------- pods
+
+
 class TolerationOperator(str, Enum):
     EXISTS = "Exists"
     EQUAL = "Equal"
@@ -251,6 +335,9 @@ class ComputeResources(KubeModel):
     )
 
 
+# ---------------------------------------------------------------------------------------------- status
+
+
 class ConditionStatus(str, Enum):
     TRUE = "True"
     FALSE = "False"
@@ -273,6 +360,7 @@ class Condition(StatusModel):
 
 
 CONDITIONS_SCHEMA_EXTRA = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+
 
 
 # ---------------------------------------------------------------------------------------------- resource kinds

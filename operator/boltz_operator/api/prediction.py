@@ -17,23 +17,32 @@ from .common import (
     AGE_COLUMN,
     API_VERSION,
     CONDITIONS_SCHEMA_EXTRA,
+    IDS_DESCRIPTION,
+    MAX_IDS,
+    MAX_SEQUENCE_LENGTH,
+    AtomName,
+    AtomRef,
+    CcdCode,
     CelRule,
     ChainId,
+    ChainIds,
     ComputeResources,
     Condition,
     KeyRef,
     KubeModel,
+    Ligand,
     NodeSelector,
     ObjectName,
     PodMetadata,
     PrinterColumn,
     ResourceKind,
-    S3Location,
-    S3ObjectUri,
+    ResultsStore,
+    S3File,
     SecretRef,
     StatusModel,
     Toleration,
     Url,
+    cel_ids,
     cel_validations,
     immutable_rule,
 )
@@ -42,27 +51,12 @@ from .common import (
 # per-rule runtime limit (1M) is reached by a 64 x 16-id sequences list. 32 entities of up to 16 copies each is
 # far more than fits a GPU.
 MAX_SEQUENCES = 32
-MAX_IDS = 16
-MAX_SEQUENCE_LENGTH = 10000
-MAX_SMILES_LENGTH = 2048
 MAX_MODIFICATIONS = 64
 MAX_CONSTRAINTS = 32
 MAX_POCKET_CONTACTS = 24
 MAX_TEMPLATES = 16
 # Boltz's affinity module refuses ligands with more (heavy) atoms than this.
 MAX_AFFINITY_LIGAND_ATOMS = 128
-
-CcdCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]{1,5}$", max_length=5)]
-AtomName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9']{1,6}$", max_length=6)]
-ChainIds = Annotated[
-    list[ChainId],
-    Field(min_length=1, max_length=MAX_IDS, json_schema_extra={"x-kubernetes-list-type": "set"}),
-]
-
-IDS_DESCRIPTION = (
-    "Chain ids of this entity, unique across all sequences. One id per copy: [A, B] is a homodimer. "
-    "Up to 5 letters or digits each."
-)
 
 # ---------------------------------------------------------------------------------------------- sequences
 
@@ -78,12 +72,6 @@ MODIFICATIONS_IN_SEQUENCE = CelRule(
     rule="!has(self.modifications) || self.modifications.all(m, m.position <= size(self.sequence))",
     message="modifications[].position must be within the sequence (1..length)",
 )
-
-
-class S3File(KubeModel):
-    """An S3 object, fetched with the results store's S3 endpoint and credentials."""
-
-    uri: S3ObjectUri = Field(description="Object location as s3://bucket/key.")
 
 
 class MsaSource(KubeModel):
@@ -177,20 +165,6 @@ class Rna(NucleicAcid):
     )
 
 
-class Ligand(KubeModel):
-    """A small molecule (or identical copies of it). Exactly one of smiles, ccd."""
-
-    one_of = ("smiles", "ccd")
-
-    ids: ChainIds = Field(description=IDS_DESCRIPTION)
-    smiles: str | None = Field(
-        default=None, min_length=1, max_length=MAX_SMILES_LENGTH, description="The molecule as a SMILES string."
-    )
-    ccd: CcdCode | None = Field(
-        default=None, description="The molecule as a Chemical Component Dictionary code (e.g. SAH)."
-    )
-
-
 class SequenceEntry(KubeModel):
     """One entity of the complex. Exactly one of protein, dna, rna, ligand."""
 
@@ -215,14 +189,6 @@ class SequenceEntry(KubeModel):
 
 
 # ---------------------------------------------------------------------------------------------- constraints
-
-
-class AtomRef(KubeModel):
-    """One atom: chain, residue index, atom name."""
-
-    chain: ChainId = Field(description="Chain id.")
-    residue: int = Field(ge=1, description="Residue index, starting at 1 (1 for a ligand).")
-    atom: AtomName = Field(description="Standard atom name, as in the component's CCD entry (e.g. SG, C1).")
 
 
 class TokenRef(KubeModel):
@@ -426,28 +392,6 @@ class PredictionResources(ComputeResources):
     tolerations: list[Toleration] | None = Field(default=None, max_length=32, description="Tolerations of the pod.")
 
 
-class PvcResults(KubeModel):
-    """Results on a PVC in the same namespace."""
-
-    cel_rules = (
-        CelRule(rule="!has(self.subPath) || !self.subPath.contains('..')", message="subPath must not contain '..'"),
-    )
-
-    claim_name: ObjectName = Field(description="Name of the PVC (ReadWriteMany if runs land on several nodes).")
-    sub_path: str | None = Field(
-        default=None, max_length=1024, pattern=r"^[^/]", description="Directory within the volume (relative)."
-    )
-
-
-class ResultsStore(KubeModel):
-    """Where the results go. Exactly one of s3, pvc."""
-
-    one_of = ("s3", "pvc")
-
-    s3: S3Location | None = Field(default=None, description="An S3 prefix; results go under <uri>/<namespace>/<name>/.")
-    pvc: PvcResults | None = Field(default=None, description="A PVC; results go under <subPath>/<namespace>/<name>/.")
-
-
 # ---------------------------------------------------------------------------------------------- spec
 
 # The fields that define the run: changing them would make status.results describe a different input.
@@ -464,14 +408,6 @@ IMMUTABLE_FIELDS = (
 IMMUTABLE_NOTE = " Immutable after creation."
 
 
-def _cel_ids(item: str) -> str:
-    """CEL: the ids of a sequences[] item (each item has exactly one entity)."""
-    return (
-        f"(has({item}.protein) ? {item}.protein.ids : has({item}.dna) ? {item}.dna.ids : "
-        f"has({item}.rna) ? {item}.rna.ids : has({item}.ligand) ? {item}.ligand.ids : [])"
-    )
-
-
 def _cel_constraint_chains(c: str) -> str:
     """CEL: every chain id a constraints[] item refers to."""
     return (
@@ -482,7 +418,7 @@ def _cel_constraint_chains(c: str) -> str:
 
 
 IDS_UNIQUE = CelRule(
-    rule=f"self.all(a, {_cel_ids('a')}.all(id, self.exists_one(b, id in {_cel_ids('b')})))",
+    rule=f"self.all(a, {cel_ids('a')}.all(id, self.exists_one(b, id in {cel_ids('b')})))",
     message="chain ids must be unique across all sequences",
 )
 SPEC_RULES = (
@@ -500,7 +436,7 @@ SPEC_RULES = (
     ),
     CelRule(
         rule=f"!has(self.constraints) || self.constraints.all(c, {_cel_constraint_chains('c')}"
-        f".all(ch, self.sequences.exists(s, ch in {_cel_ids('s')})))",
+        f".all(ch, self.sequences.exists(s, ch in {cel_ids('s')})))",
         message="constraints refer to a chain id that no sequences[] item defines",
         field_path=".constraints",
     ),

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import yaml
 from kubernetes import client
 
-from boltz_operator.api.campaign import MAX_STRUCTURE_FILE_BYTES, MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
+from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
+from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
     failure_policy,
@@ -27,7 +28,7 @@ from boltz_operator.builders.common import (
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.config import OperatorConfig
 from boltz_operator.render import InputFileRef
-import boltz_contract as contract
+from boltz_worker import contract
 
 KIND = "BoltzGenCampaign"
 DESIGN = "design"

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
-from boltz_operator.api.prediction import ResultsStore
+from boltz_operator.api.common import ResultsStore
 from boltz_operator.builders.common import s3_credentials_env
 from boltz_operator.config import DefaultResultsStore
-import boltz_contract as contract
+from boltz_worker import contract
 
 RESULTS_VOLUME = "results"
 

@@ -11,15 +11,14 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import boltz_contract as contract
+from boltz_worker import contract
 
-from ..api.common import KeyRef
+from ..api.common import KeyRef, S3File
 from ..api.prediction import (
     BoltzPredictionSpec,
     Constraint,
     FileRef,
     MsaSource,
-    S3File,
     SequenceEntry,
     Template,
     TokenRef,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.campaign import DesignConstraint, DesignEntity, DesignFile, DesignSpec
+from ..api.design_spec import DesignConstraint, DesignEntity, DesignFile, DesignSpec
 from .boltz_yaml import DEFAULT_DOWNLOADS_DIR, DEFAULT_INPUTS_DIR, InputFileRef, FileCollector
 
 

@@ -33,7 +33,7 @@ import pytest
 import yaml
 from fidelity_support import BOLTZGEN_VERSION, TARGET, relocate
 
-from boltz_operator.api.campaign import DesignSpec
+from boltz_operator.api.design_spec import DesignSpec
 from boltz_operator.builders.campaign import SPEC_FILE
 from boltz_operator.render.boltzgen_yaml import render_design_spec
 

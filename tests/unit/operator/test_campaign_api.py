@@ -19,11 +19,10 @@ from boltz_operator.api import (
 from boltz_operator.api.campaign import (
     IMMUTABLE_FIELDS,
     SPOT_TOLERATIONS,
-    DesignFile,
-    DesignSpec,
     Protocol,
     auto_shards,
 )
+from boltz_operator.api.design_spec import DesignFile, DesignSpec
 from boltz_operator.crdgen import build_crd, walk
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

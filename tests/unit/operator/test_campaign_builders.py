@@ -10,13 +10,14 @@ import pytest
 import yaml
 from kubernetes import client
 
-from boltz_operator.api.campaign import MAX_STRUCTURE_FILE_BYTES, MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
+from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
+from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders import campaign as builders
 from boltz_operator.builders.common import KUEUE_QUEUE_LABEL
 from boltz_operator.builders.results import place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_design_spec
-import boltz_contract as contract
+from boltz_worker import contract
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 REF = builders.CampaignRef(namespace="lab", name="pdl1", uid="uid-7")

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from boltz_operator.api.campaign import BoltzGenCampaign, DesignSpec
+from boltz_operator.api.campaign import BoltzGenCampaign
+from boltz_operator.api.design_spec import DesignSpec
 from boltz_operator.builders.campaign import SPEC_FILE
 from boltz_operator.render import DEFAULT_DOWNLOADS_DIR, DEFAULT_INPUTS_DIR, InputFileRef, render_design_spec
 from boltz_operator.render.boltzgen_yaml import structure_file_name
