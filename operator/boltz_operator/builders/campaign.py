@@ -28,7 +28,7 @@ from boltz_operator.builders.common import (
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.config import OperatorConfig
 from boltz_operator.render import InputFileRef
-from boltz_worker import contract
+import boltz_contract as contract
 
 KIND = "BoltzGenCampaign"
 DESIGN = "design"

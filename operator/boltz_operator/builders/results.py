@@ -13,7 +13,7 @@ from kubernetes import client
 from boltz_operator.api.common import ResultsStore
 from boltz_operator.builders.common import s3_credentials_env
 from boltz_operator.config import DefaultResultsStore
-from boltz_worker import contract
+import boltz_contract as contract
 
 RESULTS_VOLUME = "results"
 

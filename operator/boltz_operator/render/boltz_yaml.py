@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from boltz_worker import contract
+import boltz_contract as contract
 
 from ..api.common import KeyRef, S3File
 from ..api.prediction import (

@@ -30,7 +30,7 @@ from boltz_operator.builders.campaign import SPEC_FILE
 from boltz_operator.render.boltzgen_yaml import render_design_spec
 from boltz_worker import cli
 from boltz_worker.boltzgen_command import ENV_EXECUTABLE, filter_failure, run_boltzgen
-from boltz_worker.contract import (
+from boltz_contract import (
     ENV_WORK_DIR,
     SHARD_COMPLETE_MARKER,
     BoltzGenModels,

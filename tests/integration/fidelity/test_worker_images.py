@@ -31,8 +31,8 @@ from boltz_operator.builders.prediction import PredictionRef, build_configmap, b
 from boltz_operator.builders.results import RESULTS_VOLUME, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input, render_design_spec
-from boltz_worker import contract
-from boltz_worker.contract import ErrorClass, ExitCode, PredictionResult, RunSummary
+import boltz_contract as contract
+from boltz_contract import ErrorClass, ExitCode, PredictionResult, RunSummary
 from boltz_worker.model_catalog import BOLTZGEN
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run, project

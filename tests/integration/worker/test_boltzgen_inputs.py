@@ -20,7 +20,7 @@ from boltz_operator.builders import campaign as builders
 from boltz_operator.builders.results import place_results
 from boltz_operator.config import DefaultResultsStore
 from boltz_operator.render import render_design_spec
-from boltz_worker.contract import DesignRun, ErrorClass, ExitCode, ResultsTarget, S3Download
+from boltz_contract import DesignRun, ErrorClass, ExitCode, ResultsTarget, S3Download
 from support.fake_boltzgen import FAKE_BOLTZGEN
 
 TARGET_CIF = "data_6M1U\n#\nloop_\n_atom_site.group_PDB\nATOM\n#\n"

@@ -17,7 +17,7 @@ from boltz_operator.builders.common import KUEUE_QUEUE_LABEL
 from boltz_operator.builders.results import place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_design_spec
-from boltz_worker import contract
+import boltz_contract as contract
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 REF = builders.CampaignRef(namespace="lab", name="pdl1", uid="uid-7")
