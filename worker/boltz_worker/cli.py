@@ -75,25 +75,25 @@ def write_termination_message(path: Path, summary: RunSummary) -> None:
 
 
 def _populate(run: PopulateRun, _run_path: Path) -> RunSummary:
-    from .populate import populate
+    from boltz_worker.model_cache.populate import populate
 
     return populate(run)
 
 
 def _predict(run: PredictRun, run_path: Path) -> RunSummary:
-    from .predict import predict
+    from boltz_worker.boltz_runs.predict import predict
 
     return predict(run, config_dir=run_path.parent)  # the input files sit beside run.json
 
 
 def _design(run: DesignRun, run_path: Path) -> RunSummary:
-    from .design import design
+    from boltz_worker.boltzgen_runs.design import design
 
     return design(run, config_dir=run_path.parent)  # the design spec (and files it names) sit beside run.json
 
 
 def _filter(run: FilterRun, run_path: Path) -> RunSummary:
-    from .filter import filter_designs
+    from boltz_worker.boltzgen_runs.filter import filter_designs
 
     return filter_designs(run, config_dir=run_path.parent)
 

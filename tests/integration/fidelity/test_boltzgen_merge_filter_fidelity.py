@@ -29,7 +29,7 @@ from boltz_operator.api.design_spec import DesignSpec
 from boltz_operator.builders.campaign import SPEC_FILE
 from boltz_operator.render.boltzgen_yaml import render_design_spec
 from boltz_worker import cli
-from boltz_worker.boltzgen_command import ENV_EXECUTABLE, filter_failure, run_boltzgen
+from boltz_worker.boltzgen_runs.boltzgen_command import ENV_EXECUTABLE, filter_failure, run_boltzgen
 from boltz_contract import (
     ENV_WORK_DIR,
     SHARD_COMPLETE_MARKER,
@@ -160,7 +160,7 @@ def test_the_whole_shard_as_merge_input_fails_in_boltzgen_and_is_filter_failed(
     results = tmp_path / "results"
     store_shards(boltzgen_side, results, sequences=2)
     sources = [results / "shards" / "0", results / "shards" / "1"]
-    from boltz_worker.boltzgen_command import boltzgen_executable, build_merge_argv
+    from boltz_worker.boltzgen_runs.boltzgen_command import boltzgen_executable, build_merge_argv
 
     work = tmp_path / "work"
     work.mkdir()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.boltz_command import build_boltz_argv
+from boltz_worker.boltz_runs.boltz_command import build_boltz_argv
 from boltz_contract import PredictOptions
 
 EXECUTABLE = ["boltz"]

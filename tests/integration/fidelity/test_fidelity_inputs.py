@@ -28,7 +28,7 @@ from boltz_operator.render import (
     render_boltz_input,
     validate_prediction,
 )
-from boltz_worker import predict as worker_predict
+from boltz_worker.boltz_runs import predict as worker_predict
 from boltz_contract.boltz_input import local_paths, validate_boltz_input
 from boltz_contract import PredictRun, ResultsTarget
 

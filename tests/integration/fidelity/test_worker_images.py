@@ -33,7 +33,7 @@ from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input, render_design_spec
 import boltz_contract as contract
 from boltz_contract import ErrorClass, ExitCode, PredictionResult, RunSummary
-from boltz_worker.model_catalog import BOLTZGEN
+from boltz_worker.model_cache.model_catalog import BOLTZGEN
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run, project
 from support.worker_helpers import FakeHub, make_model_files, serving

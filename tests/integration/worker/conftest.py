@@ -18,7 +18,7 @@ from support.worker_helpers import (
 
 from boltz_worker import cli
 from boltz_contract import BoltzGenModels
-from boltz_worker.model_catalog import BOLTZGEN
+from boltz_worker.model_cache.model_catalog import BOLTZGEN
 from support.fake_boltz import fake_boltz_command
 from support.fake_boltzgen import fake_boltzgen_command
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from support.worker_helpers import invocations
 
-from boltz_worker import design as design_module
+from boltz_worker.boltzgen_runs import design as design_module
 from boltz_contract import (
     TERMINATION_MESSAGE_LIMIT,
     DesignOptions,
@@ -115,7 +115,7 @@ def test_a_rerun_index_does_no_work(boltzgen_models, fake_boltzgen, s3_env, s3_b
 def test_a_failed_upload_leaves_no_marker_and_the_retry_completes(
     boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path, monkeypatch
 ):
-    from boltz_worker import results_store
+    from boltz_worker.results import results_store
 
     real_put = results_store.S3ResultsStore.put_file
     calls = {"n": 0}

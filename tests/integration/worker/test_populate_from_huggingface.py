@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from boltz_contract import ErrorClass, HuggingFaceSource, PopulateRun, PopulateSource, WorkerError
-from boltz_worker.design import check_models
+from boltz_worker.boltzgen_runs.design import check_models
 from support.worker_helpers import (
     BOLTZGEN_DATASET,
     BOLTZGEN_REPO,

@@ -16,7 +16,7 @@ import pytest
 import yaml
 from support.worker_helpers import sha256
 
-from boltz_worker import predict as predict_module
+from boltz_worker.boltz_runs import predict as predict_module
 from boltz_contract import (
     HuggingFaceSource,
     PopulateRun,
@@ -28,7 +28,7 @@ from boltz_contract import (
     S3Download,
     S3Target,
 )
-from boltz_worker.results_store import LocalDirResultsStore
+from boltz_worker.results.results_store import LocalDirResultsStore
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.wait import wait_until
 

@@ -119,7 +119,7 @@ def test_the_populate_job_is_the_only_writer_of_the_cache_and_is_named_by_genera
 
 def test_the_populate_run_gets_every_bundle_the_cache_asks_for():
     from boltz_operator.api.modelcache import Bundle
-    from boltz_worker.model_catalog import BUNDLES
+    from boltz_worker.model_cache.model_catalog import BUNDLES
 
     assert {b.value for b in Bundle} == set(BUNDLES)  # the CRD's enum is what the worker can populate
     for bundles in (["boltzgen"], ["boltz2", "boltzgen"]):

@@ -164,7 +164,7 @@ def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_
 
     from boltz_operator.api.modelcache import BoltzModelCacheStatus
     from boltz_contract import PopulateRun, RUN_FILE
-    from boltz_worker.model_catalog import BOLTZ2, BOLTZGEN
+    from boltz_worker.model_cache.model_catalog import BOLTZ2, BOLTZGEN
 
     body = cache_body(None)
     body["spec"]["bundles"] = ["boltz2", "boltzgen"]

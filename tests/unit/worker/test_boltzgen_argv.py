@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.boltz_outputs import BoltzLog
-from boltz_worker.boltzgen_command import (
+from boltz_worker.boltz_runs.boltz_outputs import BoltzLog
+from boltz_worker.boltzgen_runs.boltzgen_command import (
     BoltzResult,
     boltzgen_executable,
     build_design_argv,

@@ -7,8 +7,8 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from boltz_worker import design as design_module
-from boltz_worker.boltzgen_store import StoreReader, sub_target
+from boltz_worker.boltzgen_runs import design as design_module
+from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
 from boltz_contract import (
     RUN_ADAPTER,
     TERMINATION_MESSAGE_LIMIT,
@@ -21,8 +21,8 @@ from boltz_contract import (
     TopDesign,
     WorkerError,
 )
-from boltz_worker.filter import top_designs
-from boltz_worker.model_catalog import BOLTZ2, BOLTZGEN, BUNDLES
+from boltz_worker.boltzgen_runs.filter import top_designs
+from boltz_worker.model_cache.model_catalog import BOLTZ2, BOLTZGEN, BUNDLES
 
 LOCAL = ResultsTarget(uri="pvc://results/ns/camp/1", local_dir="/results/ns/camp/1")
 

@@ -7,11 +7,11 @@ import csv
 
 import pytest
 
-from boltz_worker.boltz_outputs import BoltzLog
-from boltz_worker.boltzgen_command import BoltzResult, filter_failure
+from boltz_worker.boltz_runs.boltz_outputs import BoltzLog
+from boltz_worker.boltzgen_runs.boltzgen_command import BoltzResult, filter_failure
 from boltz_contract import FAIL_FAST_EXIT_CODES, DesignOptions, DesignRun, ErrorClass, ExitCode, ResultsTarget
-from boltz_worker.design import allowed_shortfall
-from boltz_worker.filter import shard_files_to_download
+from boltz_worker.boltzgen_runs.design import allowed_shortfall
+from boltz_worker.boltzgen_runs.filter import shard_files_to_download
 
 MERGE_TRACEBACK = """Traceback (most recent call last):
   File "/venv/bin/boltzgen", line 8, in <module>
@@ -103,13 +103,13 @@ def test_designs_expected_of_a_shard_counts_every_inverse_folded_sequence(sequen
     [(8, None, 8), (8, 64 * 2**30, 8), (32, 16 * 2**30, 13), (4, 10**9, 1), (0, None, 1)],
 )
 def test_analysis_processes_are_one_per_cpu_as_far_as_memory_holds_them(cpus, memory, expected):
-    from boltz_worker.boltzgen_command import analysis_processes
+    from boltz_worker.boltzgen_runs.boltzgen_command import analysis_processes
 
     assert analysis_processes(cpus, memory) == expected
 
 
 def test_container_memory_prefers_the_override_then_the_cgroup(tmp_path, monkeypatch):
-    from boltz_worker.boltz_command import container_memory_bytes
+    from boltz_worker.boltz_runs.boltz_command import container_memory_bytes
 
     memory_max = tmp_path / "memory.max"
     memory_max.write_text("max\n")

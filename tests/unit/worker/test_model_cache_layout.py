@@ -10,9 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from boltz_contract import ErrorClass, PopulateRun, WorkerError
-from boltz_worker.manifest import FileEntry, ModelManifest
-from boltz_worker.model_catalog import BOLTZ2, BOLTZGEN, BUNDLES, bundle
-from boltz_worker.populate import extract_directory, safe_members
+from boltz_worker.model_cache.manifest import FileEntry, ModelManifest
+from boltz_worker.model_cache.model_catalog import BOLTZ2, BOLTZGEN, BUNDLES, bundle
+from boltz_worker.model_cache.populate import extract_directory, safe_members
 
 
 def make_cache(directory, skip=()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from boltz_contract import ErrorClass, ResultsTarget, S3Target, WorkerError
-from boltz_worker.results_store import LocalDirResultsStore, S3ResultsStore, open_results_store
+from boltz_worker.results.results_store import LocalDirResultsStore, S3ResultsStore, open_results_store
 
 
 def test_local_store_writes_files_and_bytes_under_their_relative_paths(tmp_path):

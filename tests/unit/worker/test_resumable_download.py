@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from boltz_contract import ErrorClass, WorkerError
-from boltz_worker.downloads import (
+from boltz_worker.model_cache.downloads import (
     RangeStream,
     RemoteFile,
     RetryPolicy,
@@ -17,8 +17,8 @@ from boltz_worker.downloads import (
     download_verified,
     partial_path,
 )
-from boltz_worker.hf_source import sha256_from_etag
-from boltz_worker.model_catalog import BOLTZ2
+from boltz_worker.model_cache.hf_source import sha256_from_etag
+from boltz_worker.model_cache.model_catalog import BOLTZ2
 
 CONTENT = bytes(range(256)) * 40  # 10 KiB
 SHA = hashlib.sha256(CONTENT).hexdigest()

@@ -9,7 +9,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from boltz_contract import ErrorClass, S3Download, WorkerError
-from .s3util import DENIED_CODES, NOT_FOUND_CODES, error_code, make_s3_client, parse_s3_uri
+from boltz_worker.results.s3util import DENIED_CODES, NOT_FOUND_CODES, error_code, make_s3_client, parse_s3_uri
 
 log = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Iterator
 from botocore.exceptions import BotoCoreError, ClientError
 
 from boltz_contract import MANIFEST_FILE, ErrorClass, S3Source, WorkerError
-from .downloads import RangeStream, RemoteFile, TransientError
-from .fileutil import CHUNK
-from .manifest import ModelManifest
-from .model_catalog import Bundle
-from .s3util import DENIED_CODES, NOT_FOUND_CODES, error_code, join_key, make_s3_client
+from boltz_worker.model_cache.downloads import RangeStream, RemoteFile, TransientError
+from boltz_worker.fileutil import CHUNK
+from boltz_worker.model_cache.manifest import ModelManifest
+from boltz_worker.model_cache.model_catalog import Bundle
+from boltz_worker.results.s3util import DENIED_CODES, NOT_FOUND_CODES, error_code, join_key, make_s3_client
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 from boltz_contract import boltz_input
-from .boltz_command import accelerator, boltz_executable, build_boltz_argv, child_env, container_cpus, run_boltz
-from .boltz_outputs import PredictionOutputs, classify, find_outputs
+from boltz_worker.boltz_runs.boltz_command import accelerator, boltz_executable, build_boltz_argv, child_env, container_cpus, run_boltz
+from boltz_worker.boltz_runs.boltz_outputs import PredictionOutputs, classify, find_outputs
 from boltz_contract import (
     ENV_WORK_DIR,
     RESULT_FILE,
@@ -27,10 +27,10 @@ from boltz_contract import (
     RunSummary,
     WorkerError,
 )
-from .fileutil import sha256_file, utc_now
-from .model_catalog import BOLTZ2, unreadable_hint
-from .results_store import ResultsStore, open_results_store
-from .s3_inputs import fetch_downloads
+from boltz_worker.fileutil import sha256_file, utc_now
+from boltz_worker.model_cache.model_catalog import BOLTZ2, unreadable_hint
+from boltz_worker.results.results_store import ResultsStore, open_results_store
+from boltz_worker.results.s3_inputs import fetch_downloads
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from boltz_contract import ErrorClass, ResultsTarget, S3Target, WorkerError
-from .fileutil import atomic_write
-from .s3util import join_key, make_s3_client
+from boltz_worker.fileutil import atomic_write
+from boltz_worker.results.s3util import join_key, make_s3_client
 
 log = logging.getLogger(__name__)
 

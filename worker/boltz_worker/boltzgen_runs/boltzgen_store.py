@@ -15,7 +15,7 @@ from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
 from boltz_contract import ErrorClass, ResultsTarget, WorkerError
-from .s3util import NOT_FOUND_CODES, error_code, join_key, make_s3_client
+from boltz_worker.results.s3util import NOT_FOUND_CODES, error_code, join_key, make_s3_client
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import re
 import shlex
 from pathlib import Path
 
-from .boltz_command import BoltzResult, flag_option, run_boltz, valued_option
+from boltz_worker.boltz_runs.boltz_command import BoltzResult, flag_option, run_boltz, valued_option
 from boltz_contract import (
     ANALYSIS_PROCESS_BYTES,
     DESIGN_SHARD_STEPS,

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from boltz_contract import CONTRACT_VERSION, MANIFEST_FILE
-from .fileutil import atomic_write_bytes, utc_now
+from boltz_worker.fileutil import atomic_write_bytes, utc_now
 
 log = logging.getLogger(__name__)
 

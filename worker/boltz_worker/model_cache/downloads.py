@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable, Iterator, Protocol, TypeVar
 
 from boltz_contract import ErrorClass, WorkerError
-from .fileutil import human_bytes, sha256_file
-from .model_catalog import Bundle
+from boltz_worker.fileutil import human_bytes, sha256_file
+from boltz_worker.model_cache.model_catalog import Bundle
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import urllib.request
 from typing import Iterator
 
 from boltz_contract import ErrorClass, WorkerError
-from .downloads import RangeStream, RemoteFile, TransientError
-from .fileutil import CHUNK
-from .model_catalog import Bundle
+from boltz_worker.model_cache.downloads import RangeStream, RemoteFile, TransientError
+from boltz_worker.fileutil import CHUNK
+from boltz_worker.model_cache.model_catalog import Bundle
 
 USER_AGENT = "boltz-worker/0.1"
 TIMEOUT_SECONDS = 60
