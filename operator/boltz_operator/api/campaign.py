@@ -16,10 +16,10 @@ from pydantic import Field, Strict, StringConstraints, WithJsonSchema, model_val
 from .common import (
     AGE_COLUMN,
     API_VERSION,
-    CONDITIONS_SCHEMA_EXTRA,
     CelRule,
     ComputeResources,
     Condition,
+    KindStatus,
     KubeModel,
     NodeSelector,
     ObjectName,
@@ -30,6 +30,7 @@ from .common import (
     ResultsStore,
     StatusModel,
     Toleration,
+    conditions_field,
     immutable_rule,
 )
 from .design_spec import DesignSpec
@@ -376,6 +377,8 @@ class BoltzGenCampaignSpec(KubeModel):
 
 
 class CampaignPhase(str, Enum):
+    """Pending, WaitingForModelCache, Designing, Filtering, Succeeded or Failed."""
+
     PENDING = "Pending"
     WAITING_FOR_MODEL_CACHE = "WaitingForModelCache"
     DESIGNING = "Designing"
@@ -463,17 +466,12 @@ class CampaignResults(StatusModel):
     )
 
 
-class BoltzGenCampaignStatus(StatusModel):
+class BoltzGenCampaignStatus(KindStatus[CampaignPhase]):
     """Observed state of a BoltzGenCampaign, written by the operator."""
 
-    phase: CampaignPhase | None = Field(
-        default=None, description="Pending, WaitingForModelCache, Designing, Filtering, Succeeded or Failed."
-    )
-    conditions: list[Condition] = Field(
-        default=[],
-        json_schema_extra=CONDITIONS_SCHEMA_EXTRA,
-        description="Conditions: ModelCacheReady, DesignJobCreated, DesignsComplete, FilterJobCreated, Complete, "
-        "Failed; AnalysisMemory (False: resources.memory is below 1.3 GB per CPU for BoltzGen's analysis processes).",
+    conditions: list[Condition] = conditions_field(
+        "Conditions: ModelCacheReady, DesignJobCreated, DesignsComplete, FilterJobCreated, Complete, "
+        "Failed; AnalysisMemory (False: resources.memory is below 1.3 GB per CPU for BoltzGen's analysis processes)."
     )
     shards: str | None = Field(default=None, description="Succeeded/total shards as text (for kubectl get).")
     progress: CampaignProgress | None = Field(default=None, description="Counts of shards and designs.")
@@ -482,8 +480,6 @@ class BoltzGenCampaignStatus(StatusModel):
     job_names: list[str] = Field(default=[], description="Names of the design and filter Jobs.")
     start_time: datetime | None = Field(default=None, description="When the design Job started.")
     completion_time: datetime | None = Field(default=None, description="When the campaign succeeded or failed.")
-    message: str | None = Field(default=None, description="Human-readable summary of the current state or the error.")
-    observed_generation: int | None = Field(default=None, description="The .metadata.generation this status reflects.")
 
 
 class BoltzGenCampaign(StatusModel):

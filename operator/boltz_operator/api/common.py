@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
@@ -362,6 +362,42 @@ class Condition(StatusModel):
 CONDITIONS_SCHEMA_EXTRA = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
 
 
+def conditions_field(description: str) -> Any:
+    """The `conditions` field of a status (a list map keyed by type), described with the kind's condition types."""
+    return Field(default=[], json_schema_extra=CONDITIONS_SCHEMA_EXTRA, description=description)
+
+
+# The fields KindStatus declares after its first two; the CRDs list them after the kind's own fields.
+_STATUS_TAIL = ("message", "observedGeneration")
+
+
+def _status_schema(schema: dict[str, Any], cls: type[KubeModel]) -> None:
+    _add_model_rules(schema, cls)
+    properties = schema.get("properties", {})
+    for name in _STATUS_TAIL:
+        if name in properties:
+            properties[name] = properties.pop(name)
+
+
+PhaseT = TypeVar("PhaseT", bound=Enum)
+
+
+class KindStatus(StatusModel, Generic[PhaseT]):
+    """What the status of every kind holds: its phase, its conditions, a message and the generation it reflects.
+
+    A kind derives `KindStatus[ItsPhase]`; the phase's description in the CRD is the phase enum's docstring
+    (which lists the phases), and the kind overrides `conditions` with `conditions_field` to name its condition
+    types. In the CRD the kind's own fields sit between conditions and message, so that the summary and the
+    generation close the status as they always have (pydantic would list inherited fields first).
+    """
+
+    model_config = ConfigDict(json_schema_extra=_status_schema)  # type: ignore[arg-type]
+
+    phase: PhaseT | None = None
+    conditions: list[Condition] = conditions_field("Conditions in the metav1.Condition shape.")
+    message: str | None = Field(default=None, description="Human-readable summary of the current state or the error.")
+    observed_generation: int | None = Field(default=None, description="The .metadata.generation this status reflects.")
+
 
 # ---------------------------------------------------------------------------------------------- resource kinds
 
@@ -398,7 +434,7 @@ class ResourceKind:
     singular: str
     short_names: tuple[str, ...]
     spec_model: type[KubeModel]
-    status_model: type[KubeModel]
+    status_model: type[KindStatus]
     description: str
     printer_columns: tuple[PrinterColumn, ...] = ()
     categories: tuple[str, ...] = field(default=CATEGORIES)

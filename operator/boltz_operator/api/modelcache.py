@@ -11,15 +11,15 @@ from pydantic import Field
 from .common import (
     AGE_COLUMN,
     API_VERSION,
-    CONDITIONS_SCHEMA_EXTRA,
     CelRule,
     ComputeResources,
-    PodMetadata,
     Condition,
     ConfigKey,
+    KindStatus,
     KubeModel,
     NodeSelector,
     ObjectName,
+    PodMetadata,
     PrinterColumn,
     Quantity,
     ResourceKind,
@@ -27,6 +27,7 @@ from .common import (
     StatusModel,
     Toleration,
     Url,
+    conditions_field,
 )
 
 
@@ -177,6 +178,8 @@ class BoltzModelCacheSpec(KubeModel):
 
 
 class ModelCachePhase(str, Enum):
+    """Pending, Populating, Ready or Failed."""
+
     PENDING = "Pending"
     POPULATING = "Populating"
     READY = "Ready"
@@ -197,22 +200,17 @@ class CachedFile(StatusModel):
     sha256: str | None = Field(default=None, description="SHA-256 of the content, hex.")
 
 
-class BoltzModelCacheStatus(StatusModel):
+class BoltzModelCacheStatus(KindStatus[ModelCachePhase]):
     """Observed state of a BoltzModelCache, written by the operator."""
 
-    phase: ModelCachePhase | None = Field(default=None, description="Pending, Populating, Ready or Failed.")
-    conditions: list[Condition] = Field(
-        default=[],
-        json_schema_extra=CONDITIONS_SCHEMA_EXTRA,
-        description="Conditions: Ready, PopulateJobCreated, Failed.",
-    )
+    conditions: list[Condition] = conditions_field("Conditions: Ready, PopulateJobCreated, Failed.")
     claim_name: str | None = Field(default=None, description="Name of the PVC holding the weights.")
     files: list[CachedFile] = Field(default=[], description="Files on the volume and their checksums.")
     total_bytes: int | None = Field(default=None, ge=0, description="Total size of the files, in bytes.")
     populate_duration_seconds: float | None = Field(default=None, description="How long the populate Job took.")
     populated_time: datetime | None = Field(default=None, description="When the cache last became Ready.")
+    # Worded apart from the run kinds' message since the first CRD: overridden so the CRD stays as it is.
     message: str | None = Field(default=None, description="Human-readable summary of the current state.")
-    observed_generation: int | None = Field(default=None, description="The .metadata.generation this status reflects.")
 
 
 class BoltzModelCache(StatusModel):

@@ -16,7 +16,6 @@ from pydantic import Field, StringConstraints
 from .common import (
     AGE_COLUMN,
     API_VERSION,
-    CONDITIONS_SCHEMA_EXTRA,
     IDS_DESCRIPTION,
     MAX_IDS,
     MAX_SEQUENCE_LENGTH,
@@ -29,6 +28,7 @@ from .common import (
     ComputeResources,
     Condition,
     KeyRef,
+    KindStatus,
     KubeModel,
     Ligand,
     NodeSelector,
@@ -44,6 +44,7 @@ from .common import (
     Url,
     cel_ids,
     cel_validations,
+    conditions_field,
     immutable_rule,
 )
 
@@ -519,6 +520,8 @@ class BoltzPredictionSpec(KubeModel):
 
 
 class PredictionPhase(str, Enum):
+    """Pending, WaitingForModelCache, Queued, Running, Succeeded or Failed."""
+
     PENDING = "Pending"
     WAITING_FOR_MODEL_CACHE = "WaitingForModelCache"
     QUEUED = "Queued"
@@ -553,24 +556,15 @@ class PredictionResults(StatusModel):
     )
 
 
-class BoltzPredictionStatus(StatusModel):
+class BoltzPredictionStatus(KindStatus[PredictionPhase]):
     """Observed state of a BoltzPrediction, written by the operator."""
 
-    phase: PredictionPhase | None = Field(
-        default=None, description="Pending, WaitingForModelCache, Queued, Running, Succeeded or Failed."
-    )
-    conditions: list[Condition] = Field(
-        default=[],
-        json_schema_extra=CONDITIONS_SCHEMA_EXTRA,
-        description="Conditions: ModelCacheReady, JobCreated, Complete, Failed.",
-    )
+    conditions: list[Condition] = conditions_field("Conditions: ModelCacheReady, JobCreated, Complete, Failed.")
     job_name: str | None = Field(default=None, description="Name of the Job running the prediction.")
     attempts: int | None = Field(default=None, ge=0, description="Pods started for the run so far.")
     start_time: datetime | None = Field(default=None, description="When the Job started.")
     completion_time: datetime | None = Field(default=None, description="When the run succeeded or failed.")
     results: PredictionResults | None = Field(default=None, description="Results location and scores, once Succeeded.")
-    message: str | None = Field(default=None, description="Human-readable summary of the current state or the error.")
-    observed_generation: int | None = Field(default=None, description="The .metadata.generation this status reflects.")
 
 
 class BoltzPrediction(StatusModel):

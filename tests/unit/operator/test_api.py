@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from boltz_operator.api import (
+    RESOURCES,
     BoltzModelCache,
     BoltzModelCacheSpec,
     BoltzModelCacheStatus,
@@ -18,6 +19,7 @@ from boltz_operator.api import (
     ModelCachePhase,
     PredictionPhase,
 )
+from boltz_operator.api.common import KindStatus
 from boltz_operator.api.modelcache import AccessMode
 from boltz_operator.api.prediction import MsaSource, OutputFormat
 
@@ -203,3 +205,14 @@ def test_model_cache_status():
     assert status.phase is ModelCachePhase.READY
     assert status.files[0].bytes == 2_000_000_000
     assert BoltzModelCacheStatus().to_body() == {"conditions": [], "files": []}
+
+
+@pytest.mark.parametrize("resource", RESOURCES, ids=lambda r: r.kind)
+def test_every_status_derives_the_status_base_with_its_summary_last(resource):
+    assert issubclass(resource.status_model, KindStatus)
+    schema = resource.status_model.model_json_schema(by_alias=True)
+    assert list(schema["properties"])[:2] == ["phase", "conditions"]
+    assert list(schema["properties"])[-2:] == ["message", "observedGeneration"]
+    # The phase is described by its enum's docstring, which lists the phases.
+    phase_enum = resource.status_model.model_fields["phase"].annotation.__args__[0]
+    assert schema["$defs"][phase_enum.__name__]["description"].startswith("Pending, ")
