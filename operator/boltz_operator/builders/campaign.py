@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import yaml
 from kubernetes import client
 
+from boltz_operator.api import CAMPAIGN_RESOURCE
 from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
 from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders.common import (
@@ -30,7 +31,7 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.render import InputFileRef
 import boltz_contract as contract
 
-KIND = "BoltzGenCampaign"
+KIND = CAMPAIGN_RESOURCE.kind
 DESIGN = "design"
 FILTER = "filter"
 SPEC_FILE = "design-spec.yaml"

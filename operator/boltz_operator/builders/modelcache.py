@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from kubernetes import client
 
+from boltz_operator.api import MODEL_CACHE_RESOURCE
 from boltz_operator.api.modelcache import BoltzModelCacheSpec
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
@@ -24,7 +25,7 @@ from boltz_operator.builders.results import split_s3_uri
 from boltz_operator.config import OperatorConfig
 import boltz_contract as contract
 
-KIND = "BoltzModelCache"
+KIND = MODEL_CACHE_RESOURCE.kind
 COMPONENT = "populate"
 HF_TOKEN_ENV = "HF_TOKEN"
 

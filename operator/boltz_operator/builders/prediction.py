@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import yaml
 from kubernetes import client
 
+from boltz_operator.api import PREDICTION_RESOURCE
 from boltz_operator.api.prediction import BoltzPredictionSpec
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
@@ -23,7 +24,7 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.render import InputFileRef, predict_options
 import boltz_contract as contract
 
-KIND = "BoltzPrediction"
+KIND = PREDICTION_RESOURCE.kind
 COMPONENT = "predict"
 
 

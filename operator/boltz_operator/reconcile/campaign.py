@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from kubernetes.utils.quantity import parse_quantity
 from pydantic import ValidationError
 
-from boltz_operator.api import BoltzGenCampaign, BoltzGenCampaignStatus, BoltzModelCache, CampaignPhase
+from boltz_operator.api import CAMPAIGN_RESOURCE, BoltzGenCampaign, BoltzGenCampaignStatus, BoltzModelCache, CampaignPhase
 from boltz_operator.api.campaign import (
     BoltzGenCampaignSpec,
     CampaignEstimate,
@@ -38,7 +38,7 @@ from boltz_operator.render import render_design_spec
 import boltz_contract as contract
 
 log = logging.getLogger(__name__)
-PLURAL = "boltzgencampaigns"
+PLURAL = CAMPAIGN_RESOURCE.plural
 TERMINAL = (CampaignPhase.SUCCEEDED, CampaignPhase.FAILED)
 MAX_SHARD_ERRORS = 5  # distinct shard errors quoted in a message
 

@@ -55,15 +55,23 @@ def job_facts(job: dict) -> JobFacts:
     )
 
 
+def worker_error_class(exit_code: int | None, summary: contract.RunSummary | None) -> str:
+    """The worker's error class: the one its termination message names, else the one its exit code carries, else
+    Internal (an exit code of no class: a crash, a signal)."""
+    if summary is not None and summary.error_class is not None:
+        return summary.error_class.value
+    return contract.ERROR_CLASS_OF_EXIT_CODE.get(exit_code, contract.ErrorClass.INTERNAL).value
+
+
 def describe_failure(facts: JobFacts, exit_code: int | None, summary: contract.RunSummary | None, timeout_seconds: int | None) -> tuple[str, str]:
     """(reason, message) for a failed Job: the worker's own words first, then what the Job controller says."""
     if facts.failure_reason == "DeadlineExceeded":
         return "Timeout", f"timed out after {timeout_seconds}s (spec.timeoutSeconds); the run was stopped"
     if summary is not None and summary.error_class is not None:
-        reason = summary.error_class.value
+        reason = worker_error_class(exit_code, summary)
         message = summary.message or reason
     elif exit_code is not None and exit_code in contract.ERROR_CLASS_OF_EXIT_CODE:
-        reason = contract.ERROR_CLASS_OF_EXIT_CODE[exit_code].value
+        reason = worker_error_class(exit_code, None)
         message = f"worker exited with code {exit_code} ({reason}) without a summary"
     else:
         reason = facts.failure_reason or "JobFailed"

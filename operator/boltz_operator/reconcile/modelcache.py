@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from boltz_operator.api import BoltzModelCache, BoltzModelCacheStatus, ModelCachePhase
+from boltz_operator.api import MODEL_CACHE_RESOURCE, BoltzModelCache, BoltzModelCacheStatus, ModelCachePhase
 from boltz_operator.api.modelcache import CachedFile, ModelCacheConditionType as Cond
 from boltz_operator.builders import modelcache as builders
 from boltz_operator.builders.common import WORKER_CONTAINER
@@ -20,7 +20,7 @@ from boltz_operator.kube import Kube
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
 
-PLURAL = "boltzmodelcaches"
+PLURAL = MODEL_CACHE_RESOURCE.plural
 
 
 def reconcile_model_cache(body: dict, job: dict | None, kube: Kube, config: OperatorConfig, now: datetime | None = None) -> Outcome:

@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
-from boltz_operator.api import BoltzModelCache, BoltzPrediction, BoltzPredictionStatus, PredictionPhase
+from boltz_operator.api import PREDICTION_RESOURCE, BoltzModelCache, BoltzPrediction, BoltzPredictionStatus, PredictionPhase
 from boltz_operator.api.modelcache import Bundle
 from boltz_operator.api.prediction import PredictionConditionType as Cond
 from boltz_operator.api.prediction import PredictionResults
@@ -27,7 +27,7 @@ from boltz_operator.reconcile.status import Outcome, failed_status, first_valida
 from boltz_operator.render import render_boltz_input, validate_prediction
 
 log = logging.getLogger(__name__)
-PLURAL = "boltzpredictions"
+PLURAL = PREDICTION_RESOURCE.plural
 _PHASE_OF_STATE = {JobState.QUEUED: PredictionPhase.QUEUED, JobState.PENDING: PredictionPhase.PENDING,
                    JobState.RUNNING: PredictionPhase.RUNNING}
 TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)

@@ -1,0 +1,40 @@
+"""The operator's start: kopf's settings and what every pass shares (kopf's `memo`): configuration, the API client,
+metrics, and the per-object bookkeeping."""
+
+from __future__ import annotations
+
+import kopf
+from kubernetes import client, config as kube_config
+
+from boltz_operator.config import OperatorConfig
+from boltz_operator.kube import Kube
+from boltz_operator.metrics import Metrics
+from boltz_operator.reconcile.bookkeeping import Bookkeeping
+
+
+def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None:
+    """Fill `memo` (config, kube, metrics, book) and set kopf's settings; serves metrics when a port is set."""
+    settings.posting.enabled = False  # our Events are few and deliberate (Kube.post_event)
+    settings.watching.server_timeout = 300
+    settings.persistence.finalizer = None
+    # No cluster-wide discovery: kopf would list/watch CRDs and namespaces, which the chart's role does not grant.
+    settings.scanning.disabled = True
+    memo.config = OperatorConfig.from_env()
+    settings.execution.max_workers = memo.config.worker_threads
+    memo.kube = Kube(api_client(memo.config.worker_threads))
+    memo.metrics = Metrics()
+    memo.book = Bookkeeping()
+    if memo.config.metrics_port:
+        memo.metrics.serve(memo.config.metrics_port)
+
+
+def api_client(connections: int) -> client.ApiClient:
+    """In-cluster credentials when there are (a pod's ServiceAccount token), else the kubeconfig; a connection pool
+    as large as the handler thread pool."""
+    try:
+        kube_config.load_incluster_config()
+    except kube_config.ConfigException:
+        kube_config.load_kube_config()
+    api_config = client.Configuration.get_default_copy()
+    api_config.connection_pool_maxsize = connections
+    return client.ApiClient(api_config)
