@@ -8,17 +8,13 @@ shards, so a restarted operator picks up wherever the Jobs are.
 from __future__ import annotations
 
 import logging
-import math
-import re
 from datetime import datetime, timezone
 
-from kubernetes.utils.quantity import parse_quantity
 from pydantic import ValidationError
 
 from boltz_operator.api import CAMPAIGN_RESOURCE, BoltzGenCampaign, BoltzGenCampaignStatus, BoltzModelCache, CampaignPhase
 from boltz_operator.api.campaign import (
     BoltzGenCampaignSpec,
-    CampaignEstimate,
     CampaignProgress,
     CampaignResults,
     TopDesign,
@@ -32,7 +28,9 @@ from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.reconcile.cache_gate import cache_not_ready
-from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
+from boltz_operator.reconcile.analysis_memory import analysis_memory_condition
+from boltz_operator.reconcile.estimate import gpu_hour_estimate
+from boltz_operator.reconcile.jobs import JobState, count_indexes, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
 from boltz_operator.render import render_design_spec
 import boltz_contract as contract
@@ -61,7 +59,7 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
     status, spec = campaign.status, campaign.spec
     if status.phase in TERMINAL:
         return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
-    status = _analysis_memory(status, spec, config, generation, now, outcome)
+    status = analysis_memory_condition(status, spec, config, generation, now, outcome)
     campaign = campaign.model_copy(update={"status": status})
 
     try:
@@ -270,17 +268,6 @@ def _shard_errors(ref, job_name: str, kube: Kube) -> str:
 # ---------------------------------------------------------------------------------------------- pieces
 
 
-def count_indexes(indexes: str | None) -> int:
-    """How many indexes an Indexed Job's completedIndexes/failedIndexes names ("1,3-5,7" -> 5)."""
-    total = 0
-    for part in (indexes or "").split(","):
-        if not part:
-            continue
-        low, _, high = part.partition("-")
-        total += int(high) - int(low) + 1 if high else 1
-    return total
-
-
 def _progress(spec: BoltzGenCampaignSpec, succeeded: int, failed: int, running: int) -> CampaignProgress:
     # Designs of the finished shards, as asked of them; the filter's summary replaces this with the count merged.
     designs = spec.num_designs if succeeded == spec.shard_count else succeeded * (spec.num_designs // spec.shard_count)
@@ -315,73 +302,6 @@ def _filtered_message(progress: CampaignProgress, summary: contract.RunSummary, 
 
 def _shards_text(progress: CampaignProgress) -> str:
     return f"{progress.shards_succeeded}/{progress.shards_total}"
-
-
-_DESIGNED = re.compile(r"([0-9]+)(?:\.\.([0-9]+))?|[A-Z]")
-REFERENCE_DESIGN_RESIDUES = 100
-
-
-def designed_residues(spec: BoltzGenCampaignSpec) -> float:
-    """Mean number of designed residues per design: numbers (and N..M ranges, at their midpoint) in protein
-    sequences. Residues designed inside structure files are not known without reading the file: not counted."""
-    total = 0.0
-    for entity in spec.design_spec.entities:
-        protein = entity.protein
-        if protein is None or not any(c.isdigit() for c in protein.sequence):
-            continue
-        for match in _DESIGNED.finditer(protein.sequence):
-            low, high = match.group(1), match.group(2)
-            if low is not None:
-                total += (int(low) + int(high or low)) / 2 * len(protein.ids)
-    return total
-
-
-def gpu_hour_estimate(spec: BoltzGenCampaignSpec, seconds_per_design: float) -> CampaignEstimate:
-    residues = designed_residues(spec)
-    scale = (residues or REFERENCE_DESIGN_RESIDUES) / REFERENCE_DESIGN_RESIDUES
-    hours = spec.num_designs * seconds_per_design * scale / 3600
-    length = (f"{residues:g} designed residues per design (range midpoints)" if residues else
-              f"no designed protein length in the spec: {REFERENCE_DESIGN_RESIDUES} assumed")
-    basis = (f"{seconds_per_design:g} GPU-seconds per design of {REFERENCE_DESIGN_RESIDUES} designed residues "
-             f"(chart value workers.boltzgenGpuSecondsPerDesign; the default is the ~1.5 h per 100 designs on one A10G "
-             f"of the SageMaker pipeline this replaces), scaled linearly by length: {length}; filtering, and inverse-fold "
-             f"sequences beyond the first (inverseFoldNumSequences), not counted")
-    return CampaignEstimate(gpu_hours=round(hours, 1), basis=basis)
-
-
-def analysis_memory_shortfall(spec: BoltzGenCampaignSpec, config: OperatorConfig) -> str | None:
-    """Why resources.memory cannot hold BoltzGen's analysis pool (one process per CPU, ANALYSIS_PROCESS_BYTES each),
-    or None when it can. CPUs as the worker counts them: the limit rounded up (boltz_command.container_cpus); the
-    worker then runs only as many processes as the memory holds (boltzgen_command.analysis_processes)."""
-    cpu, memory = spec.resources.cpu or config.default_cpu, spec.resources.memory or config.default_memory
-    processes = max(1, math.ceil(parse_quantity(cpu)))
-    have, need = float(parse_quantity(memory)), processes * contract.ANALYSIS_PROCESS_BYTES
-    if have >= need:
-        return None
-    held = int(have // contract.ANALYSIS_PROCESS_BYTES)
-    effect = (f"the shards run {held} analysis processes instead of {processes}, and their analysis takes longer"
-              if held else "not even one fits: the shards will likely fail as HostOutOfMemory")
-    return (f"resources.memory {memory} is below what BoltzGen's analysis step needs with resources.cpu {cpu}: one "
-            f"process per CPU, {processes} x about {contract.ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB = "
-            f"{need / 1e9:.1f} GB ({math.ceil(need / 2**30)}Gi); {effect}. Raise resources.memory or lower "
-            f"resources.cpu")
-
-
-def _analysis_memory(status: BoltzGenCampaignStatus, spec: BoltzGenCampaignSpec, config: OperatorConfig, generation,
-                     now, outcome: Outcome) -> BoltzGenCampaignStatus:
-    """The AnalysisMemory condition: False (and a Warning Event when it turns so) while resources cannot hold the
-    analysis pool; True once fixed. Absent on campaigns that never lacked memory (resources are mutable)."""
-    short = analysis_memory_shortfall(spec, config)
-    previous = next((c for c in status.conditions if c.type == Cond.ANALYSIS_MEMORY.value), None)
-    if short is None and previous is None:
-        return status
-    if short is not None and (previous is None or previous.status.value != "False" or previous.message != short):
-        outcome.events.append(("Warning", "AnalysisMemoryShort", short))
-    conditions = (set_condition(status.conditions, Cond.ANALYSIS_MEMORY.value, False, "AnalysisMemoryShort", short,
-                                generation, now) if short else
-                  set_condition(status.conditions, Cond.ANALYSIS_MEMORY.value, True, "Sufficient",
-                                "resources.memory holds one BoltzGen analysis process per CPU", generation, now))
-    return updated(status, {"conditions": conditions})
 
 
 def _condition_reason(status: BoltzGenCampaignStatus, type_: Cond) -> str | None:

@@ -87,3 +87,14 @@ def _pods_started(status: dict) -> int:
     uncounted = status.get("uncountedTerminatedPods") or {}
     return (status.get("failed", 0) + status.get("succeeded", 0) + status.get("active", 0)
             + len(uncounted.get("failed") or []) + len(uncounted.get("succeeded") or []))
+
+
+def count_indexes(indexes: str | None) -> int:
+    """How many indexes an Indexed Job's completedIndexes/failedIndexes names ("1,3-5,7" -> 5)."""
+    total = 0
+    for part in (indexes or "").split(","):
+        if not part:
+            continue
+        low, _, high = part.partition("-")
+        total += int(high) - int(low) + 1 if high else 1
+    return total

@@ -13,13 +13,9 @@ from kubernetes import client
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.kube import TerminatedWorker
-from boltz_operator.reconcile.campaign import (
-    REFERENCE_DESIGN_RESIDUES,
-    count_indexes,
-    designed_residues,
-    gpu_hour_estimate,
-    reconcile_campaign,
-)
+from boltz_operator.reconcile.campaign import reconcile_campaign
+from boltz_operator.reconcile.estimate import REFERENCE_DESIGN_RESIDUES, designed_residues, gpu_hour_estimate
+from boltz_operator.reconcile.jobs import count_indexes
 from boltz_contract import ErrorClass, RunSummary, TopDesign
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
