@@ -7,7 +7,6 @@ Both Jobs read the same ConfigMap: the rendered design spec, and one run file ea
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import yaml
 from kubernetes import client
@@ -17,11 +16,10 @@ from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, S
 from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
+    OwnerRef,
+    WorkerPod,
     failure_policy,
     gpu_placement,
-    object_meta,
-    owner_labels,
-    owner_reference,
     run_mounts,
     run_volumes,
     worker_job,
@@ -37,13 +35,6 @@ FILTER = "filter"
 SPEC_FILE = "design-spec.yaml"
 RUN_KEYS = {DESIGN: "design-run.json", FILTER: "filter-run.json"}
 SHARD_FAIL_INDEX_CODES = frozenset({int(contract.ExitCode.GPU_OUT_OF_MEMORY), int(contract.ExitCode.HOST_OUT_OF_MEMORY)})
-
-
-@dataclass(frozen=True)
-class CampaignRef:
-    namespace: str
-    name: str
-    uid: str
 
 
 def job_name(name: str, step: str) -> str:
@@ -108,12 +99,11 @@ def build_filter_run(spec: BoltzGenCampaignSpec, files: list[InputFileRef], resu
     )
 
 
-def build_configmap(ref: CampaignRef, spec_doc: dict, design_run: contract.DesignRun,
+def build_configmap(ref: OwnerRef, spec_doc: dict, design_run: contract.DesignRun,
                     filter_run: contract.FilterRun) -> client.V1ConfigMap:
     """Owned by the campaign and created before the Jobs: a pod never waits on a missing volume."""
     return client.V1ConfigMap(
-        metadata=object_meta(configmap_name(ref.name), ref.namespace, owner_labels(KIND, ref.name, DESIGN),
-                             owner_reference(KIND, ref.name, ref.uid)),
+        metadata=ref.child_meta(configmap_name(ref.name), DESIGN),
         data={
             SPEC_FILE: yaml.safe_dump(spec_doc, sort_keys=False),
             RUN_KEYS[DESIGN]: design_run.model_dump_json(indent=2),
@@ -123,7 +113,7 @@ def build_configmap(ref: CampaignRef, spec_doc: dict, design_run: contract.Desig
     )
 
 
-def build_design_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
+def build_design_job(ref: OwnerRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
                      cache_claim: str, config: OperatorConfig) -> client.V1Job:
     """An Indexed Job: index i is shard i. Each index retries on its own (backoffLimitPerIndex); once more shards have
     failed than minSuccessfulShardFraction allows, maxFailedIndexes stops the rest: no GPU spent on a lost cause.
@@ -143,7 +133,7 @@ def build_design_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[I
     return job
 
 
-def build_filter_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
+def build_filter_job(ref: OwnerRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
                      cache_claim: str, config: OperatorConfig) -> client.V1Job:
     """One pod, one GPU (boltzgen checks for CUDA before any step, filtering included)."""
     job = _job(ref, spec, FILTER, files, results, cache_claim, config)
@@ -151,25 +141,23 @@ def build_filter_job(ref: CampaignRef, spec: BoltzGenCampaignSpec, files: list[I
     return job
 
 
-def _job(ref: CampaignRef, spec: BoltzGenCampaignSpec, step: str, files: list[InputFileRef], results: ResultsPlacement,
+def _job(ref: OwnerRef, spec: BoltzGenCampaignSpec, step: str, files: list[InputFileRef], results: ResultsPlacement,
          cache_claim: str, config: OperatorConfig) -> client.V1Job:
-    labels = owner_labels(KIND, ref.name, step)
-    placement = gpu_placement(spec.resources, spec.tolerations, spec.queue_name, labels, config)
-    return worker_job(
-        name=job_name(ref.name, step), namespace=ref.namespace, labels=labels, owner=owner_reference(KIND, ref.name, ref.uid),
-        job_labels=placement.job_labels, pod_metadata=spec.pod_metadata, image=config.boltzgen_worker_image,
-        image_pull_policy=config.image_pull_policy, command=["boltz-worker", step],
+    placement = gpu_placement(spec.resources, spec.tolerations, spec.queue_name, config)
+    pod = WorkerPod.placed(
+        placement, image=config.boltzgen_worker_image, command=["boltz-worker", step],
         env=[client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"), *results.env],
-        resources=placement.resources,
         mounts=run_mounts(results.mounts), volumes=run_volumes(_config_volume(ref, step, files), cache_claim, results.volumes),
-        backoff_limit=0, active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
-        service_account=config.worker_service_account, node_selector=placement.node_selector,
-        tolerations=placement.tolerations, priority_class_name=spec.priority_class_name,
+        image_pull_policy=config.image_pull_policy, service_account=config.worker_service_account,
+        pod_metadata=spec.pod_metadata, priority_class_name=spec.priority_class_name,
         runtime_class_name=config.runtime_class_name,
     )
+    return worker_job(ref, job_name(ref.name, step), step, pod, backoff_limit=0,
+                      active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
+                      queue_name=placement.queue_name)
 
 
-def _config_volume(ref: CampaignRef, step: str, files: list[InputFileRef]) -> client.V1Volume:
+def _config_volume(ref: OwnerRef, step: str, files: list[InputFileRef]) -> client.V1Volume:
     """run.json (this step's run), the design spec, and the ConfigMap-held target structures under inputs/."""
     sources = [client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(
         name=configmap_name(ref.name),

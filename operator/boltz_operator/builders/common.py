@@ -3,7 +3,9 @@ the failure policy that reads the worker's exit codes."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from kubernetes import client
 
@@ -29,25 +31,42 @@ CONFIG_VOLUME = "run-config"
 MODELS_VOLUME = "models"
 
 
-def owner_labels(kind: str, name: str, component: str) -> dict[str, str]:
-    """Labels on every child: the operator finds children by owner kind and name (names fit label values:
-    the CRDs cap resource names at 52 characters)."""
-    return {
-        LABEL_MANAGED_BY: MANAGED_BY,
-        LABEL_NAME: "boltz",
-        LABEL_COMPONENT: component,
-        LABEL_OWNER_KIND: kind,
-        LABEL_OWNER_NAME: name,
-    }
+@dataclass(frozen=True)
+class OwnerRef:
+    """The resource whose children a builder makes: every child carries its labels and, mostly, its owner reference
+    (garbage collection deletes the children with it)."""
 
+    kind: str  # BoltzPrediction, BoltzGenCampaign, BoltzModelCache (the api's resource descriptors name them)
+    namespace: str
+    name: str
+    uid: str
+    generation: int = 1
 
-def owner_reference(kind: str, name: str, uid: str) -> client.V1OwnerReference:
-    return client.V1OwnerReference(api_version=API_VERSION, kind=kind, name=name, uid=uid,
-                                   controller=True, block_owner_deletion=True)
+    @classmethod
+    def of(cls, kind: str, meta: Mapping) -> "OwnerRef":
+        """From an object's metadata (a camelCase dict, as the watch delivers it)."""
+        return cls(kind, meta["namespace"], meta["name"], meta["uid"], meta.get("generation", 1))
 
+    def labels(self, component: str) -> dict[str, str]:
+        """Labels on every child: the operator finds children by owner kind and name (names fit label values:
+        the CRDs cap resource names at 52 characters)."""
+        return {
+            LABEL_MANAGED_BY: MANAGED_BY,
+            LABEL_NAME: "boltz",
+            LABEL_COMPONENT: component,
+            LABEL_OWNER_KIND: self.kind,
+            LABEL_OWNER_NAME: self.name,
+        }
 
-def object_meta(name: str, namespace: str, labels: dict[str, str], owner: client.V1OwnerReference | None) -> client.V1ObjectMeta:
-    return client.V1ObjectMeta(name=name, namespace=namespace, labels=labels, owner_references=[owner] if owner else None)
+    def owner_reference(self) -> client.V1OwnerReference:
+        return client.V1OwnerReference(api_version=API_VERSION, kind=self.kind, name=self.name, uid=self.uid,
+                                       controller=True, block_owner_deletion=True)
+
+    def child_meta(self, name: str, component: str, owned: bool = True,
+                   labels: dict[str, str] | None = None) -> client.V1ObjectMeta:
+        """A child's metadata: its name, this namespace, labels(component) (or `labels`), owned unless not."""
+        return client.V1ObjectMeta(name=name, namespace=self.namespace, labels=labels or self.labels(component),
+                                   owner_references=[self.owner_reference()] if owned else None)
 
 
 def pod_security_context() -> client.V1PodSecurityContext:
@@ -146,59 +165,80 @@ class GpuPlacement:
     resources: dict[str, str]
     node_selector: dict[str, str]
     tolerations: list[client.V1Toleration]
-    job_labels: dict[str, str] | None  # the pod labels plus Kueue's queue label, when there is a queue
+    queue_name: str | None  # Kueue's LocalQueue, when there is one
 
 
-def gpu_placement(resources, tolerations: list[Toleration], queue_name: str | None, labels: dict[str, str],
-                  config: OperatorConfig) -> GpuPlacement:
+def gpu_placement(resources, tolerations: list[Toleration], queue_name: str | None, config: OperatorConfig) -> GpuPlacement:
     """`resources` is an api ComputeResources with gpus and node_selector (a prediction's or a campaign's)."""
     gpus = resources.gpus if resources.gpus is not None else config.default_gpus
-    queue = queue_name or config.default_queue_name
     return GpuPlacement(
         resources={"cpu": resources.cpu or config.default_cpu, "memory": resources.memory or config.default_memory,
                    config.gpu_resource_name: str(gpus)},
         node_selector={**config.node_selector, **(resources.node_selector or {})},
         tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True))
                      for t in [*config.gpu_tolerations, *tolerations]],
-        job_labels={**labels, KUEUE_QUEUE_LABEL: queue} if queue else None,
+        queue_name=queue_name or config.default_queue_name,
     )
 
 
-def worker_job(
-    *, name: str, namespace: str, labels: dict[str, str], owner: client.V1OwnerReference, pod_metadata, image: str,
-    image_pull_policy: str, command: list[str], env: list[client.V1EnvVar], resources: dict[str, str],
-    mounts: list[client.V1VolumeMount], volumes: list[client.V1Volume], backoff_limit: int, active_deadline_seconds: int,
-    ttl_seconds: int, service_account: str | None, node_selector: dict[str, str] | None = None,
-    tolerations: list[client.V1Toleration] | None = None, priority_class_name: str | None = None,
-    runtime_class_name: str | None = None, job_labels: dict[str, str] | None = None,
-) -> client.V1Job:
+@dataclass(frozen=True)
+class WorkerPod:
+    """What differs between the operator's worker pods; worker_job adds the rest (security, scratch, token, the
+    termination message). `resources` are requests and limits alike; `pod_metadata` is the user's (api PodMetadata)."""
+
+    image: str
+    command: list[str]
+    env: list[client.V1EnvVar]
+    resources: dict[str, str]
+    mounts: list[client.V1VolumeMount]
+    volumes: list[client.V1Volume]
+    image_pull_policy: str
+    service_account: str | None
+    pod_metadata: Any = None
+    node_selector: dict[str, str] | None = None
+    tolerations: list[client.V1Toleration] | None = None
+    priority_class_name: str | None = None
+    runtime_class_name: str | None = None
+
+    @classmethod
+    def placed(cls, placement: GpuPlacement, **fields) -> "WorkerPod":
+        """A pod where a GpuPlacement says (its resources, node selector, tolerations)."""
+        return cls(resources=placement.resources, node_selector=placement.node_selector,
+                   tolerations=placement.tolerations, **fields)
+
+
+def worker_job(owner: OwnerRef, name: str, component: str, pod: WorkerPod, *, backoff_limit: int | None,
+               active_deadline_seconds: int | None, ttl_seconds: int, queue_name: str | None = None) -> client.V1Job:
     """The Job every worker runs in: restricted pod, no token, scratch dirs, the worker's termination message,
-    and the failure policy that reads its exit code."""
+    and the failure policy that reads its exit code. Labelled and owned by `owner` (plus Kueue's queue label on the
+    Job when `queue_name`)."""
     container = client.V1Container(
-        name=WORKER_CONTAINER, image=image, image_pull_policy=image_pull_policy, command=command,
-        env=[*scratch_env(), *env],
-        resources=client.V1ResourceRequirements(requests=resources, limits=resources),
+        name=WORKER_CONTAINER, image=pod.image, image_pull_policy=pod.image_pull_policy, command=pod.command,
+        env=[*scratch_env(), *pod.env],
+        resources=client.V1ResourceRequirements(requests=pod.resources, limits=pod.resources),
         security_context=container_security_context(),
-        volume_mounts=[*mounts, *scratch_mounts()],
+        volume_mounts=[*pod.mounts, *scratch_mounts()],
         termination_message_path=contract.TERMINATION_LOG,
         # A worker that dies before writing its summary still leaves the end of its log for the operator.
         termination_message_policy="FallbackToLogsOnError",
     )
-    pod = client.V1PodSpec(
-        restart_policy="Never", automount_service_account_token=False, service_account_name=service_account,
-        security_context=pod_security_context(), containers=[container], volumes=[*volumes, *scratch_volumes()],
-        node_selector=node_selector or None, tolerations=tolerations or None,
-        priority_class_name=priority_class_name, runtime_class_name=runtime_class_name,
+    spec = client.V1PodSpec(
+        restart_policy="Never", automount_service_account_token=False, service_account_name=pod.service_account,
+        security_context=pod_security_context(), containers=[container], volumes=[*pod.volumes, *scratch_volumes()],
+        node_selector=pod.node_selector or None, tolerations=pod.tolerations or None,
+        priority_class_name=pod.priority_class_name, runtime_class_name=pod.runtime_class_name,
     )
-    pod_labels = {**(pod_metadata.labels if pod_metadata else {}), **labels}
-    pod_annotations = dict(pod_metadata.annotations) if pod_metadata else None
+    labels = owner.labels(component)
+    pod_labels = {**(pod.pod_metadata.labels if pod.pod_metadata else {}), **labels}
+    pod_annotations = dict(pod.pod_metadata.annotations) if pod.pod_metadata else None
+    job_labels = {**labels, KUEUE_QUEUE_LABEL: queue_name} if queue_name else None
     return client.V1Job(
         api_version="batch/v1", kind="Job",
-        metadata=object_meta(name, namespace, job_labels or labels, owner),
+        metadata=owner.child_meta(name, component, labels=job_labels),
         spec=client.V1JobSpec(
             backoff_limit=backoff_limit, active_deadline_seconds=active_deadline_seconds,
             ttl_seconds_after_finished=ttl_seconds, pod_failure_policy=failure_policy(),
             template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels=pod_labels, annotations=pod_annotations or None), spec=pod),
+                metadata=client.V1ObjectMeta(labels=pod_labels, annotations=pod_annotations or None), spec=spec),
         ),
     )

@@ -6,7 +6,6 @@ source runs a new Job, which skips every file already present and verified.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 from kubernetes import client
 
@@ -15,9 +14,8 @@ from boltz_operator.api.modelcache import BoltzModelCacheSpec
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
     MODELS_VOLUME,
-    object_meta,
-    owner_labels,
-    owner_reference,
+    OwnerRef,
+    WorkerPod,
     s3_credentials_env,
     worker_job,
 )
@@ -30,28 +28,19 @@ COMPONENT = "populate"
 HF_TOKEN_ENV = "HF_TOKEN"
 
 
-@dataclass(frozen=True)
-class ModelCacheRef:
-    namespace: str
-    name: str
-    uid: str
-    generation: int
-
-
 def claim_name(name: str, spec: BoltzModelCacheSpec) -> str:
     return spec.storage.existing_claim or f"{name}-models"
 
 
-def job_name(ref: ModelCacheRef) -> str:
+def job_name(ref: OwnerRef) -> str:
     return f"{ref.name}-populate-{ref.generation}"
 
 
-def build_pvc(ref: ModelCacheRef, spec: BoltzModelCacheSpec) -> client.V1PersistentVolumeClaim:
+def build_pvc(ref: OwnerRef, spec: BoltzModelCacheSpec) -> client.V1PersistentVolumeClaim:
     storage = spec.storage
-    # Owned (and so deleted with the cache) only when asked: by default the weights outlive the resource.
-    owner = None if spec.retain_volume_on_delete else owner_reference(KIND, ref.name, ref.uid)
     return client.V1PersistentVolumeClaim(
-        metadata=object_meta(claim_name(ref.name, spec), ref.namespace, owner_labels(KIND, ref.name, "models"), owner),
+        # Owned (and so deleted with the cache) only when asked: by default the weights outlive the resource.
+        metadata=ref.child_meta(claim_name(ref.name, spec), "models", owned=not spec.retain_volume_on_delete),
         spec=client.V1PersistentVolumeClaimSpec(
             access_modes=[mode.value for mode in storage.access_modes],
             storage_class_name=storage.storage_class_name,
@@ -75,25 +64,22 @@ def build_run(spec: BoltzModelCacheSpec) -> contract.PopulateRun:
     return contract.PopulateRun(bundles=[b.value for b in spec.bundles], source=populate_source)
 
 
-def configmap_name(ref: ModelCacheRef) -> str:
+def configmap_name(ref: OwnerRef) -> str:
     return f"{job_name(ref)}-run"
 
 
-def build_configmap(ref: ModelCacheRef, run: contract.PopulateRun) -> client.V1ConfigMap:
+def build_configmap(ref: OwnerRef, run: contract.PopulateRun) -> client.V1ConfigMap:
     return client.V1ConfigMap(
-        metadata=object_meta(configmap_name(ref), ref.namespace, owner_labels(KIND, ref.name, COMPONENT),
-                             owner_reference(KIND, ref.name, ref.uid)),
+        metadata=ref.child_meta(configmap_name(ref), COMPONENT),
         data={contract.RUN_FILE: run.model_dump_json(indent=2)},
         immutable=True,
     )
 
 
-def build_job(ref: ModelCacheRef, spec: BoltzModelCacheSpec, config: OperatorConfig) -> client.V1Job:
+def build_job(ref: OwnerRef, spec: BoltzModelCacheSpec, config: OperatorConfig) -> client.V1Job:
     populate = spec.populate_job
-    return worker_job(
-        name=job_name(ref), namespace=ref.namespace, labels=owner_labels(KIND, ref.name, COMPONENT),
-        owner=owner_reference(KIND, ref.name, ref.uid), pod_metadata=populate.pod_metadata,
-        image=config.worker_image, image_pull_policy=config.image_pull_policy,
+    pod = WorkerPod(
+        image=config.worker_image, image_pull_policy=config.image_pull_policy, pod_metadata=populate.pod_metadata,
         command=["boltz-worker", "populate"], env=_source_env(spec),
         resources={"cpu": populate.resources.cpu or config.populate_cpu,
                    "memory": populate.resources.memory or config.populate_memory},
@@ -106,11 +92,11 @@ def build_job(ref: ModelCacheRef, spec: BoltzModelCacheSpec, config: OperatorCon
             client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
                 claim_name=claim_name(ref.name, spec))),
         ],
-        backoff_limit=populate.backoff_limit, active_deadline_seconds=populate.active_deadline_seconds,
-        ttl_seconds=config.job_ttl_seconds, service_account=config.worker_service_account,
-        node_selector=populate.node_selector,
+        service_account=config.worker_service_account, node_selector=populate.node_selector,
         tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in populate.tolerations or []],
     )
+    return worker_job(ref, job_name(ref), COMPONENT, pod, backoff_limit=populate.backoff_limit,
+                      active_deadline_seconds=populate.active_deadline_seconds, ttl_seconds=config.job_ttl_seconds)
 
 
 def _source_env(spec: BoltzModelCacheSpec) -> list[client.V1EnvVar]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 import yaml
 from kubernetes import client
@@ -11,10 +10,9 @@ from boltz_operator.api import PREDICTION_RESOURCE
 from boltz_operator.api.prediction import BoltzPredictionSpec
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
+    OwnerRef,
+    WorkerPod,
     gpu_placement,
-    object_meta,
-    owner_labels,
-    owner_reference,
     run_mounts,
     run_volumes,
     worker_job,
@@ -26,13 +24,6 @@ import boltz_contract as contract
 
 KIND = PREDICTION_RESOURCE.kind
 COMPONENT = "predict"
-
-
-@dataclass(frozen=True)
-class PredictionRef:
-    namespace: str
-    name: str
-    uid: str
 
 
 def job_name(name: str) -> str:
@@ -48,7 +39,7 @@ def input_file_name(name: str) -> str:
     return f"{name}.yaml"
 
 
-def build_run(ref: PredictionRef, spec: BoltzPredictionSpec, files: list[InputFileRef], results: ResultsPlacement) -> contract.PredictRun:
+def build_run(ref: OwnerRef, spec: BoltzPredictionSpec, files: list[InputFileRef], results: ResultsPlacement) -> contract.PredictRun:
     return contract.PredictRun(
         record_id=ref.name,
         input_file=input_file_name(ref.name),
@@ -59,12 +50,11 @@ def build_run(ref: PredictionRef, spec: BoltzPredictionSpec, files: list[InputFi
     )
 
 
-def build_configmap(ref: PredictionRef, boltz_input: dict, run: contract.PredictRun) -> client.V1ConfigMap:
+def build_configmap(ref: OwnerRef, boltz_input: dict, run: contract.PredictRun) -> client.V1ConfigMap:
     """Owned by the prediction (not the Job) so it can be created first: a pod never waits on a missing volume
     and a restarted operator re-creates neither."""
     return client.V1ConfigMap(
-        metadata=object_meta(configmap_name(ref.name), ref.namespace, owner_labels(KIND, ref.name, COMPONENT),
-                             owner_reference(KIND, ref.name, ref.uid)),
+        metadata=ref.child_meta(configmap_name(ref.name), COMPONENT),
         data={
             contract.RUN_FILE: run.model_dump_json(indent=2, exclude_defaults=False),
             run.input_file: yaml.safe_dump(boltz_input, sort_keys=False),
@@ -73,21 +63,19 @@ def build_configmap(ref: PredictionRef, boltz_input: dict, run: contract.Predict
     )
 
 
-def build_job(ref: PredictionRef, spec: BoltzPredictionSpec, run: contract.PredictRun, files: list[InputFileRef],
+def build_job(ref: OwnerRef, spec: BoltzPredictionSpec, run: contract.PredictRun, files: list[InputFileRef],
               results: ResultsPlacement, cache_claim: str, config: OperatorConfig) -> client.V1Job:
-    labels = owner_labels(KIND, ref.name, COMPONENT)
-    placement = gpu_placement(spec.resources, spec.resources.tolerations or [], spec.queue_name, labels, config)
-    return worker_job(
-        name=job_name(ref.name), namespace=ref.namespace, labels=labels, owner=owner_reference(KIND, ref.name, ref.uid),
-        job_labels=placement.job_labels,
-        pod_metadata=spec.pod_metadata, image=config.worker_image, image_pull_policy=config.image_pull_policy,
-        command=["boltz-worker", "predict"], env=_env(spec, results), resources=placement.resources,
+    placement = gpu_placement(spec.resources, spec.resources.tolerations or [], spec.queue_name, config)
+    pod = WorkerPod.placed(
+        placement, image=config.worker_image, command=["boltz-worker", "predict"], env=_env(spec, results),
         mounts=run_mounts(results.mounts), volumes=run_volumes(_config_volume(ref, run, files), cache_claim, results.volumes),
-        backoff_limit=spec.retries, active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
-        service_account=config.worker_service_account,
-        node_selector=placement.node_selector, tolerations=placement.tolerations,
-        priority_class_name=spec.priority_class_name, runtime_class_name=config.runtime_class_name,
+        image_pull_policy=config.image_pull_policy, service_account=config.worker_service_account,
+        pod_metadata=spec.pod_metadata, priority_class_name=spec.priority_class_name,
+        runtime_class_name=config.runtime_class_name,
     )
+    return worker_job(ref, job_name(ref.name), COMPONENT, pod, backoff_limit=spec.retries,
+                      active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
+                      queue_name=placement.queue_name)
 
 
 def _env(spec: BoltzPredictionSpec, results: ResultsPlacement) -> list[client.V1EnvVar]:
@@ -106,7 +94,7 @@ def _env(spec: BoltzPredictionSpec, results: ResultsPlacement) -> list[client.V1
     return env
 
 
-def _config_volume(ref: PredictionRef, run: contract.PredictRun, files: list[InputFileRef]) -> client.V1Volume:
+def _config_volume(ref: OwnerRef, run: contract.PredictRun, files: list[InputFileRef]) -> client.V1Volume:
     """One projected volume at CONFIG_DIR: run.json and the Boltz YAML from the run ConfigMap, and the user's
     ConfigMap/Secret keys (MSAs, templates) under inputs/, read in place, never copied."""
     sources = [client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(

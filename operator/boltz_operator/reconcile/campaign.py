@@ -22,7 +22,7 @@ from boltz_operator.api.campaign import (
 from boltz_operator.api.campaign import CampaignConditionType as Cond
 from boltz_operator.api.modelcache import Bundle
 from boltz_operator.builders import campaign as builders
-from boltz_operator.builders.common import WORKER_CONTAINER
+from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
 from boltz_operator.builders.results import NoResultsStore, ResultsPlacement, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
@@ -47,7 +47,7 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
     """in_flight: the steps ("design", "filter") whose Job this process created and the watch has not delivered."""
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
     meta = body["metadata"]
-    ref = builders.CampaignRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    ref = OwnerRef.of(builders.KIND, meta)
     generation = meta.get("generation")
     outcome = Outcome()
     try:

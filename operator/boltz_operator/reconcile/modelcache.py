@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from boltz_operator.api import MODEL_CACHE_RESOURCE, BoltzModelCache, BoltzModelCacheStatus, ModelCachePhase
 from boltz_operator.api.modelcache import CachedFile, ModelCacheConditionType as Cond
 from boltz_operator.builders import modelcache as builders
-from boltz_operator.builders.common import WORKER_CONTAINER
+from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
@@ -27,7 +27,7 @@ def reconcile_model_cache(body: dict, job: dict | None, kube: Kube, config: Oper
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
     meta = body["metadata"]
     generation = meta.get("generation", 1)
-    ref = builders.ModelCacheRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"], generation=generation)
+    ref = OwnerRef.of(builders.KIND, meta)
     outcome = Outcome()
     try:
         cache = BoltzModelCache.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})

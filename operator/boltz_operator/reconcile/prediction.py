@@ -16,7 +16,7 @@ from boltz_operator.api.modelcache import Bundle
 from boltz_operator.api.prediction import PredictionConditionType as Cond
 from boltz_operator.api.prediction import PredictionResults
 from boltz_operator.builders import prediction as builders
-from boltz_operator.builders.common import WORKER_CONTAINER
+from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
@@ -38,7 +38,7 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
     """job_in_flight: this process created the Job and the watch has not delivered it yet (nothing to do)."""
     now = now or datetime.now(timezone.utc).replace(microsecond=0)
     meta = body["metadata"]
-    ref = builders.PredictionRef(namespace=meta["namespace"], name=meta["name"], uid=meta["uid"])
+    ref = OwnerRef.of(builders.KIND, meta)
     generation = meta.get("generation")
     outcome = Outcome()
     try:

@@ -20,6 +20,7 @@ from boltz_operator.api import (
     ResourceKind,
 )
 from boltz_operator.builders import campaign as campaign_builders
+from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as prediction_builders
 from boltz_operator.config import OperatorConfig
@@ -81,8 +82,7 @@ CAMPAIGN = Registration(
 MODEL_CACHE = Registration(
     kind=MODEL_CACHE_RESOURCE,
     steps=(cache_builders.COMPONENT,),
-    job_name=lambda meta, _step: cache_builders.job_name(cache_builders.ModelCacheRef(
-        meta["namespace"], meta["name"], meta["uid"], meta.get("generation", 1))),
+    job_name=lambda meta, _step: cache_builders.job_name(OwnerRef.of(MODEL_CACHE_RESOURCE.kind, meta)),
     reconcile=lambda p: reconcile_model_cache(p.body, p.jobs[cache_builders.COMPONENT], p.kube, p.config),
 )
 

@@ -20,7 +20,9 @@ import yaml
 from fidelity_support import relocate, write_msas
 
 from boltz_operator.api import BoltzPredictionSpec
-from boltz_operator.builders.prediction import PredictionRef, build_configmap
+from boltz_operator.builders.common import OwnerRef
+from boltz_operator.builders.prediction import KIND as PREDICTION_KIND
+from boltz_operator.builders.prediction import build_configmap
 from boltz_operator.render import (
     DEFAULT_DOWNLOADS_DIR,
     DEFAULT_INPUTS_DIR,
@@ -143,7 +145,7 @@ def prepare(name: str, spec_body: dict, root: Path) -> tuple[Prepared, dict[str,
         downloads=[f.s3_download() for f in files if f.source == "s3"],
         results=ResultsTarget(uri=f"s3://results/default/{name}"),
     )
-    configmap = build_configmap(PredictionRef(namespace="default", name=name, uid="0000"), doc, run)
+    configmap = build_configmap(OwnerRef(PREDICTION_KIND, "default", name, "0000"), doc, run)
     (config / run.input_file).write_text(configmap.data[run.input_file])
 
     # The files the YAML names: MSAs from the chain's own sequence, templates made in the boltz venv.

@@ -22,7 +22,9 @@ import pytest
 from fidelity_support import CPU_OPTIONS, example_spec, write_msas
 
 from boltz_operator.api import BoltzPredictionSpec
-from boltz_operator.builders.prediction import PredictionRef, build_configmap, build_run
+from boltz_operator.builders.common import OwnerRef
+from boltz_operator.builders.prediction import KIND as PREDICTION_KIND
+from boltz_operator.builders.prediction import build_configmap, build_run
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.render import render_boltz_input, validate_prediction
 from boltz_contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
@@ -86,9 +88,9 @@ def run_prediction(name: str, spec_body: dict, boltz_python: Path, cache: Path, 
     doc, files = render_boltz_input(spec, str(inputs), str(work / "inputs"))
     assert all(f.source == "configMap" for f in files)
     placement = ResultsPlacement(target=ResultsTarget(uri=f"pvc://results/default/{name}", local_dir=str(results)))
-    run = build_run(PredictionRef(namespace="default", name=name, uid="0000"), spec, files, placement)
+    run = build_run(OwnerRef(PREDICTION_KIND, "default", name, "0000"), spec, files, placement)
     run = run.model_copy(update={"cache_dir": str(cache)})  # the PVC is mounted at /models/boltz2 in a pod
-    configmap = build_configmap(PredictionRef(namespace="default", name=name, uid="0000"), doc, run)
+    configmap = build_configmap(OwnerRef(PREDICTION_KIND, "default", name, "0000"), doc, run)
     for key, text in configmap.data.items():
         (config / key).write_text(text)
     (config / "run.json").write_text(run.model_dump_json())  # as build_configmap wrote it, with the local cache

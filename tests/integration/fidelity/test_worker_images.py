@@ -25,9 +25,9 @@ from boltz_operator.api.common import ResultsStore
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
 from boltz_operator.builders import campaign as campaign_builders
 from boltz_operator.builders import modelcache as cache_builders
-from boltz_operator.builders.campaign import CampaignRef
-from boltz_operator.builders.common import CONFIG_VOLUME, MODELS_VOLUME
-from boltz_operator.builders.prediction import PredictionRef, build_configmap, build_job, build_run
+from boltz_operator.builders.common import CONFIG_VOLUME, MODELS_VOLUME, OwnerRef
+from boltz_operator.builders.prediction import KIND as PREDICTION_KIND
+from boltz_operator.builders.prediction import build_configmap, build_job, build_run
 from boltz_operator.builders.results import RESULTS_VOLUME, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input, render_design_spec
@@ -54,7 +54,7 @@ def prediction_pod(name: str, spec_body: dict, config_dir: Path) -> dict:
     spec = BoltzPredictionSpec.model_validate(spec_body)
     doc, files = render_boltz_input(spec, f"{contract.CONFIG_DIR}/inputs", f"{contract.WORK_DIR}/inputs")
     assert files == []  # the example needs no input files
-    ref = PredictionRef(namespace="lab", name=name, uid="0000")
+    ref = OwnerRef(PREDICTION_KIND, "lab", name, "0000")
     store = ResultsStore.model_validate({"pvc": {"claimName": "results"}})
     placement = place_results(store, DefaultResultsStore(), ref.namespace, ref.name, ref.uid)
     run = build_run(ref, spec, files, placement)
@@ -124,7 +124,7 @@ def test_a_cache_the_worker_cannot_read_fails_at_once_naming_the_file_and_the_ui
 def test_boltz_image_populates_a_cache_from_a_hugging_face_mirror(boltz_image, tmp_path):
     files = make_model_files()
     spec = BoltzModelCacheSpec.model_validate({"source": {"huggingFace": {"endpoint": "http://127.0.0.1:1"}}})
-    ref = cache_builders.ModelCacheRef(namespace="lab", name="default", uid="0000", generation=1)
+    ref = OwnerRef(cache_builders.KIND, "lab", "default", "0000", 1)
     models, config, termination = tmp_path / "models", tmp_path / "config", tmp_path / "termination-log"
     models.mkdir()
     models.chmod(0o777)  # a fresh PVC made writable for the pod's uid (fsGroup does that in a cluster)
@@ -177,7 +177,7 @@ def design_pod(include_chain: str, config_dir: Path) -> dict:
             {"file": {"configMapKeyRef": {"name": "target", "key": "3ch4.cif"},
                       "include": [{"chain": {"id": include_chain}}]}}]},
         "numDesigns": 1, "shards": 1, "results": {"pvc": {"claimName": "results"}}})  # fmt: skip
-    ref = CampaignRef(namespace="lab", name="binder", uid="0000")
+    ref = OwnerRef(campaign_builders.KIND, "lab", "binder", "0000")
     doc, files = render_design_spec(spec.design_spec)
     placement = place_results(spec.results, DefaultResultsStore(), ref.namespace, ref.name, ref.uid)
     configmap = campaign_builders.build_configmap(ref, doc, campaign_builders.build_design_run(spec, files, placement),

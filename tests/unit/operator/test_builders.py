@@ -9,12 +9,13 @@ from kubernetes import client
 from boltz_operator.api import BoltzModelCacheSpec, BoltzPredictionSpec
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as builders
+from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input
 import boltz_contract as contract
 
-REF = builders.PredictionRef(namespace="lab", name="egfr", uid="uid-1")
+REF = OwnerRef(builders.KIND, "lab", "egfr", "uid-1")
 CONFIG = OperatorConfig(worker_image="worker:1", gpu_resource_name="nvidia.com/gpu", default_gpus=1)
 
 
@@ -104,7 +105,7 @@ def test_results_fall_back_to_the_operator_default_and_a_missing_store_is_an_err
 
 def test_the_populate_job_is_the_only_writer_of_the_cache_and_is_named_by_generation():
     cache_spec = BoltzModelCacheSpec.model_validate({"source": {"huggingFace": {"endpoint": "https://mirror.example/"}}})
-    ref = cache_builders.ModelCacheRef(namespace="lab", name="default", uid="u", generation=3)
+    ref = OwnerRef(cache_builders.KIND, "lab", "default", "u", 3)
     job = cache_builders.build_job(ref, cache_spec, CONFIG)
     assert job.metadata.name == "default-populate-3"
     mount = next(m for m in job.spec.template.spec.containers[0].volume_mounts if m.mount_path == "/models")
@@ -127,7 +128,7 @@ def test_the_populate_run_gets_every_bundle_the_cache_asks_for():
                                                          "bundles": bundles})  # fmt: skip
         run = cache_builders.build_run(cache_spec)
         assert run.bundles == bundles and run.source.s3.prefix == "mirror"
-        ref = cache_builders.ModelCacheRef(namespace="lab", name="gen", uid="u", generation=1)
+        ref = OwnerRef(cache_builders.KIND, "lab", "gen", "u", 1)
         shipped = contract.PopulateRun.model_validate_json(cache_builders.build_configmap(ref, run).data[contract.RUN_FILE])
         assert shipped.bundles == bundles
     with pytest.raises(ValueError):

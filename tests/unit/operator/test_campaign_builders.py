@@ -13,14 +13,14 @@ from kubernetes import client
 from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
 from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders import campaign as builders
-from boltz_operator.builders.common import KUEUE_QUEUE_LABEL
+from boltz_operator.builders.common import KUEUE_QUEUE_LABEL, OwnerRef
 from boltz_operator.builders.results import place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_design_spec
 import boltz_contract as contract
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-REF = builders.CampaignRef(namespace="lab", name="pdl1", uid="uid-7")
+REF = OwnerRef(builders.KIND, "lab", "pdl1", "uid-7")
 CONFIG = OperatorConfig(worker_image="worker:1", boltzgen_worker_image="worker-boltzgen:1",
                         gpu_resource_name="nvidia.com/gpu", default_gpus=1)
 S3_RESULTS = {"s3": {"uri": "s3://bucket/campaigns", "endpoint": "http://s3:8333", "region": "eu-1",
