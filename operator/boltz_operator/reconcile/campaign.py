@@ -8,6 +8,7 @@ shards, so a restarted operator picks up wherever the Jobs are.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from pydantic import ValidationError
@@ -60,13 +61,14 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
     if status.phase in TERMINAL:
         return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
     status = analysis_memory_condition(status, spec, config, generation, now, outcome)
-    campaign = campaign.model_copy(update={"status": status})
 
     try:
         results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
     except NoResultsStore as err:
         outcome.events.append(("Warning", "NoResultsStore", str(err)))
         return write_status(kube, PLURAL, body, failed_status(status, CampaignPhase.FAILED, "NoResultsStore", str(err), generation, now), outcome)
+    ctx = CampaignPass(ref=ref, spec=spec, status=status, generation=generation, now=now, kube=kube, config=config,
+                       outcome=outcome, results=results, cache=cache_body)
 
     # A filter Job means the designs are done: the design Job may be gone by now (its TTL runs from when it finished,
     # and the filter Job may wait in a queue that long), and must not be created again.
@@ -74,22 +76,36 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
         if builders.DESIGN in in_flight:
             outcome.phase, outcome.status = status.phase, status
             return outcome  # creating it again would only earn a 409
-        return write_status(kube, PLURAL, body, _start(campaign, ref, cache_body, results, kube, config,
-                                                       generation, now, outcome), outcome)
+        return write_status(kube, PLURAL, body, _start(ctx), outcome)
     if filter_job is None:
-        new = _designing(campaign, ref, design_job, cache_body, results, kube, config, generation, now, outcome,
-                         filter_in_flight=builders.FILTER in in_flight)
-        return write_status(kube, PLURAL, body, new, outcome)
-    return write_status(kube, PLURAL, body, _filtering(campaign, ref, design_job, filter_job, results, kube,
-                                                       generation, now, outcome), outcome)
+        return write_status(kube, PLURAL, body, _designing(ctx, design_job, filter_in_flight=builders.FILTER in in_flight),
+                            outcome)
+    return write_status(kube, PLURAL, body, _filtering(ctx, design_job, filter_job), outcome)
+
+
+@dataclass
+class CampaignPass:
+    """One pass over one campaign: what every step reads (the status as this pass found it) and the outcome it
+    reports into. `cache`: the model cache's body, None when it does not exist."""
+
+    ref: OwnerRef
+    spec: BoltzGenCampaignSpec
+    status: BoltzGenCampaignStatus
+    generation: int | None
+    now: datetime
+    kube: Kube
+    config: OperatorConfig
+    outcome: Outcome
+    results: ResultsPlacement
+    cache: dict | None
 
 
 # ---------------------------------------------------------------------------------------------- steps
 
 
-def _start(campaign: BoltzGenCampaign, ref, cache_body, results: ResultsPlacement, kube: Kube,
-           config: OperatorConfig, generation, now, outcome: Outcome) -> BoltzGenCampaignStatus:
-    status, spec = campaign.status, campaign.spec
+def _start(ctx: CampaignPass) -> BoltzGenCampaignStatus:
+    status, spec, ref, results, outcome = ctx.status, ctx.spec, ctx.ref, ctx.results, ctx.outcome
+    kube, config, generation, now, cache_body = ctx.kube, ctx.config, ctx.generation, ctx.now, ctx.cache
     progress = _progress(spec, succeeded=0, failed=0, running=0)
     estimate = status.estimate or gpu_hour_estimate(spec, config.boltzgen_gpu_seconds_per_design)
     waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZGEN)
@@ -129,10 +145,9 @@ def _start(campaign: BoltzGenCampaign, ref, cache_body, results: ResultsPlacemen
     })
 
 
-def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, results: ResultsPlacement,
-               kube: Kube, config: OperatorConfig, generation, now, outcome: Outcome,
-               filter_in_flight: bool) -> BoltzGenCampaignStatus:
-    status, spec = campaign.status, campaign.spec
+def _designing(ctx: CampaignPass, design_job: dict, filter_in_flight: bool) -> BoltzGenCampaignStatus:
+    status, spec, ref, results, outcome = ctx.status, ctx.spec, ctx.ref, ctx.results, ctx.outcome
+    kube, config, generation, now, cache_body = ctx.kube, ctx.config, ctx.generation, ctx.now, ctx.cache
     facts = job_facts(design_job)
     job_status = design_job.get("status") or {}
     succeeded = count_indexes(job_status.get("completedIndexes"))
@@ -156,7 +171,7 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, re
 
     needed = builders.min_successful_shards(spec)
     if facts.state == JobState.FAILED and (facts.failure_reason != "FailedIndexes" or succeeded < needed):
-        reason, message = _design_failure(spec, facts, succeeded, failed, needed, ref, kube)
+        reason, message = _design_failure(ctx, facts, succeeded, failed, needed)
         outcome.events.append(("Warning", reason, message))
         return failed_status(updated(status, update), CampaignPhase.FAILED, reason, message, generation, now)
 
@@ -190,9 +205,9 @@ def _designing(campaign: BoltzGenCampaign, ref, design_job: dict, cache_body, re
                             "message": done_message, "conditions": conditions})
 
 
-def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict | None, filter_job: dict, results: ResultsPlacement,
-               kube: Kube, generation, now, outcome: Outcome) -> BoltzGenCampaignStatus:
-    status, spec = campaign.status, campaign.spec
+def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> BoltzGenCampaignStatus:
+    status, spec, ref, results, outcome = ctx.status, ctx.spec, ctx.ref, ctx.results, ctx.outcome
+    kube, generation, now = ctx.kube, ctx.generation, ctx.now
     facts = job_facts(filter_job)
     design_name = builders.job_name(ref.name, builders.DESIGN)
     job_status = design_job.get("status") or {} if design_job else {}
@@ -236,7 +251,8 @@ def _filtering(campaign: BoltzGenCampaign, ref, design_job: dict | None, filter_
     return failed_status(updated(status, update), CampaignPhase.FAILED, reason, message, generation, now)
 
 
-def _design_failure(spec: BoltzGenCampaignSpec, facts, succeeded: int, failed: int, needed: int, ref, kube: Kube) -> tuple[str, str]:
+def _design_failure(ctx: CampaignPass, facts, succeeded: int, failed: int, needed: int) -> tuple[str, str]:
+    spec, ref, kube = ctx.spec, ctx.ref, ctx.kube
     if facts.failure_reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
         errors = _shard_errors(ref, facts.name, kube)
         message = (f"{failed} of {spec.shard_count} shards failed after {spec.retries_per_shard} retries each; "
