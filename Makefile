@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 CLUSTER := $(PY) hack/cluster/cluster.py
 
-.PHONY: help images images-standin test-images images-clean venv binaries cluster-up cluster-down cluster-status crds crds-check test unit integration bench demo demo-down clean
+.PHONY: help images images-standin test-images images-clean venv binaries cluster-up cluster-down cluster-status crds crds-check lint test unit integration bench demo demo-down clean
 
 help:
 	@echo "make test        unit + integration tests on a real local control plane (builds what is missing)"
@@ -18,7 +18,7 @@ help:
 	@echo "make images      build the operator and worker images (Docker, else buildah); make test-images runs them"
 
 # The virtualenv: the three packages editable, test tools, every transitive version pinned by constraints.txt.
-$(VENV)/.installed: contract/pyproject.toml operator/pyproject.toml worker/pyproject.toml requirements-dev.txt constraints.txt
+$(VENV)/.installed: pyproject.toml contract/pyproject.toml operator/pyproject.toml worker/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e contract -e worker -e operator
@@ -44,13 +44,18 @@ crds: venv
 crds-check: venv
 	$(PY) -m boltz_operator.crdgen --check
 
+# ruff (lint) over the repository and mypy over operator/ and contract/, as pyproject.toml configures them.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 unit: venv
 	$(PYTEST) tests/unit
 
 integration: venv binaries
 	$(PYTEST) tests/integration
 
-test: venv binaries crds-check
+test: venv binaries crds-check lint
 	$(PYTEST) tests/unit tests/integration
 
 bench: venv binaries

@@ -22,10 +22,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+from boltz_contract import RunSummary  # noqa: E402
 from support.cluster_fixtures import start_cluster  # noqa: E402
 from support.manifests import filter_ok, merge_played, played, populate_ok, shard_ok  # noqa: E402
 from support.operator_fixtures import OperatorProcess, install_crds_and_rbac, operator_kubeconfig  # noqa: E402
-from boltz_contract import RunSummary  # noqa: E402
 
 NAMESPACE = "boltz-demo"
 RESULTS = "s3://boltz-results/demo"

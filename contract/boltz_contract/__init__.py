@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 from enum import Enum, IntEnum
-from typing import Annotated, Literal, Union
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-CONTRACT_VERSION = "v1"
+CONTRACT_VERSION: Final = "v1"
 
 # Paths inside worker pods.
 CONFIG_DIR = "/etc/boltz-run"
@@ -332,7 +332,7 @@ class FilterRun(_Model):
     results: ResultsTarget  # the campaign's results base: shards are read from it, FILTER_DIR/ is written
 
 
-Run = Annotated[Union[PredictRun, PopulateRun, DesignRun, FilterRun], Field(discriminator="kind")]
+Run = Annotated[PredictRun | PopulateRun | DesignRun | FilterRun, Field(discriminator="kind")]
 RUN_ADAPTER: TypeAdapter[PredictRun | PopulateRun | DesignRun | FilterRun] = TypeAdapter(Run)
 
 
@@ -403,7 +403,7 @@ class RunSummary(_Model):
         return json.dumps(self.model_dump(mode="json", exclude_defaults=True), separators=(",", ":"))
 
     @classmethod
-    def from_termination_message(cls, text: str) -> "RunSummary":
+    def from_termination_message(cls, text: str) -> RunSummary:
         return cls.model_validate_json(text)
 
 

@@ -30,10 +30,10 @@ def main(argv: list[str] | None = None) -> None:
 
     namespaces = [] if args.all_namespaces else (args.namespace or OperatorConfig.from_env().namespaces)
     kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=args.liveness,
-             identity=operator_identity())
+             identity=operator_identity())  # type: ignore[arg-type]
 
 
-def operator_identity() -> str:
+def operator_identity() -> str:  # kopf's Identity, a NewType of str (not exported by kopf)
     """Who this operator is, for kopf: `POD_ID` when set (kopf's own convention), else `<hostname>/<pid>` (in a pod
     the hostname is the pod's name).
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any, TypeVar
 
 from pydantic import BaseModel

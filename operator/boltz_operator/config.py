@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from boltz_operator.api.common import Toleration
+from boltz_operator.api.common import TaintEffect, Toleration, TolerationOperator
 
 ENV_PREFIX = "BOLTZ_OPERATOR_"
 
@@ -42,7 +43,7 @@ class OperatorConfig(BaseModel):
     populate_cpu: str = "2"
     populate_memory: str = "4Gi"
     node_selector: dict[str, str] = {}
-    gpu_tolerations: list[Toleration] = [Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")]
+    gpu_tolerations: list[Toleration] = [Toleration(key="nvidia.com/gpu", operator=TolerationOperator.EXISTS, effect=TaintEffect.NO_SCHEDULE)]
     runtime_class_name: str | None = None
     # Finished Jobs (and their pods, which hold the termination message) are kept this long: long enough for
     # an operator that was down to come back and read the result.
@@ -62,12 +63,12 @@ class OperatorConfig(BaseModel):
     namespaces: list[str] = []
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "OperatorConfig":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:
         """BOLTZ_OPERATOR_<FIELD> for each field; JSON for lists, dicts and nested models."""
-        environ = os.environ if environ is None else environ
+        env: Mapping[str, str] = os.environ if environ is None else environ
         values: dict = {}
         for name, field in cls.model_fields.items():
-            raw = environ.get(ENV_PREFIX + name.upper())
+            raw = env.get(ENV_PREFIX + name.upper())
             if raw is None:
                 continue
             if field.annotation in (str, str | None, int, float):

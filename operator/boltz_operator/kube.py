@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from boltz_operator.api import GROUP, VERSION
 from boltz_contract import RunSummary
+from boltz_operator.api import GROUP, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class Kube:
     def post_event(self, body, type_: str, reason: str, message: str) -> None:
         """A core/v1 Event on the resource (what `kubectl describe` shows)."""
         meta = body["metadata"]
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]),
             involved_object=client.V1ObjectReference(api_version=body["apiVersion"], kind=body["kind"], name=meta["name"],

@@ -4,7 +4,8 @@ metrics, and the per-object bookkeeping."""
 from __future__ import annotations
 
 import kopf
-from kubernetes import client, config as kube_config
+from kubernetes import client
+from kubernetes import config as kube_config
 
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
@@ -16,7 +17,8 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None
     """Fill `memo` (config, kube, metrics, book) and set kopf's settings; serves metrics when a port is set."""
     settings.posting.enabled = False  # our Events are few and deliberate (Kube.post_event)
     settings.watching.server_timeout = 300
-    settings.persistence.finalizer = None
+    # kopf types it str; None turns finalizers off (kopf's documented setting), which the operator relies on.
+    settings.persistence.finalizer = None  # type: ignore[assignment]
     # No cluster-wide discovery: kopf would list/watch CRDs and namespaces, which the chart's role does not grant.
     settings.scanning.disabled = True
     memo.config = OperatorConfig.from_env()

@@ -15,10 +15,10 @@ import re
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Iterator
 
 GROUP, VERSION = "boltz-operator.io", "v1alpha1"
 
@@ -274,7 +274,7 @@ class CpuMeter:
     def __init__(self, pids: dict[str, int]):
         self.pids = pids
 
-    def start(self) -> "CpuMeter":
+    def start(self) -> CpuMeter:
         self.t0, self.machine0 = time.monotonic(), machine_busy_seconds()
         self.cpu0 = {name: process_cpu_seconds(pid) for name, pid in self.pids.items()}
         return self
@@ -304,7 +304,7 @@ class AuditMark:
     wall: float
 
     @classmethod
-    def now(cls, path: Path) -> "AuditMark":
+    def now(cls, path: Path) -> AuditMark:
         st = path.stat()
         return cls(path, st.st_ino, st.st_size, time.time())
 

@@ -11,10 +11,10 @@ import time
 import uuid
 from pathlib import Path
 
+from bench.benchlib import GROUP, VERSION, AuditMark, Recorder, audit_lines_since, user_label
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from bench.benchlib import GROUP, VERSION, AuditMark, Recorder, audit_lines_since, user_label
 from support.cluster_fixtures import REPO, Cluster
 from support.operator_fixtures import (
     OPERATOR_NAMESPACE,
@@ -136,7 +136,7 @@ class OnlyThisOperator:
         self.name = f"boltz-bench-{namespace}"
         self.namespace, self.jti = namespace, jti
 
-    def __enter__(self) -> "OnlyThisOperator":
+    def __enter__(self) -> OnlyThisOperator:
         self.admission.create_validating_admission_policy({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
             "metadata": {"name": self.name},

@@ -17,13 +17,10 @@ import platform
 import re
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
-
 from bench.benchlib import (
     GROUP,
     VERSION,
@@ -62,6 +59,9 @@ from bench.campaignlib import (
     slot_refill_gaps,
     waves,
 )
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
 from support.cluster_fixtures import Cluster
 from support.manifests import campaign, filter_ok, merge_played, model_cache, played
 from support.operator_fixtures import OperatorProcess
@@ -94,7 +94,7 @@ class BenchGpuNodes:
         self.count = -(-gpus // GPUS_PER_NODE)
         self.names = [f"kwok-bench-gpu-{i}" for i in range(self.count)]
 
-    def __enter__(self) -> "BenchGpuNodes":
+    def __enter__(self) -> BenchGpuNodes:
         self._delete_all()  # a crashed earlier run's
         for name in self.names:
             self.core.create_node(bench_gpu_node(name))
@@ -278,7 +278,7 @@ def run_campaign(api: client.ApiClient, cluster: Cluster, namespace: str, parall
 def test_campaign_scaling(cluster: Cluster, operator_identity: Path, tmp_path: Path):
     api = admin_client(cluster)
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     assert all(1 <= p <= SHARDS for p in PARALLELISMS), f"parallelism must be 1..{SHARDS}: {PARALLELISMS}"

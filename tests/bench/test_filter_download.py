@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader
 from boltz_contract import SHARD_COMPLETE_MARKER, ResultsTarget, S3Target
+from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader
 from boltz_worker.boltzgen_runs.design import shard_rel
 from boltz_worker.boltzgen_runs.filter import download_shard
 

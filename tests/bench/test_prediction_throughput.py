@@ -17,12 +17,10 @@ import re
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kubernetes import client
-
 from bench.benchlib import (
     GROUP,
     VERSION,
@@ -53,6 +51,8 @@ from bench.benchsupport import (
     wait_model_cache_ready,
     wait_operator_quiet,
 )
+from kubernetes import client
+
 from support.cluster_fixtures import Cluster
 from support.manifests import model_cache, played, predict_ok, prediction
 from support.operator_fixtures import OperatorProcess
@@ -214,7 +214,7 @@ def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jt
 def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_path: Path):
     api = admin_client(cluster)
     core, batch, custom = client.CoreV1Api(api), client.BatchV1Api(api), client.CustomObjectsApi(api)
-    started_at = datetime.now(timezone.utc)
+    started_at = datetime.now(UTC)
     stamp = started_at.strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -254,7 +254,7 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
             bodies = {n: prediction(n, pod_metadata=played(predict_ok(f"s3://results/boltz/{namespace}/{n}"))) for n in names}
             print(f"[bench] creating {PREDICTIONS} BoltzPredictions from {THREADS} threads in {namespace}")
             meter = CpuMeter(cpu_pids(cluster, operator, recorder)).start()
-            creates_started = datetime.now(timezone.utc)
+            creates_started = datetime.now(UTC)
             created, t0, t_created, create_durations = timed_creates(
                 names, lambda n: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, bodies[n]), THREADS)
 

@@ -136,7 +136,7 @@ class ImageRoot:
     def close(self) -> None:
         subprocess.run(["buildah", *STORAGE, "rm", self.container], capture_output=True, timeout=120)
 
-    def __enter__(self) -> "ImageRoot":
+    def __enter__(self) -> ImageRoot:
         return self
 
     def __exit__(self, *exc) -> None:

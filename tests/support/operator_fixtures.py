@@ -70,7 +70,7 @@ class OperatorProcess:
         self.proc: subprocess.Popen | None = None
         self.port = self.metrics_port = 0
 
-    def start(self) -> "OperatorProcess":
+    def start(self) -> OperatorProcess:
         self.port, self.metrics_port = free_port(), free_port()
         env = {
             **os.environ,

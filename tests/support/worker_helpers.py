@@ -4,8 +4,8 @@ cache."""
 from __future__ import annotations
 
 import hashlib
-import json
 import io
+import json
 import random
 import re
 import tarfile

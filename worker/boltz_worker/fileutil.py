@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 CHUNK = 1024 * 1024
 
@@ -40,7 +41,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def human_bytes(n: int | None) -> str:
@@ -48,9 +49,8 @@ def human_bytes(n: int | None) -> str:
         return "? B"
     if n < 1024:
         return f"{n} B"
-    size = float(n)
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        size /= 1024
-        if size < 1024:
-            break
-    return f"{size:.1f} {unit}"
+    units = ("KiB", "MiB", "GiB", "TiB")
+    size, index = n / 1024, 0
+    while size >= 1024 and index < len(units) - 1:
+        size, index = size / 1024, index + 1
+    return f"{size:.1f} {units[index]}"

@@ -29,7 +29,9 @@ from .common import (
     ResourceKind,
     ResultsStore,
     StatusModel,
+    TaintEffect,
     Toleration,
+    TolerationOperator,
     conditions_field,
     immutable_rule,
 )
@@ -153,11 +155,11 @@ class StepOptions(KubeModel):
 
 # A common set of taints of spot / preemptible GPU nodes; spot: true tolerates them all.
 SPOT_TOLERATIONS: tuple[Toleration, ...] = (
-    Toleration(key="cloud.google.com/gke-spot", operator="Equal", value="true", effect="NoSchedule"),
-    Toleration(key="cloud.google.com/gke-preemptible", operator="Equal", value="true", effect="NoSchedule"),
-    Toleration(key="kubernetes.azure.com/scalesetpriority", operator="Equal", value="spot", effect="NoSchedule"),
-    Toleration(key="eks.amazonaws.com/capacityType", operator="Equal", value="SPOT", effect="NoSchedule"),
-    Toleration(key="karpenter.sh/capacity-type", operator="Equal", value="spot", effect="NoSchedule"),
+    Toleration(key="cloud.google.com/gke-spot", operator=TolerationOperator.EQUAL, value="true", effect=TaintEffect.NO_SCHEDULE),
+    Toleration(key="cloud.google.com/gke-preemptible", operator=TolerationOperator.EQUAL, value="true", effect=TaintEffect.NO_SCHEDULE),
+    Toleration(key="kubernetes.azure.com/scalesetpriority", operator=TolerationOperator.EQUAL, value="spot", effect=TaintEffect.NO_SCHEDULE),
+    Toleration(key="eks.amazonaws.com/capacityType", operator=TolerationOperator.EQUAL, value="SPOT", effect=TaintEffect.NO_SCHEDULE),
+    Toleration(key="karpenter.sh/capacity-type", operator=TolerationOperator.EQUAL, value="spot", effect=TaintEffect.NO_SCHEDULE),
 )
 
 

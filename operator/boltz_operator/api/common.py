@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, ClassVar, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, WithJsonSchema, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
 
-GROUP = "boltz-operator.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
+GROUP: Final = "boltz-operator.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = "boltz-operator.io/v1alpha1"  # GROUP/VERSION, spelled out: a Literal type for the models
 CATEGORIES = ("boltz",)
 
 
@@ -78,7 +79,7 @@ class KubeModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         extra="forbid",
-        json_schema_extra=_add_model_rules,  # type: ignore[arg-type]
+        json_schema_extra=_add_model_rules,
     )
 
     one_of: ClassVar[tuple[str, ...]] = ()
@@ -359,7 +360,7 @@ class Condition(StatusModel):
     )
 
 
-CONDITIONS_SCHEMA_EXTRA = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
+CONDITIONS_SCHEMA_EXTRA: JsonDict = {"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]}
 
 
 def conditions_field(description: str) -> Any:
@@ -391,7 +392,7 @@ class KindStatus(StatusModel, Generic[PhaseT]):
     generation close the status as they always have (pydantic would list inherited fields first).
     """
 
-    model_config = ConfigDict(json_schema_extra=_status_schema)  # type: ignore[arg-type]
+    model_config = ConfigDict(json_schema_extra=_status_schema)
 
     phase: PhaseT | None = None
     conditions: list[Condition] = conditions_field("Conditions in the metav1.Condition shape.")

@@ -24,7 +24,7 @@ Left out (not expressible, or rarely used; a later version can add them): per-re
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 
 from pydantic import (
     AfterValidator,
@@ -109,9 +109,10 @@ def _range_type(pattern: str) -> Any:
     ]
 
 
-ResidueRange = _range_type(RESIDUE_RANGE)
-ResidueRangeOrAll = _range_type(RESIDUE_RANGE_OR_ALL)
-InsertionLength = _range_type(INSERTION_LENGTH)
+# Built by one function, so annotated as aliases: mypy sees str fields (the validators and schema are pydantic's).
+ResidueRange: TypeAlias = _range_type(RESIDUE_RANGE)  # type: ignore[valid-type]
+ResidueRangeOrAll: TypeAlias = _range_type(RESIDUE_RANGE_OR_ALL)  # type: ignore[valid-type]
+InsertionLength: TypeAlias = _range_type(INSERTION_LENGTH)  # type: ignore[valid-type]
 RANGE_HINT = "1-based residue indices (label_seq_id): comma-separated N, N..M, ..M or N.. (e.g. 2..50,55..)."
 
 # A designed protein: amino acids, and numbers (or N..M ranges) of residues to design, e.g. 15..20AAAAVT18PPP.
@@ -435,7 +436,8 @@ class DesignEntity(KubeModel):
 
     @property
     def entity_type(self) -> Literal["protein", "dna", "rna", "ligand", "file"]:
-        return next(t for t in self.one_of if getattr(self, t) is not None)  # type: ignore[return-value]
+        # one_of names exactly these fields
+        return next(t for t in self.one_of if getattr(self, t) is not None)  # type: ignore[misc]
 
     @property
     def entity(self) -> DesignProtein | DesignNucleicAcid | Ligand | DesignFile:

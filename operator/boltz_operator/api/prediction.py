@@ -178,7 +178,8 @@ class SequenceEntry(KubeModel):
 
     @property
     def entity_type(self) -> Literal["protein", "dna", "rna", "ligand"]:
-        return next(t for t in self.one_of if getattr(self, t) is not None)  # type: ignore[return-value]
+        # one_of names exactly these fields
+        return next(t for t in self.one_of if getattr(self, t) is not None)  # type: ignore[misc]
 
     @property
     def entity(self) -> Protein | NucleicAcid | Ligand:

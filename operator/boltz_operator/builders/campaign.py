@@ -11,6 +11,7 @@ import math
 import yaml
 from kubernetes import client
 
+import boltz_contract as contract
 from boltz_operator.api import CAMPAIGN_RESOURCE
 from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
 from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
@@ -27,7 +28,6 @@ from boltz_operator.builders.common import (
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.config import OperatorConfig
 from boltz_operator.render import InputFileRef
-import boltz_contract as contract
 
 KIND = CAMPAIGN_RESOURCE.kind
 DESIGN = "design"

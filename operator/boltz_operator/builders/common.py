@@ -9,10 +9,10 @@ from typing import Any
 
 from kubernetes import client
 
+import boltz_contract as contract
 from boltz_operator.api import API_VERSION
 from boltz_operator.api.common import Toleration
 from boltz_operator.config import OperatorConfig
-import boltz_contract as contract
 
 MANAGED_BY = "boltz-operator"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -43,7 +43,7 @@ class OwnerRef:
     generation: int = 1
 
     @classmethod
-    def of(cls, kind: str, meta: Mapping) -> "OwnerRef":
+    def of(cls, kind: str, meta: Mapping) -> OwnerRef:
         """From an object's metadata (a camelCase dict, as the watch delivers it)."""
         return cls(kind, meta["namespace"], meta["name"], meta["uid"], meta.get("generation", 1))
 
@@ -201,7 +201,7 @@ class WorkerPod:
     runtime_class_name: str | None = None
 
     @classmethod
-    def placed(cls, placement: GpuPlacement, **fields) -> "WorkerPod":
+    def placed(cls, placement: GpuPlacement, **fields) -> WorkerPod:
         """A pod where a GpuPlacement says (its resources, node selector, tolerations)."""
         return cls(resources=placement.resources, node_selector=placement.node_selector,
                    tolerations=placement.tolerations, **fields)

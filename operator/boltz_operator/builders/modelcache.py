@@ -6,9 +6,9 @@ source runs a new Job, which skips every file already present and verified.
 
 from __future__ import annotations
 
-
 from kubernetes import client
 
+import boltz_contract as contract
 from boltz_operator.api import MODEL_CACHE_RESOURCE
 from boltz_operator.api.modelcache import BoltzModelCacheSpec
 from boltz_operator.builders.common import (
@@ -21,7 +21,6 @@ from boltz_operator.builders.common import (
 )
 from boltz_operator.builders.results import split_s3_uri
 from boltz_operator.config import OperatorConfig
-import boltz_contract as contract
 
 KIND = MODEL_CACHE_RESOURCE.kind
 COMPONENT = "populate"

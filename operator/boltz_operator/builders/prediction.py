@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-
 import yaml
 from kubernetes import client
 
+import boltz_contract as contract
 from boltz_operator.api import PREDICTION_RESOURCE
 from boltz_operator.api.prediction import BoltzPredictionSpec
 from boltz_operator.builders.common import (
@@ -20,7 +20,6 @@ from boltz_operator.builders.common import (
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.config import OperatorConfig
 from boltz_operator.render import InputFileRef, predict_options
-import boltz_contract as contract
 
 KIND = PREDICTION_RESOURCE.kind
 COMPONENT = "predict"

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from kubernetes import client
 
+import boltz_contract as contract
 from boltz_operator.api.common import ResultsStore
 from boltz_operator.builders.common import s3_credentials_env
 from boltz_operator.config import DefaultResultsStore
-import boltz_contract as contract
 
 RESULTS_VOLUME = "results"
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..api.common import ResourceKind
 from .schema import structural_schema
-
 
 # Children are named <name>-<role>[-<generation>] and labelled with the owner's name: 52 characters leave room
 # within the 63 that labels (and a Job's pod labels) allow.
@@ -17,7 +18,7 @@ NAME_LENGTH_RULE = {
 }
 
 
-def model_schema(model: type) -> dict[str, Any]:
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     return structural_schema(model.model_json_schema(by_alias=True, mode="validation"))
 
 

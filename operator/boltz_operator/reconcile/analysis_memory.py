@@ -14,6 +14,7 @@ from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.reconcile.status import Outcome
 
+
 def analysis_memory_shortfall(spec: BoltzGenCampaignSpec, config: OperatorConfig) -> str | None:
     """Why resources.memory cannot hold BoltzGen's analysis pool (one process per CPU, ANALYSIS_PROCESS_BYTES each),
     or None when it can. CPUs as the worker counts them: the limit rounded up (boltz_command.container_cpus); the

@@ -22,3 +22,11 @@ def cache_not_ready(cache_name: str, cache_body: dict | None, bundle: Bundle) ->
         return "ModelCacheFailed", (f"model cache '{cache_name}' is Failed: {cache.status.message or 'see its status'}; "
                                     "the run starts when the cache is fixed and Ready")
     return "ModelCacheNotReady", f"model cache '{cache_name}' is {phase.value if phase else 'Pending'}; waiting until it is Ready"
+
+
+def ready_claim(cache_body: dict | None) -> str:
+    """The PVC of a cache that cache_not_ready found Ready (a Ready cache always names its claim)."""
+    claim = BoltzModelCache.model_validate(cache_body).status.claim_name
+    if claim is None:
+        raise ValueError("a Ready model cache without status.claimName")
+    return claim

@@ -9,11 +9,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 
-from boltz_operator.api import CAMPAIGN_RESOURCE, BoltzGenCampaign, BoltzGenCampaignStatus, BoltzModelCache, CampaignPhase
+import boltz_contract as contract
+from boltz_operator.api import (
+    CAMPAIGN_RESOURCE,
+    BoltzGenCampaign,
+    BoltzGenCampaignStatus,
+    BoltzModelCache,
+    CampaignPhase,
+)
 from boltz_operator.api.campaign import (
     BoltzGenCampaignSpec,
     CampaignProgress,
@@ -28,13 +36,12 @@ from boltz_operator.builders.results import NoResultsStore, ResultsPlacement, pl
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
-from boltz_operator.reconcile.cache_gate import cache_not_ready
 from boltz_operator.reconcile.analysis_memory import analysis_memory_condition
+from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
 from boltz_operator.reconcile.estimate import gpu_hour_estimate
 from boltz_operator.reconcile.jobs import JobState, count_indexes, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
 from boltz_operator.render import render_design_spec
-import boltz_contract as contract
 
 log = logging.getLogger(__name__)
 PLURAL = CAMPAIGN_RESOURCE.plural
@@ -46,7 +53,7 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
                        kube: Kube, config: OperatorConfig, now: datetime | None = None,
                        in_flight: frozenset[str] = frozenset()) -> Outcome:
     """in_flight: the steps ("design", "filter") whose Job this process created and the watch has not delivered."""
-    now = now or datetime.now(timezone.utc).replace(microsecond=0)
+    now = now or datetime.now(UTC).replace(microsecond=0)
     meta = body["metadata"]
     ref = OwnerRef.of(builders.KIND, meta)
     generation = meta.get("generation")
@@ -78,6 +85,7 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
             return outcome  # creating it again would only earn a 409
         return write_status(kube, PLURAL, body, _start(ctx), outcome)
     if filter_job is None:
+        assert design_job is not None  # both None is the start, above
         return write_status(kube, PLURAL, body, _designing(ctx, design_job, filter_in_flight=builders.FILTER in in_flight),
                             outcome)
     return write_status(kube, PLURAL, body, _filtering(ctx, design_job, filter_job), outcome)
@@ -120,7 +128,7 @@ def _start(ctx: CampaignPass) -> BoltzGenCampaignStatus:
             "conditions": set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message,
                                         generation, now),
         })
-    claim = BoltzModelCache.model_validate(cache_body).status.claim_name
+    claim = ready_claim(cache_body)
     # Rendered only where a child is built: not on each of the many Job events of a running campaign.
     doc, files = render_design_spec(spec.design_spec)
     design_run = builders.build_design_run(spec, files, results)
@@ -154,7 +162,7 @@ def _designing(ctx: CampaignPass, design_job: dict, filter_in_flight: bool) -> B
     failed = count_indexes(job_status.get("failedIndexes"))
     progress = _progress(spec, succeeded=succeeded, failed=failed, running=job_status.get("active", 0))
     name = facts.name
-    update = {
+    update: dict[str, Any] = {
         "observed_generation": generation, "progress": progress, "shards": _shards_text(progress),
         "start_time": facts.start_time or status.start_time, "job_names": [name],
         "conditions": set_condition(status.conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created",
@@ -215,7 +223,7 @@ def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> 
     if job_status:
         progress = _progress(spec, count_indexes(job_status.get("completedIndexes")),
                              count_indexes(job_status.get("failedIndexes")), 0)
-    update = {
+    update: dict[str, Any] = {
         "observed_generation": generation, "job_names": [design_name, facts.name], "progress": progress,
         "shards": _shards_text(progress),
         "conditions": set_condition(status.conditions, Cond.FILTER_JOB_CREATED.value, True, "Created",

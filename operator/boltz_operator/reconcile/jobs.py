@@ -60,6 +60,8 @@ def worker_error_class(exit_code: int | None, summary: contract.RunSummary | Non
     Internal (an exit code of no class: a crash, a signal)."""
     if summary is not None and summary.error_class is not None:
         return summary.error_class.value
+    if exit_code is None:
+        return contract.ErrorClass.INTERNAL.value
     return contract.ERROR_CLASS_OF_EXIT_CODE.get(exit_code, contract.ErrorClass.INTERNAL).value
 
 

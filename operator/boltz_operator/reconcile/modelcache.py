@@ -6,12 +6,13 @@ A new generation runs a new populate Job, which verifies what is there and fetch
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
 from boltz_operator.api import MODEL_CACHE_RESOURCE, BoltzModelCache, BoltzModelCacheStatus, ModelCachePhase
-from boltz_operator.api.modelcache import CachedFile, ModelCacheConditionType as Cond
+from boltz_operator.api.modelcache import CachedFile
+from boltz_operator.api.modelcache import ModelCacheConditionType as Cond
 from boltz_operator.builders import modelcache as builders
 from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
 from boltz_operator.conditions import set_condition, updated
@@ -24,7 +25,7 @@ PLURAL = MODEL_CACHE_RESOURCE.plural
 
 
 def reconcile_model_cache(body: dict, job: dict | None, kube: Kube, config: OperatorConfig, now: datetime | None = None) -> Outcome:
-    now = now or datetime.now(timezone.utc).replace(microsecond=0)
+    now = now or datetime.now(UTC).replace(microsecond=0)
     meta = body["metadata"]
     generation = meta.get("generation", 1)
     ref = OwnerRef.of(builders.KIND, meta)

@@ -7,11 +7,16 @@ Job and ConfigMap have deterministic names, so a pass that repeats a create afte
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pydantic import ValidationError
 
-from boltz_operator.api import PREDICTION_RESOURCE, BoltzModelCache, BoltzPrediction, BoltzPredictionStatus, PredictionPhase
+from boltz_operator.api import (
+    PREDICTION_RESOURCE,
+    BoltzPrediction,
+    BoltzPredictionStatus,
+    PredictionPhase,
+)
 from boltz_operator.api.modelcache import Bundle
 from boltz_operator.api.prediction import PredictionConditionType as Cond
 from boltz_operator.api.prediction import PredictionResults
@@ -21,7 +26,7 @@ from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
-from boltz_operator.reconcile.cache_gate import cache_not_ready
+from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
 from boltz_operator.render import render_boltz_input, validate_prediction
@@ -36,7 +41,7 @@ TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)
 def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, kube: Kube, config: OperatorConfig,
                          now: datetime | None = None, job_in_flight: bool = False) -> Outcome:
     """job_in_flight: this process created the Job and the watch has not delivered it yet (nothing to do)."""
-    now = now or datetime.now(timezone.utc).replace(microsecond=0)
+    now = now or datetime.now(UTC).replace(microsecond=0)
     meta = body["metadata"]
     ref = OwnerRef.of(builders.KIND, meta)
     generation = meta.get("generation")
@@ -81,7 +86,7 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
             return write_status(kube, PLURAL, body, new, outcome)
 
         run = builders.build_run(ref, spec, files, results)
-        claim = BoltzModelCache.model_validate(cache_body).status.claim_name
+        claim = ready_claim(cache_body)
         kube.create(builders.build_configmap(ref, doc, run))
         outcome.created_job = kube.create(builders.build_job(ref, spec, run, files, results, claim, config))
         outcome.created_step = builders.COMPONENT

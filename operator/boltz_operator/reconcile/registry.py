@@ -20,9 +20,9 @@ from boltz_operator.api import (
     ResourceKind,
 )
 from boltz_operator.builders import campaign as campaign_builders
-from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as prediction_builders
+from boltz_operator.builders.common import OwnerRef
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.reconcile.campaign import reconcile_campaign

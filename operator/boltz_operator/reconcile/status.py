@@ -10,11 +10,11 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from boltz_operator.api.common import KubeModel
+from boltz_operator.api.common import KindStatus, KubeModel
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.kube import Kube
 
-S = TypeVar("S", bound=KubeModel)
+S = TypeVar("S", bound=KindStatus)
 FAILED_CONDITION = "Failed"
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
-def write_status(kube: Kube, plural: str, body: dict, new_status: KubeModel, outcome: Outcome) -> Outcome:
+def write_status(kube: Kube, plural: str, body: dict, new_status: KindStatus, outcome: Outcome) -> Outcome:
     """Patch the status subresource, only when the computed status differs from the observed one."""
     outcome.phase, outcome.status = new_status.phase, new_status
     new = new_status.to_body()
@@ -56,7 +56,8 @@ def first_validation_error(err: ValidationError) -> str:
 def failed_status(status: S, failed_phase: Enum, reason: str, message: str, generation: int | None, now: datetime) -> S:
     """A run's terminal failure (prediction, campaign): phase Failed, a True Failed condition, completionTime.
     Already Failed (an invalid spec fails again on every pass): its time is kept, or each pass would write anew."""
-    done = status.completion_time if status.phase == failed_phase and status.completion_time else now
+    previous = getattr(status, "completion_time", None)  # the run kinds' (a model cache has none)
+    done = previous if status.phase == failed_phase and previous else now
     return updated(status, {
         "phase": failed_phase, "message": message, "observed_generation": generation, "completion_time": done,
         "conditions": set_condition(status.conditions, FAILED_CONDITION, True, reason, message, generation, now),

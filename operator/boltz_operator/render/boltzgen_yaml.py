@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.design_spec import DesignConstraint, DesignEntity, DesignFile, DesignSpec
-from .boltz_yaml import DEFAULT_DOWNLOADS_DIR, DEFAULT_INPUTS_DIR, InputFileRef, FileCollector
+from .boltz_yaml import DEFAULT_DOWNLOADS_DIR, DEFAULT_INPUTS_DIR, FileCollector, InputFileRef
 
 
 def structure_file_name(entity_index: int, file: DesignFile) -> str:
@@ -40,6 +40,7 @@ def _snake(model) -> dict[str, Any]:
 def _entity(index: int, entity: DesignEntity, files: FileCollector) -> dict[str, Any]:
     kind = entity.entity_type
     if kind == "file":
+        assert entity.file is not None  # entity_type names the one field that is set
         return {"file": _file(index, entity.file, files)}
     body = _snake(entity.entity)
     ids = body.pop("ids")

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from boltz_contract import EXIT_CODE_OF, ErrorClass
+from support.argocd import lua_health
 from support.manifests import (
     as_input,
     campaign,
@@ -34,7 +35,6 @@ from support.manifests import (
     prediction,
     shard_ok,
 )
-from support.argocd import lua_health
 from support.wait import wait_until
 
 pytestmark = pytest.mark.cluster

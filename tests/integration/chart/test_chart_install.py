@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-
 from chart_cluster import FAKE_OPERATOR_IMAGE, RELEASE, RESTRICTED, Namespaces, can_i, deployment_env, operator_user
+
 from support.manifests import as_input, prediction
 from support.wait import wait_until
 

@@ -176,7 +176,6 @@ def write_template(out: Path, chains: dict[str, str]) -> dict:
     import gemmi
     import numpy as np
     from biotite.structure import info
-
     from boltz.data import const
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -330,7 +329,6 @@ def cmd_cli(args: list[str]) -> dict:
 
     args[0] is a JSON file {case: [ARG, ...]}; the answer is {case: {accepted, params | error}}."""
     import click
-
     from boltz.main import predict
 
     cases = json.loads(Path(args[0]).read_text())

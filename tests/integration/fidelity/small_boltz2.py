@@ -29,9 +29,8 @@ SMALL_PAIRFORMER = {"num_blocks": 1, "num_heads": 16, "dropout": 0.0, "post_laye
 
 
 def hyperparameters(kind: str) -> dict:
-    from omegaconf import OmegaConf
-
     from boltz.main import Boltz2DiffusionParams, MSAModuleArgs, PairformerArgsV2
+    from omegaconf import OmegaConf
 
     common = {
         "atom_s": 32, "atom_z": 8, "token_s": 32, "token_z": 16, "num_bins": 64, "atom_feature_dim": 388,
@@ -90,7 +89,6 @@ def write_checkpoints(out: Path) -> dict:
     """boltz2_conf.ckpt and boltz2_aff.ckpt in `out`, as Lightning checkpoints (state_dict + hyper_parameters)."""
     import pytorch_lightning
     import torch
-
     from boltz.model.models.boltz2 import Boltz2
 
     out.mkdir(parents=True, exist_ok=True)

@@ -25,11 +25,6 @@ import pytest
 import yaml
 from fidelity_support import TARGET, relocate
 
-from boltz_operator.api.design_spec import DesignSpec
-from boltz_operator.builders.campaign import SPEC_FILE
-from boltz_operator.render.boltzgen_yaml import render_design_spec
-from boltz_worker import cli
-from boltz_worker.boltzgen_runs.boltzgen_command import ENV_EXECUTABLE, filter_failure, run_boltzgen
 from boltz_contract import (
     ENV_WORK_DIR,
     SHARD_COMPLETE_MARKER,
@@ -39,6 +34,11 @@ from boltz_contract import (
     FilterRun,
     ResultsTarget,
 )
+from boltz_operator.api.design_spec import DesignSpec
+from boltz_operator.builders.campaign import SPEC_FILE
+from boltz_operator.render.boltzgen_yaml import render_design_spec
+from boltz_worker import cli
+from boltz_worker.boltzgen_runs.boltzgen_command import ENV_EXECUTABLE, filter_failure, run_boltzgen
 
 HERE = Path(__file__).resolve().parent
 BOLTZGEN_CPU = HERE / "boltzgen_cpu.py"

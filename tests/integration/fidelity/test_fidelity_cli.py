@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.boltz_runs.boltz_command import build_boltz_argv
 from boltz_contract import PredictOptions
+from boltz_worker.boltz_runs.boltz_command import build_boltz_argv
 
 EXECUTABLE = ["boltz"]
 

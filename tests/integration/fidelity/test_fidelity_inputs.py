@@ -19,6 +19,8 @@ import pytest
 import yaml
 from fidelity_support import relocate, write_msas
 
+from boltz_contract import PredictRun, ResultsTarget
+from boltz_contract.boltz_input import local_paths, validate_boltz_input
 from boltz_operator.api import BoltzPredictionSpec
 from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders.prediction import KIND as PREDICTION_KIND
@@ -31,8 +33,6 @@ from boltz_operator.render import (
     validate_prediction,
 )
 from boltz_worker.boltz_runs import predict as worker_predict
-from boltz_contract.boltz_input import local_paths, validate_boltz_input
-from boltz_contract import PredictRun, ResultsTarget
 
 REPO = Path(__file__).resolve().parents[3]
 EGFR = (

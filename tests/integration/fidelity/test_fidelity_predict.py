@@ -21,13 +21,13 @@ from pathlib import Path
 import pytest
 from fidelity_support import CPU_OPTIONS, example_spec, write_msas
 
+from boltz_contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
 from boltz_operator.api import BoltzPredictionSpec
 from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders.prediction import KIND as PREDICTION_KIND
 from boltz_operator.builders.prediction import build_configmap, build_run
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.render import render_boltz_input, validate_prediction
-from boltz_contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 
 HERE = Path(__file__).resolve().parent

@@ -20,9 +20,11 @@ import pytest
 from fidelity_support import TARGET, example_spec
 from kubernetes import client
 
+import boltz_contract as contract
+from boltz_contract import ErrorClass, ExitCode, PredictionResult, RunSummary
 from boltz_operator.api import BoltzModelCacheSpec, BoltzPredictionSpec
-from boltz_operator.api.common import ResultsStore
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
+from boltz_operator.api.common import ResultsStore
 from boltz_operator.builders import campaign as campaign_builders
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders.common import CONFIG_VOLUME, MODELS_VOLUME, OwnerRef
@@ -31,8 +33,6 @@ from boltz_operator.builders.prediction import build_configmap, build_job, build
 from boltz_operator.builders.results import RESULTS_VOLUME, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input, render_design_spec
-import boltz_contract as contract
-from boltz_contract import ErrorClass, ExitCode, PredictionResult, RunSummary
 from boltz_worker.model_cache.model_catalog import BOLTZGEN
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run, project

@@ -7,6 +7,12 @@ import json
 from pathlib import Path
 
 import pytest
+
+from boltz_contract import BoltzGenModels
+from boltz_worker import cli
+from boltz_worker.model_cache.model_catalog import BOLTZGEN
+from support.fake_boltz import fake_boltz_command
+from support.fake_boltzgen import fake_boltzgen_command
 from support.worker_helpers import (
     FakeHub,
     WorkerOutcome,
@@ -15,12 +21,6 @@ from support.worker_helpers import (
     serving,
     write_model_cache,
 )
-
-from boltz_worker import cli
-from boltz_contract import BoltzGenModels
-from boltz_worker.model_cache.model_catalog import BOLTZGEN
-from support.fake_boltz import fake_boltz_command
-from support.fake_boltzgen import fake_boltzgen_command
 
 
 @pytest.fixture

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.worker_helpers import invocations
 
-from boltz_worker.boltzgen_runs import design as design_module
 from boltz_contract import (
     TERMINATION_MESSAGE_LIMIT,
     DesignOptions,
@@ -23,6 +21,8 @@ from boltz_contract import (
     ResultsTarget,
     S3Target,
 )
+from boltz_worker.boltzgen_runs import design as design_module
+from support.worker_helpers import invocations
 
 SPEC = "binder.yaml"
 SPEC_DOC = {

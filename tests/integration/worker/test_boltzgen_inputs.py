@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.worker_helpers import invocations
 
+from boltz_contract import DesignRun, ErrorClass, ExitCode, ResultsTarget, S3Download
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
 from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders import campaign as builders
 from boltz_operator.builders.results import place_results
 from boltz_operator.config import DefaultResultsStore
 from boltz_operator.render import render_design_spec
-from boltz_contract import DesignRun, ErrorClass, ExitCode, ResultsTarget, S3Download
 from support.fake_boltzgen import FAKE_BOLTZGEN
+from support.worker_helpers import invocations
 
 TARGET_CIF = "data_6M1U\n#\nloop_\n_atom_site.group_PDB\nATOM\n#\n"
 

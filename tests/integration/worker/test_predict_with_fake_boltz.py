@@ -14,9 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from support.worker_helpers import sha256
 
-from boltz_worker.boltz_runs import predict as predict_module
 from boltz_contract import (
     HuggingFaceSource,
     PopulateRun,
@@ -28,9 +26,11 @@ from boltz_contract import (
     S3Download,
     S3Target,
 )
+from boltz_worker.boltz_runs import predict as predict_module
 from boltz_worker.results.results_store import LocalDirResultsStore
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.wait import wait_until
+from support.worker_helpers import sha256
 
 RECORD = "lig-complex"
 

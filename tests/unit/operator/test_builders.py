@@ -6,6 +6,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+import boltz_contract as contract
 from boltz_operator.api import BoltzModelCacheSpec, BoltzPredictionSpec
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as builders
@@ -13,7 +14,6 @@ from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input
-import boltz_contract as contract
 
 REF = OwnerRef(builders.KIND, "lab", "egfr", "uid-1")
 CONFIG = OperatorConfig(worker_image="worker:1", gpu_resource_name="nvidia.com/gpu", default_gpus=1)

@@ -326,5 +326,5 @@ def test_examples_round_trip():
     for name in ("campaign.yaml", "campaign-small-molecule.yaml"):
         body = load(name)
         parsed = BoltzGenCampaign.model_validate(copy.deepcopy(body)).spec.to_body()
-        for key, value in body["spec"].items():
+        for key in body["spec"]:
             assert key in parsed, key

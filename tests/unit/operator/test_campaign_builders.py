@@ -10,6 +10,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+import boltz_contract as contract
 from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, StepOptions
 from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders import campaign as builders
@@ -17,7 +18,6 @@ from boltz_operator.builders.common import KUEUE_QUEUE_LABEL, OwnerRef
 from boltz_operator.builders.results import place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_design_spec
-import boltz_contract as contract
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 REF = OwnerRef(builders.KIND, "lab", "pdl1", "uid-7")

@@ -3,24 +3,24 @@ it writes for each thing it observes (model cache, design Job, filter Job), and 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 from kubernetes import client
 
+from boltz_contract import ErrorClass, RunSummary, TopDesign
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.kube import TerminatedWorker
 from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.estimate import REFERENCE_DESIGN_RESIDUES, designed_residues, gpu_hour_estimate
 from boltz_operator.reconcile.jobs import count_indexes
-from boltz_contract import ErrorClass, RunSummary, TopDesign
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-LATER = datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+LATER = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 CONFIG = OperatorConfig(worker_image="worker:1", boltzgen_worker_image="worker-boltzgen:1")
 BASE = "s3://bucket/campaigns/lab/pdl1/u1"
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import yaml
 
+from boltz_contract import ErrorClass, FileSummary, RunSummary
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import TerminatedWorker
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
-from boltz_contract import ErrorClass, FileSummary, RunSummary
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = OperatorConfig(worker_image="worker:1")
 
 
@@ -162,8 +162,8 @@ def test_a_populated_cache_is_ready_with_its_files_and_a_ready_one_is_left_alone
 def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_when_ready():
     from kubernetes.client import V1ConfigMap
 
+    from boltz_contract import RUN_FILE, PopulateRun
     from boltz_operator.api.modelcache import BoltzModelCacheStatus
-    from boltz_contract import PopulateRun, RUN_FILE
     from boltz_worker.model_cache.model_catalog import BOLTZ2, BOLTZGEN
 
     body = cache_body(None)

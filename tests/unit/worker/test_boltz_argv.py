@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.boltz_runs.boltz_command import boltz_executable, build_boltz_argv, cgroup_cpu_limit, container_cpus
 from boltz_contract import PredictOptions
+from boltz_worker.boltz_runs.boltz_command import boltz_executable, build_boltz_argv, cgroup_cpu_limit, container_cpus
 from support.fake_boltz.fake_boltz import build_parser
 
 INPUT, OUT, CACHE = Path("/work/rec.yaml"), Path("/work/out"), Path("/models/boltz2")

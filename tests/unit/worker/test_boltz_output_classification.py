@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from boltz_worker.boltz_runs.boltz_outputs import TAIL_LINES, BoltzLog, classify, find_outputs, predictions_dir
 from boltz_contract import ErrorClass
+from boltz_worker.boltz_runs.boltz_outputs import TAIL_LINES, BoltzLog, classify, find_outputs, predictions_dir
 
 RECORD = "rec1"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from boltz_contract import BoltzGenModels, DesignOptions, ErrorClass, FilterOptions
 from boltz_worker.boltz_runs.boltz_outputs import BoltzLog
 from boltz_worker.boltzgen_runs.boltzgen_command import (
     BoltzResult,
@@ -18,15 +19,14 @@ from boltz_worker.boltzgen_runs.boltzgen_command import (
     child_env,
     failure,
 )
-from boltz_contract import BoltzGenModels, DesignOptions, ErrorClass, FilterOptions
 from support.fake_boltzgen.fake_boltzgen import build_parser
 
 SPEC, OUT = Path("/etc/boltz-run/binder.yaml"), Path("/work/boltzgen/shard-3")
 MODELS = BoltzGenModels()
 
 
-def design_argv(options: DesignOptions = DesignOptions(), cpus: int = 6, protocol="protein-anything") -> list[str]:
-    return build_design_argv(["boltzgen"], SPEC, OUT, protocol, 25, options, MODELS, cpus)
+def design_argv(options: DesignOptions | None = None, cpus: int = 6, protocol="protein-anything") -> list[str]:
+    return build_design_argv(["boltzgen"], SPEC, OUT, protocol, 25, options or DesignOptions(), MODELS, cpus)
 
 
 def parse(argv: list[str]):

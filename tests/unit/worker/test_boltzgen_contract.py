@@ -4,11 +4,10 @@ termination message with top designs kept under the kubelet's 4096 bytes."""
 from __future__ import annotations
 
 import json
+
 import pytest
 from pydantic import ValidationError
 
-from boltz_worker.boltzgen_runs import design as design_module
-from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
 from boltz_contract import (
     RUN_ADAPTER,
     TERMINATION_MESSAGE_LIMIT,
@@ -21,6 +20,8 @@ from boltz_contract import (
     TopDesign,
     WorkerError,
 )
+from boltz_worker.boltzgen_runs import design as design_module
+from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
 from boltz_worker.boltzgen_runs.filter import top_designs
 from boltz_worker.model_cache.model_catalog import BOLTZ2, BOLTZGEN, BUNDLES
 

@@ -7,9 +7,9 @@ import csv
 
 import pytest
 
+from boltz_contract import FAIL_FAST_EXIT_CODES, DesignOptions, DesignRun, ErrorClass, ExitCode, ResultsTarget
 from boltz_worker.boltz_runs.boltz_outputs import BoltzLog
 from boltz_worker.boltzgen_runs.boltzgen_command import BoltzResult, filter_failure
-from boltz_contract import FAIL_FAST_EXIT_CODES, DesignOptions, DesignRun, ErrorClass, ExitCode, ResultsTarget
 from boltz_worker.boltzgen_runs.design import allowed_shortfall
 from boltz_worker.boltzgen_runs.filter import shard_files_to_download
 

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from boltz_worker import cli
 from boltz_contract import (
     TERMINATION_MESSAGE_LIMIT,
     ErrorClass,
@@ -16,6 +15,7 @@ from boltz_contract import (
     RunSummary,
     WorkerError,
 )
+from boltz_worker import cli
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from boltz_worker.boltz_runs.boltz_outputs import BoltzLog
 from boltz_contract import ENV_CPUS, ENV_MEMORY, ErrorClass, PredictOptions, WorkerError
+from boltz_worker.boltz_runs.boltz_outputs import BoltzLog
 
 log = logging.getLogger(__name__)
 

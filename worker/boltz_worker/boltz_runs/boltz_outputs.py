@@ -79,7 +79,7 @@ class BoltzLog:
             self.notable.append(line)
 
     @classmethod
-    def of(cls, text: str) -> "BoltzLog":
+    def of(cls, text: str) -> BoltzLog:
         boltz_log = cls()
         for line in text.splitlines():
             boltz_log.add(line)

@@ -13,9 +13,6 @@ from pathlib import Path
 
 import yaml
 
-from boltz_contract import boltz_input
-from boltz_worker.boltz_runs.boltz_command import accelerator, boltz_executable, build_boltz_argv, child_env, container_cpus, run_boltz
-from boltz_worker.boltz_runs.boltz_outputs import PredictionOutputs, classify, find_outputs
 from boltz_contract import (
     ENV_WORK_DIR,
     RESULT_FILE,
@@ -26,7 +23,17 @@ from boltz_contract import (
     PredictRun,
     RunSummary,
     WorkerError,
+    boltz_input,
 )
+from boltz_worker.boltz_runs.boltz_command import (
+    accelerator,
+    boltz_executable,
+    build_boltz_argv,
+    child_env,
+    container_cpus,
+    run_boltz,
+)
+from boltz_worker.boltz_runs.boltz_outputs import PredictionOutputs, classify, find_outputs
 from boltz_worker.fileutil import sha256_file, utc_now
 from boltz_worker.model_cache.model_catalog import BOLTZ2, unreadable_hint
 from boltz_worker.results.results_store import ResultsStore, open_results_store

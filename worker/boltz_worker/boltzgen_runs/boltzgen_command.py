@@ -13,7 +13,6 @@ import re
 import shlex
 from pathlib import Path
 
-from boltz_worker.boltz_runs.boltz_command import BoltzResult, flag_option, run_boltz, valued_option
 from boltz_contract import (
     ANALYSIS_PROCESS_BYTES,
     DESIGN_SHARD_STEPS,
@@ -23,6 +22,7 @@ from boltz_contract import (
     FilterOptions,
     WorkerError,
 )
+from boltz_worker.boltz_runs.boltz_command import BoltzResult, flag_option, run_boltz, valued_option
 
 ENV_EXECUTABLE = "BOLTZGEN_EXECUTABLE"  # a command line (split like a shell would, never run by one)
 

@@ -15,9 +15,6 @@ import shutil
 import time
 from pathlib import Path
 
-from boltz_worker.boltz_runs.boltz_command import container_cpus, container_memory_bytes
-from boltz_worker.boltzgen_runs.boltzgen_command import analysis_processes, boltzgen_executable, build_design_argv, failure, run_boltzgen
-from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
 from boltz_contract import (
     ANALYSIS_PROCESS_BYTES,
     ENV_JOB_COMPLETION_INDEX,
@@ -32,6 +29,15 @@ from boltz_contract import (
     RunSummary,
     WorkerError,
 )
+from boltz_worker.boltz_runs.boltz_command import container_cpus, container_memory_bytes
+from boltz_worker.boltzgen_runs.boltzgen_command import (
+    analysis_processes,
+    boltzgen_executable,
+    build_design_argv,
+    failure,
+    run_boltzgen,
+)
+from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
 from boltz_worker.fileutil import utc_now
 from boltz_worker.model_cache.model_catalog import unreadable, unreadable_hint
 from boltz_worker.results.results_store import open_results_store

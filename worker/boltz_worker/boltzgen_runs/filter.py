@@ -17,14 +17,6 @@ import shutil
 import time
 from pathlib import Path
 
-from boltz_worker.boltzgen_runs.boltzgen_command import (
-    boltzgen_executable,
-    build_filter_argv,
-    build_merge_argv,
-    filter_failure,
-    run_boltzgen,
-)
-from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
 from boltz_contract import (
     ENV_WORK_DIR,
     FILTER_DIR,
@@ -37,7 +29,24 @@ from boltz_contract import (
     TopDesign,
     WorkerError,
 )
-from boltz_worker.boltzgen_runs.design import DESIGNS_DIR, INVERSE_FOLDED_DIR, METRICS_CSV, check_models, check_spec, count_csv_rows, designs_dir, shard_rel
+from boltz_worker.boltzgen_runs.boltzgen_command import (
+    boltzgen_executable,
+    build_filter_argv,
+    build_merge_argv,
+    filter_failure,
+    run_boltzgen,
+)
+from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
+from boltz_worker.boltzgen_runs.design import (
+    DESIGNS_DIR,
+    INVERSE_FOLDED_DIR,
+    METRICS_CSV,
+    check_models,
+    check_spec,
+    count_csv_rows,
+    designs_dir,
+    shard_rel,
+)
 from boltz_worker.fileutil import utc_now
 from boltz_worker.results.results_store import open_results_store
 from boltz_worker.results.s3_inputs import fetch_downloads

@@ -11,9 +11,10 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from boltz_contract import ErrorClass, WorkerError
 from boltz_worker.fileutil import human_bytes, sha256_file
@@ -59,7 +60,7 @@ class RetryPolicy:
     max_backoff_seconds: float = 60.0
 
     @classmethod
-    def from_env(cls) -> "RetryPolicy":
+    def from_env(cls) -> RetryPolicy:
         return cls(
             attempts=max(1, int(os.environ.get(ENV_ATTEMPTS, cls.attempts))),
             backoff_seconds=max(0.0, float(os.environ.get(ENV_BACKOFF, cls.backoff_seconds))),

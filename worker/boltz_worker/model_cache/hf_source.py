@@ -12,11 +12,11 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Iterator
+from collections.abc import Iterator
 
 from boltz_contract import ErrorClass, WorkerError
-from boltz_worker.model_cache.downloads import RangeStream, RemoteFile, TransientError
 from boltz_worker.fileutil import CHUNK
+from boltz_worker.model_cache.downloads import RangeStream, RemoteFile, TransientError
 from boltz_worker.model_cache.model_catalog import Bundle
 
 USER_AGENT = "boltz-worker/0.1"

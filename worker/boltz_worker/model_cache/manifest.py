@@ -40,7 +40,7 @@ class ModelManifest(_Entry):
     directories: dict[str, DirectoryEntry] = {}  # key: "bundle/dir/"
 
     @classmethod
-    def load(cls, models_dir: Path) -> "ModelManifest":
+    def load(cls, models_dir: Path) -> ModelManifest:
         path = models_dir / MANIFEST_FILE
         if not path.exists():
             return cls(created_at=utc_now())

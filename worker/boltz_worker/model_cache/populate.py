@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from boltz_contract import ErrorClass, FileSummary, PopulateRun, PopulateSource, RunSummary, WorkerError
-from boltz_worker.model_cache.downloads import RangedSource, RetryPolicy, download_verified, with_retries
 from boltz_worker.fileutil import human_bytes, sha256_file, utc_now
+from boltz_worker.model_cache.downloads import RangedSource, RetryPolicy, download_verified, with_retries
 from boltz_worker.model_cache.hf_source import HuggingFaceFiles
 from boltz_worker.model_cache.manifest import DirectoryEntry, FileEntry, ModelManifest
-from boltz_worker.model_cache.model_catalog import Bundle, Extracted, bundle as bundle_named
+from boltz_worker.model_cache.model_catalog import Bundle, Extracted
+from boltz_worker.model_cache.model_catalog import bundle as bundle_named
 from boltz_worker.model_cache.s3_source import S3Files
 
 log = logging.getLogger(__name__)

@@ -7,13 +7,13 @@ cache copied as it is, e.g. with `aws s3 sync /models s3://bucket/prefix`), its 
 from __future__ import annotations
 
 import logging
-from typing import Iterator
+from collections.abc import Iterator
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from boltz_contract import MANIFEST_FILE, ErrorClass, S3Source, WorkerError
-from boltz_worker.model_cache.downloads import RangeStream, RemoteFile, TransientError
 from boltz_worker.fileutil import CHUNK
+from boltz_worker.model_cache.downloads import RangeStream, RemoteFile, TransientError
 from boltz_worker.model_cache.manifest import ModelManifest
 from boltz_worker.model_cache.model_catalog import Bundle
 from boltz_worker.results.s3util import DENIED_CODES, NOT_FOUND_CODES, error_code, join_key, make_s3_client
