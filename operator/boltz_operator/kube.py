@@ -7,7 +7,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -28,7 +28,26 @@ class TerminatedWorker:
     reason: str | None
 
 
+class KubeApi(Protocol):
+    """The API calls a reconciler may make: what `Kube` does against a cluster, and tests/support/fake_kube.FakeKube
+    does without one. Reconcilers and passes are typed against this, never against `Kube`."""
+
+    def create(self, obj: Any) -> bool: ...
+
+    def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None: ...
+
+    def post_event(self, body: dict, type_: str, reason: str, message: str) -> None: ...
+
+    def read_pvc(self, namespace: str, name: str) -> client.V1PersistentVolumeClaim | None: ...
+
+    def last_terminated_worker(self, namespace: str, job_name: str, container: str) -> TerminatedWorker | None: ...
+
+    def failed_workers(self, namespace: str, job_name: str, container: str) -> list[tuple[int, TerminatedWorker]]: ...
+
+
 class Kube:
+    """KubeApi on the sync kubernetes client."""
+
     def __init__(self, api_client: client.ApiClient):
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
@@ -119,3 +138,7 @@ def parse_summary(message: str) -> RunSummary | None:
     except ValueError:
         log.warning("unparseable worker summary: %.200s", message)
         return None
+
+
+def _satisfies(kube: Kube) -> KubeApi:  # mypy checks here that Kube is a KubeApi
+    return kube

@@ -35,7 +35,7 @@ from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
 from boltz_operator.builders.results import NoResultsStore, ResultsPlacement, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
-from boltz_operator.kube import Kube
+from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.analysis_memory import analysis_memory_condition
 from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
 from boltz_operator.reconcile.estimate import gpu_hour_estimate
@@ -50,7 +50,7 @@ MAX_SHARD_ERRORS = 5  # distinct shard errors quoted in a message
 
 
 def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | None, filter_job: dict | None,
-                       kube: Kube, config: OperatorConfig, now: datetime | None = None,
+                       kube: KubeApi, config: OperatorConfig, now: datetime | None = None,
                        in_flight: frozenset[str] = frozenset()) -> Outcome:
     """in_flight: the steps ("design", "filter") whose Job this process created and the watch has not delivered."""
     now = now or datetime.now(UTC).replace(microsecond=0)
@@ -101,7 +101,7 @@ class CampaignPass:
     status: BoltzGenCampaignStatus
     generation: int | None
     now: datetime
-    kube: Kube
+    kube: KubeApi
     config: OperatorConfig
     outcome: Outcome
     results: ResultsPlacement
@@ -273,7 +273,7 @@ def _design_failure(ctx: CampaignPass, facts, succeeded: int, failed: int, neede
     return reason, f"design Job failed: {message}"
 
 
-def _shard_errors(ref, job_name: str, kube: Kube) -> str:
+def _shard_errors(ref, job_name: str, kube: KubeApi) -> str:
     """The failed shards' own words, one per distinct error: 'shard 3: GpuOutOfMemory: ...; shard 7: ...'."""
     seen, parts = set(), []
     for index, worker in kube.failed_workers(ref.namespace, job_name, WORKER_CONTAINER):

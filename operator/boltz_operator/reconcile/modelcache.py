@@ -17,14 +17,14 @@ from boltz_operator.builders import modelcache as builders
 from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
-from boltz_operator.kube import Kube
+from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, first_validation_error, write_status
 
 PLURAL = MODEL_CACHE_RESOURCE.plural
 
 
-def reconcile_model_cache(body: dict, job: dict | None, kube: Kube, config: OperatorConfig, now: datetime | None = None) -> Outcome:
+def reconcile_model_cache(body: dict, job: dict | None, kube: KubeApi, config: OperatorConfig, now: datetime | None = None) -> Outcome:
     now = now or datetime.now(UTC).replace(microsecond=0)
     meta = body["metadata"]
     generation = meta.get("generation", 1)

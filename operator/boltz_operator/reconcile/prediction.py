@@ -25,7 +25,7 @@ from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
-from boltz_operator.kube import Kube
+from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
@@ -38,7 +38,7 @@ _PHASE_OF_STATE = {JobState.QUEUED: PredictionPhase.QUEUED, JobState.PENDING: Pr
 TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)
 
 
-def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, kube: Kube, config: OperatorConfig,
+def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, kube: KubeApi, config: OperatorConfig,
                          now: datetime | None = None, job_in_flight: bool = False) -> Outcome:
     """job_in_flight: this process created the Job and the watch has not delivered it yet (nothing to do)."""
     now = now or datetime.now(UTC).replace(microsecond=0)
@@ -103,7 +103,7 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
     return write_status(kube, PLURAL, body, _from_job(prediction, ref, job, kube, generation, now, outcome), outcome)
 
 
-def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: Kube, generation, now, outcome: Outcome):
+def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: KubeApi, generation, now, outcome: Outcome):
     status, spec = prediction.status, prediction.spec
     facts = job_facts(job)
     # Never backwards (a pod being replaced is counted by neither side for a moment); unset until a pod exists.

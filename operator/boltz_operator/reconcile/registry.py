@@ -24,7 +24,7 @@ from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as prediction_builders
 from boltz_operator.builders.common import OwnerRef
 from boltz_operator.config import OperatorConfig
-from boltz_operator.kube import Kube
+from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
@@ -41,7 +41,7 @@ class PassInput:
     cache: dict | None
     jobs: Mapping[str, dict | None]
     in_flight: frozenset[str]
-    kube: Kube
+    kube: KubeApi
     config: OperatorConfig
 
 

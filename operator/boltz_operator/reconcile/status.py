@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from boltz_operator.api.common import KindStatus, KubeModel
 from boltz_operator.conditions import set_condition, updated
-from boltz_operator.kube import Kube
+from boltz_operator.kube import KubeApi
 
 S = TypeVar("S", bound=KindStatus)
 FAILED_CONDITION = "Failed"
@@ -32,7 +32,7 @@ class Outcome:
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
 
 
-def write_status(kube: Kube, plural: str, body: dict, new_status: KindStatus, outcome: Outcome) -> Outcome:
+def write_status(kube: KubeApi, plural: str, body: dict, new_status: KindStatus, outcome: Outcome) -> Outcome:
     """Patch the status subresource, only when the computed status differs from the observed one."""
     outcome.phase, outcome.status = new_status.phase, new_status
     new = new_status.to_body()

@@ -14,13 +14,14 @@ from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input
+from support.manifests import EXAMPLES
 
 REF = OwnerRef(builders.KIND, "lab", "egfr", "uid-1")
 CONFIG = OperatorConfig(worker_image="worker:1", gpu_resource_name="nvidia.com/gpu", default_gpus=1)
 
 
 def spec(**changes) -> BoltzPredictionSpec:
-    body = yaml.safe_load(open("examples/prediction.yaml"))["spec"]
+    body = yaml.safe_load((EXAMPLES / "prediction.yaml").read_text())["spec"]
     body["results"] = {"s3": {"uri": "s3://bucket/base", "endpoint": "http://s3:8333", "credentialsSecretRef": {"name": "creds"}}}
     body.update(changes)
     return BoltzPredictionSpec.model_validate(body)

@@ -4,11 +4,9 @@ it writes for each thing it observes (model cache, design Job, filter Job), and 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client
 
 from boltz_contract import ErrorClass, RunSummary, TopDesign
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
@@ -17,46 +15,13 @@ from boltz_operator.kube import TerminatedWorker
 from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.estimate import REFERENCE_DESIGN_RESIDUES, designed_residues, gpu_hour_estimate
 from boltz_operator.reconcile.jobs import count_indexes
+from support.fake_kube import FakeKube
+from support.manifests import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
 CONFIG = OperatorConfig(worker_image="worker:1", boltzgen_worker_image="worker-boltzgen:1")
 BASE = "s3://bucket/campaigns/lab/pdl1/u1"
-
-
-class RecordingKube:
-    """Records creates and status patches; answers the pod questions (last worker, failed shards) from fixtures."""
-
-    def __init__(self, worker: TerminatedWorker | None = None,
-                 failed: list[tuple[int, TerminatedWorker]] | None = None, exists: bool = False):
-        self.created: list = []
-        self.status_patches: list[dict] = []
-        self.worker = worker
-        self.failed = failed or []
-        self.exists = exists  # create() answers False: the object is already there
-
-    def create(self, obj) -> bool:
-        self.created.append(obj)
-        return not self.exists
-
-    def patch_status(self, plural, namespace, name, status):
-        assert plural == "boltzgencampaigns" and (namespace, name) == ("lab", "pdl1")
-        self.status_patches.append(status)
-
-    def last_terminated_worker(self, namespace, job_name, container):
-        return self.worker
-
-    def failed_workers(self, namespace, job_name, container):
-        assert job_name == "pdl1-design" and container == "worker"
-        return self.failed
-
-    def read_pvc(self, namespace, name):
-        return None
-
-    @property
-    def jobs(self) -> list[client.V1Job]:
-        return [o for o in self.created if isinstance(o, client.V1Job)]
 
 
 def campaign_body(status: dict | None = None, generation: int = 1, **spec_changes) -> dict:
@@ -105,8 +70,11 @@ def condition(status: dict, type_: str) -> dict:
 
 
 def run(body, cache=None, design=None, filter_=None, kube=None, now=NOW, in_flight=frozenset(), config=CONFIG):
-    kube = kube or RecordingKube()
+    kube = kube or FakeKube()
     outcome = reconcile_campaign(body, cache, design, filter_, kube, config, now, in_flight=in_flight)
+    # Whatever the pass did, it wrote this campaign's status and asked about this campaign's design Job's shards.
+    assert {(w.plural, w.namespace, w.name) for w in kube.status_writes} <= {("boltzgencampaigns", "lab", "pdl1")}
+    assert {job for call, _, job in kube.asked if call == "failed_workers"} <= {"pdl1-design"}
     return kube, outcome
 
 
@@ -347,7 +315,7 @@ def test_enough_shards_after_some_failed_goes_on_to_filtering_with_the_shard_err
     body = campaign_body(status=designing_status())
     errors = [(19, shard_failure(ErrorClass.GPU_DEVICE_ERROR, "CUDA error: an illegal memory access", 14)),
               (19, shard_failure(ErrorClass.GPU_DEVICE_ERROR, "CUDA error: an illegal memory access", 14))]
-    kube = RecordingKube(failed=errors)
+    kube = FakeKube(failed=errors)
     # 19 of 20 succeeded, 18 needed: the Job ends Failed (FailedIndexes) but the campaign goes on.
     design = design_job(failed("FailedIndexes"), completedIndexes="0-18", failedIndexes="19", succeeded=19, failed=3)
     _, outcome = run(body, cache_body(), design, kube=kube)
@@ -368,7 +336,7 @@ def test_too_many_failed_shards_fail_the_campaign_quoting_the_shards(reason):
     body = campaign_body(status=designing_status())
     oom = shard_failure(ErrorClass.GPU_OUT_OF_MEMORY, "CUDA out of memory. Tried to allocate 2.00 GiB", 12)
     crash = TerminatedWorker(exit_code=137, summary=None, raw_message="x" * 300 + "Killed", reason="OOMKilled")
-    kube = RecordingKube(failed=[(3, oom), (7, oom), (9, crash)])
+    kube = FakeKube(failed=[(3, oom), (7, oom), (9, crash)])
     design = design_job(failed(reason), completedIndexes="0-2,4-6,8", failedIndexes="3,7,9", succeeded=7, failed=9)
     _, outcome = run(body, cache_body(), design, kube=kube)
     assert kube.created == []
@@ -389,7 +357,7 @@ def test_too_many_failed_shards_fail_the_campaign_quoting_the_shards(reason):
 def test_shard_errors_quote_at_most_five_distinct_errors():
     body = campaign_body(status=designing_status())
     errors = [(i, shard_failure(ErrorClass.INTERNAL, f"error {i}")) for i in range(10)]
-    kube = RecordingKube(failed=errors)
+    kube = FakeKube(failed=errors)
     run(body, cache_body(), design_job(failed("MaxFailedIndexesExceeded"), failedIndexes="0-9"), kube=kube)
     message = kube.status_patches[-1]["message"]
     assert "shard 4: Internal: error 4" in message and "shard 5" not in message
@@ -397,7 +365,7 @@ def test_shard_errors_quote_at_most_five_distinct_errors():
 
 
 def test_failed_shards_without_pods_say_so():
-    kube = RecordingKube(failed=[])
+    kube = FakeKube(failed=[])
     run(campaign_body(status=designing_status()), cache_body(),
         design_job(failed("MaxFailedIndexesExceeded"), completedIndexes="0", failedIndexes="1-3"), kube=kube)
     assert kube.status_patches[-1]["message"].endswith("Shard errors: none recorded (pods gone?)")
@@ -414,7 +382,7 @@ def test_a_design_job_past_its_deadline_times_out():
 
 def test_invalid_input_in_a_shard_fails_the_campaign_with_the_workers_words():
     worker = shard_failure(ErrorClass.INVALID_INPUT, "input file s3://targets/6m1u.cif does not exist (404)", 10)
-    kube = RecordingKube(worker=worker)
+    kube = FakeKube(worker=worker)
     run(campaign_body(status=designing_status()), cache_body(), design_job(failed("PodFailurePolicy")), kube=kube)
     status = kube.status_patches[-1]
     assert condition(status, "Failed")["reason"] == "InvalidInput"
@@ -458,7 +426,7 @@ def test_the_design_job_gone_while_filtering_is_not_recreated():
     assert kube.status_patches == [] and outcome.phase.value == "Filtering"  # its progress stays as it was
     # ...and the filter's result still ends the campaign.
     summary = RunSummary(ok=True, designs_completed=2000, designs_selected=50, shards_merged=list(range(20)))
-    kube = RecordingKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    kube = FakeKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     run(campaign_body(status=status), cache_body(), None, filter_job(COMPLETE, succeeded=1), kube=kube, now=LATER)
     assert kube.created == [] and kube.status_patches[-1]["phase"] == "Succeeded"
     assert kube.status_patches[-1]["jobNames"] == ["pdl1-design", "pdl1-filter"]
@@ -472,7 +440,7 @@ def top(rank: int, iptm: float) -> TopDesign:
 def test_a_succeeded_filter_becomes_the_results_and_top_designs():
     summary = RunSummary(ok=True, results_uri=f"{BASE}/final", designs_completed=1987, designs_selected=50,
                          shards_merged=list(range(20)), top_designs=[top(1, 0.91), top(2, 0.88)])
-    kube = RecordingKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    kube = FakeKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     done = filter_job(COMPLETE, succeeded=1, completionTime="2026-11-23T14:00:00Z")
     _, outcome = run(campaign_body(status=filtering_status()), cache_body(),
                      design_job(COMPLETE, completedIndexes="0-19"), done, kube=kube, now=LATER)
@@ -500,7 +468,7 @@ def test_a_succeeded_filter_becomes_the_results_and_top_designs():
 
 
 def test_a_succeeded_filter_without_a_summary_still_succeeds():
-    kube = RecordingKube(worker=None)
+    kube = FakeKube(worker=None)
     run(campaign_body(status=filtering_status(), budget=None), cache_body(),
         design_job(COMPLETE, completedIndexes="0-19"), filter_job(COMPLETE, succeeded=1), kube=kube, now=LATER)
     status = kube.status_patches[-1]
@@ -512,7 +480,7 @@ def test_a_succeeded_filter_without_a_summary_still_succeeds():
 def test_a_failed_filter_fails_the_campaign_with_the_workers_words():
     summary = RunSummary(ok=False, error_class=ErrorClass.INVALID_INPUT,
                          message="only 3 of 20 design shards are complete; at least 18 needed")
-    kube = RecordingKube(worker=TerminatedWorker(exit_code=10, summary=summary, raw_message="", reason="Error"))
+    kube = FakeKube(worker=TerminatedWorker(exit_code=10, summary=summary, raw_message="", reason="Error"))
     _, outcome = run(campaign_body(status=filtering_status()), cache_body(),
                      design_job(COMPLETE, completedIndexes="0-19"), filter_job(failed("PodFailurePolicy")), kube=kube)
     status = kube.status_patches[-1]
@@ -564,7 +532,7 @@ def test_a_second_pass_with_the_same_observations_writes_nothing(observe):
 def test_a_filter_that_dropped_repeated_sequences_says_how_many_and_why():
     summary = RunSummary(ok=True, results_uri=f"{BASE}/final", designs_completed=3980, designs_selected=40,
                          designs_duplicates_dropped=3950, shards_merged=list(range(20)), top_designs=[top(1, 0.9)])
-    kube = RecordingKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    kube = FakeKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     body = campaign_body(status=filtering_status(), stepOptions={"inverseFoldNumSequences": 2})
     run(body, cache_body(), design_job(COMPLETE, completedIndexes="0-19"), filter_job(COMPLETE, succeeded=1),
         kube=kube, now=LATER)
@@ -582,7 +550,7 @@ def test_a_failed_filter_of_class_filter_failed_fails_the_campaign_saying_why():
     summary = RunSummary(ok=False, error_class=ErrorClass.FILTER_FAILED, message=(
         "boltzgen merge failed on the stored shard outputs (a retry would read the same files): FileNotFoundError: "
         "Required file missing during merge: /work/shards/shard-00000/intermediate_designs/x_0.cif"))
-    kube = RecordingKube(worker=TerminatedWorker(exit_code=16, summary=summary, raw_message="", reason="Error"))
+    kube = FakeKube(worker=TerminatedWorker(exit_code=16, summary=summary, raw_message="", reason="Error"))
     failed = filter_job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}], failed=1)
     _, outcome = run(campaign_body(status=filtering_status()), cache_body(), design_job(COMPLETE, completedIndexes="0-19"),
                      failed, kube=kube, now=LATER)

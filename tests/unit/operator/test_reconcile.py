@@ -12,33 +12,15 @@ from boltz_operator.kube import TerminatedWorker
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
+from support.fake_kube import FakeKube
+from support.manifests import EXAMPLES
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = OperatorConfig(worker_image="worker:1")
 
 
-class RecordingKube:
-    def __init__(self, worker: TerminatedWorker | None = None):
-        self.created: list = []
-        self.status_patches: list[dict] = []
-        self.worker = worker
-
-    def create(self, obj) -> bool:
-        self.created.append(obj)
-        return True
-
-    def patch_status(self, plural, namespace, name, status):
-        self.status_patches.append(status)
-
-    def last_terminated_worker(self, namespace, job_name, container):
-        return self.worker
-
-    def read_pvc(self, namespace, name):
-        return None
-
-
 def prediction_body(status: dict | None = None, generation: int = 1, **spec_changes) -> dict:
-    spec = yaml.safe_load(open("examples/prediction.yaml"))["spec"]
+    spec = yaml.safe_load((EXAMPLES / "prediction.yaml").read_text())["spec"]
     spec["results"] = {"s3": {"uri": "s3://bucket/base"}}
     spec.update(spec_changes)
     return {"apiVersion": "boltz-operator.io/v1alpha1", "kind": "BoltzPrediction",
@@ -62,7 +44,7 @@ def job(conditions: list[dict] | None = None, suspend: bool = False, **status) -
 def test_without_a_ready_cache_the_prediction_waits_and_creates_nothing():
     for cache, reason in ((None, "ModelCacheNotFound"), (cache_body("Populating"), "ModelCacheNotReady"),
                           (cache_body("Failed", "sha256 mismatch"), "ModelCacheFailed")):
-        kube = RecordingKube()
+        kube = FakeKube()
         outcome = reconcile_prediction(prediction_body(), cache, None, kube, CONFIG, NOW)
         assert kube.created == []
         [status] = kube.status_patches
@@ -72,7 +54,7 @@ def test_without_a_ready_cache_the_prediction_waits_and_creates_nothing():
 
 
 def test_with_a_ready_cache_it_creates_the_configmap_then_the_job_and_is_pending():
-    kube = RecordingKube()
+    kube = FakeKube()
     outcome = reconcile_prediction(prediction_body(), cache_body("Ready"), None, kube, CONFIG, NOW)
     assert [type(o).__name__ for o in kube.created] == ["V1ConfigMap", "V1Job"]
     assert outcome.created_job
@@ -81,16 +63,16 @@ def test_with_a_ready_cache_it_creates_the_configmap_then_the_job_and_is_pending
 
 
 def test_a_pass_that_changes_nothing_writes_nothing():
-    kube = RecordingKube()
+    kube = FakeKube()
     reconcile_prediction(prediction_body(), None, None, kube, CONFIG, NOW)
     written = kube.status_patches[-1]
-    again = RecordingKube()
+    again = FakeKube()
     reconcile_prediction(prediction_body(status=written), None, None, again, CONFIG, NOW)
     assert again.status_patches == [] and again.created == []
 
 
 def test_invalid_input_fails_without_creating_anything():
-    kube = RecordingKube()
+    kube = FakeKube()
     body = prediction_body(sequences=[{"protein": {"ids": ["A"], "sequence": "MKT"}}, {"ligand": {"ids": ["B"], "smiles": "C" * 140}}])
     reconcile_prediction(body, cache_body("Ready"), None, kube, CONFIG, NOW)
     assert kube.created == []
@@ -101,18 +83,18 @@ def test_invalid_input_fails_without_creating_anything():
 def test_an_invalid_spec_is_written_once_not_on_every_pass():
     # Each status write is a watch event and so another pass: a failure whose completionTime followed the clock
     # would be rewritten forever.
-    kube = RecordingKube()
+    kube = FakeKube()
     reconcile_prediction(prediction_body(retries=-1), None, None, kube, CONFIG, NOW)
     [failed] = kube.status_patches
     assert failed["phase"] == "Failed" and "retries" in failed["message"]
-    again = RecordingKube()
+    again = FakeKube()
     reconcile_prediction(prediction_body(status=failed, retries=-1), None, None, again, CONFIG, NOW + timedelta(minutes=5))
     assert again.status_patches == [] and again.created == []
 
 
 def test_a_finished_prediction_is_never_rerun_even_when_its_job_is_gone():
     done = {"phase": "Succeeded", "observedGeneration": 1, "conditions": [], "results": {"uri": "s3://x", "structures": []}}
-    kube = RecordingKube()
+    kube = FakeKube()
     reconcile_prediction(prediction_body(status=done, generation=2), cache_body("Ready"), None, kube, CONFIG, NOW)
     assert kube.created == []
     assert kube.status_patches == [{**done, "observedGeneration": 2}]
@@ -120,7 +102,7 @@ def test_a_finished_prediction_is_never_rerun_even_when_its_job_is_gone():
 
 def test_a_succeeded_job_becomes_results_from_the_workers_summary():
     summary = RunSummary(ok=True, results_uri="s3://b/p", confidence_score=0.9, affinity_pred_value=-1.0, structures=["m0.cif"])
-    kube = RecordingKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    kube = FakeKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     reconcile_prediction(prediction_body(status={"phase": "Running"}), cache_body("Ready"),
                          job([{"type": "Complete", "status": "True"}], succeeded=1), kube, CONFIG, NOW)
     status = kube.status_patches[-1]
@@ -148,13 +130,13 @@ def test_failure_messages_say_what_happened():
 def test_a_populated_cache_is_ready_with_its_files_and_a_ready_one_is_left_alone():
     summary = RunSummary(ok=True, files=[FileSummary(path="boltz2/boltz2_conf.ckpt", bytes=10, sha256="a" * 64)],
                          total_bytes=10, duration_seconds=1.5)
-    kube = RecordingKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    kube = FakeKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     body = cache_body("Populating")
     reconcile_model_cache(body, job([{"type": "Complete", "status": "True"}]) | {"metadata": {"name": "default-populate-1"}},
                           kube, CONFIG, NOW)
     ready = kube.status_patches[-1]
     assert ready["phase"] == "Ready" and ready["totalBytes"] == 10 and ready["observedGeneration"] == 1
-    again = RecordingKube()
+    again = FakeKube()
     reconcile_model_cache({**body, "status": ready}, None, again, CONFIG, NOW)
     assert again.created == [] and again.status_patches == []
 
@@ -168,7 +150,7 @@ def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_
 
     body = cache_body(None)
     body["spec"]["bundles"] = ["boltz2", "boltzgen"]
-    kube = RecordingKube()
+    kube = FakeKube()
     reconcile_model_cache(body, None, kube, CONFIG, NOW)
     configmap = next(o for o in kube.created if isinstance(o, V1ConfigMap))
     assert PopulateRun.model_validate_json(configmap.data[RUN_FILE]).bundles == ["boltz2", "boltzgen"]
@@ -176,7 +158,7 @@ def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_
     paths = [*(BOLTZ2.file_path(f) for f in BOLTZ2.files), BOLTZ2.dir_path("mols"),
              *(BOLTZGEN.file_path(f) for f in BOLTZGEN.files)]  # fmt: skip
     summary = RunSummary(ok=True, files=[FileSummary(path=p, bytes=1) for p in paths], total_bytes=len(paths))
-    done = RecordingKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
+    done = FakeKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     reconcile_model_cache({**body, "status": kube.status_patches[-1]},
                           job([{"type": "Complete", "status": "True"}]) | {"metadata": {"name": "default-populate-1"}},
                           done, CONFIG, NOW)  # fmt: skip
@@ -186,7 +168,7 @@ def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_
 
 
 def test_a_job_this_process_just_created_is_not_created_again_before_the_watch_shows_it():
-    kube = RecordingKube()
+    kube = FakeKube()
     pending = {"phase": "Pending", "jobName": "egfr-predict", "conditions": []}
     reconcile_prediction(prediction_body(status=pending), cache_body("Ready"), None, kube, CONFIG, NOW, job_in_flight=True)
     assert kube.created == [] and kube.status_patches == []
