@@ -12,7 +12,8 @@ import kopf
 
 from boltz_operator.api import CAMPAIGN_RESOURCE, GROUP, MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE, VERSION
 from boltz_operator.builders.common import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_NAME, MANAGED_BY
-from boltz_operator.reconcile.passes import count_retries, forget, run_pass, waiting_on_cache
+from boltz_operator.reconcile.indices import finished, job_entry
+from boltz_operator.reconcile.passes import count_retries, forget, run_pass, waiting_on_cache, waits_on_cache
 from boltz_operator.reconcile.registry import BY_KIND, CAMPAIGN, MODEL_CACHE, PREDICTION
 from boltz_operator.startup import configure_operator
 
@@ -25,26 +26,28 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- indices
+# Only what a pass reads (reconcile/indices.py): a finished run leaves them, a Job is kept as its few read fields.
+# An empty dict takes the object out of an index (None would leave its previous value there).
 
 
 @kopf.index(GROUP, VERSION, PREDICTION_RESOURCE.plural)
 def predictions(namespace, name, body, **_):
-    return {(namespace, name): body}
+    return {} if finished(body) else {(namespace, name): body}
 
 
 @kopf.index(GROUP, VERSION, PREDICTION_RESOURCE.plural)
 def predictions_by_cache(namespace, spec, body, **_):
-    return {(namespace, spec.get("modelCache", "default")): body}
+    return {(namespace, spec.get("modelCache", "default")): body} if waits_on_cache(PREDICTION, body) else {}
 
 
 @kopf.index(GROUP, VERSION, CAMPAIGN_RESOURCE.plural)
 def campaigns(namespace, name, body, **_):
-    return {(namespace, name): body}
+    return {} if finished(body) else {(namespace, name): body}
 
 
 @kopf.index(GROUP, VERSION, CAMPAIGN_RESOURCE.plural)
 def campaigns_by_cache(namespace, spec, body, **_):
-    return {(namespace, spec.get("modelCache", "default")): body}
+    return {(namespace, spec.get("modelCache", "default")): body} if waits_on_cache(CAMPAIGN, body) else {}
 
 
 @kopf.index(GROUP, VERSION, MODEL_CACHE_RESOURCE.plural)
@@ -54,7 +57,7 @@ def model_caches(namespace, name, body, **_):
 
 @kopf.index("batch", "v1", "jobs", labels=CHILD_LABELS)
 def jobs_by_owner(namespace, labels, body, **_):
-    return {(namespace, labels.get(LABEL_OWNER_KIND), labels.get(LABEL_OWNER_NAME)): body}
+    return {(namespace, labels.get(LABEL_OWNER_KIND), labels.get(LABEL_OWNER_NAME)): job_entry(body)}
 
 
 # ---------------------------------------------------------------------------------------------- events
@@ -97,6 +100,6 @@ def job_event(event, body, namespace, name, labels, predictions, campaigns, mode
     count_retries(registration, namespace, name, body, memo)
     parents = {PREDICTION.kind.kind: predictions, CAMPAIGN.kind.kind: campaigns, MODEL_CACHE.kind.kind: model_caches}
     store = parents[registration.kind.kind].get((namespace, labels.get(LABEL_OWNER_NAME)))
-    if store:
+    if store:  # none for a finished run (it left the index): its pass would change nothing
         run_pass(registration, next(iter(store)), model_caches, jobs_by_owner, memo)
     return None

@@ -11,9 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 
+from boltz_operator.api import CAMPAIGN_RESOURCE, PREDICTION_RESOURCE
+from boltz_operator.reconcile.indices import FINISHED_PHASES
 from boltz_operator.reconcile.status import Outcome
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name)
+RUN_KINDS = frozenset({PREDICTION_RESOURCE.kind, CAMPAIGN_RESOURCE.kind})
+_FINISHED: dict = {}  # in place of a finished run's status that a body has shown (compared by identity)
 
 
 def _key(kind: str, meta: Mapping) -> tuple[str, str, str, str]:
@@ -23,9 +27,10 @@ def _key(kind: str, meta: Mapping) -> tuple[str, str, str, str]:
 class Bookkeeping:
     """Per-object memory of one operator process; safe to use from the handlers' threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, runs: frozenset[str] = RUN_KINDS) -> None:
+        self._runs = runs  # the kinds whose Succeeded and Failed are final (a model cache's Failed is not)
         self._locks: dict[ObjectKey, threading.Lock] = {}
-        self._written: dict[tuple[str, str, str, str], dict] = {}
+        self._written: dict[tuple[str, str, str, str], dict] = {}  # or _FINISHED
         self._in_flight: dict[tuple[str, str, str, str], set[str]] = {}
         self._failed_pods_seen: dict[tuple[str, str], int] = {}
 
@@ -33,12 +38,25 @@ class Bookkeeping:
         """The object's lock (dict.setdefault is atomic: two threads get the same lock)."""
         return self._locks.setdefault((kind, namespace, name), threading.Lock())
 
-    def with_own_writes(self, kind: str, body: dict) -> dict:
+    def with_own_writes(self, kind: str, body: dict) -> dict | None:
         """`body` with the status this operator last wrote. The operator is the only writer of status, so that is what
         the API holds, while indices (and so passes started by a child's event) can lag several writes behind:
-        without this, a pass would recompute from an old status and write the same change again."""
-        written = self._written.get(_key(kind, body["metadata"]))
-        return body if written is None else {**body, "status": written}
+        without this, a pass would recompute from an old status and write the same change again.
+
+        A finished run's status (Succeeded, Failed), once a body shows it, is replaced by a marker: kept whole, it
+        would hold a status for every finished run. A body that is not finished is then older than what the API
+        holds (a Job event's pass took it from the index before this object's lock): None, nothing to do."""
+        key = _key(kind, body["metadata"])
+        written = self._written.get(key)
+        if written is None:
+            return body
+        observed = body.get("status") or {}
+        if written is _FINISHED:
+            return body if observed.get("phase") in FINISHED_PHASES else None
+        if kind in self._runs and observed.get("phase") in FINISHED_PHASES and observed == written:
+            self._written[key] = _FINISHED
+            return body
+        return {**body, "status": written}
 
     def remember_write(self, kind: str, body: dict, outcome: Outcome) -> None:
         if outcome.status_written and outcome.status is not None:
@@ -51,6 +69,8 @@ class Bookkeeping:
         if not created:
             return frozenset()
         created -= {step for step, job in jobs.items() if job is not None}
+        if not created:
+            self._in_flight.pop(_key(kind, meta), None)
         return frozenset(created)
 
     def remember_created(self, kind: str, meta: Mapping, outcome: Outcome) -> None:
@@ -60,7 +80,8 @@ class Bookkeeping:
     def new_failed_pods(self, namespace: str, job_name: str, failed: int) -> int:
         """How many more failed pods the Job has than when last asked (0 the first time it has none)."""
         seen = self._failed_pods_seen.get((namespace, job_name), 0)
-        self._failed_pods_seen[(namespace, job_name)] = failed
+        if failed or seen:  # a Job without failed pods (most of them) takes no entry
+            self._failed_pods_seen[(namespace, job_name)] = failed
         return max(0, failed - seen)
 
     def forget(self, kind: str, meta: Mapping) -> None:

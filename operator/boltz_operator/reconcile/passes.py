@@ -37,6 +37,8 @@ def run_pass(registration: Registration, body: dict, model_caches: Mapping, jobs
     book = memo.book
     with book.lock(kind, namespace, name), _counting_errors(kind, namespace, memo.metrics):
         body = book.with_own_writes(kind, body)
+        if body is None:  # older than the finished status this process has seen: the pass would change nothing
+            return Outcome()
         cache = None
         if registration.uses_cache:
             cache = _one(model_caches, (namespace, (body.get("spec") or {}).get("modelCache", "default")))
@@ -50,9 +52,14 @@ def run_pass(registration: Registration, body: dict, model_caches: Mapping, jobs
     return outcome
 
 
+def waits_on_cache(registration: Registration, body: Mapping) -> bool:
+    """The run (on a model cache) is in a phase where a change of the cache may start it."""
+    return (body.get("status") or {}).get("phase") in registration.waits_on_cache_in
+
+
 def waiting_on_cache(registration: Registration, bodies: Iterable[dict]) -> list[dict]:
     """Those of `bodies` (runs on one model cache) in a phase where a change of the cache may start them."""
-    return [b for b in list(bodies) if (b.get("status") or {}).get("phase") in registration.waits_on_cache_in]
+    return [b for b in list(bodies) if waits_on_cache(registration, b)]
 
 
 def forget(registration: Registration, body: dict, memo) -> None:
