@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-import yaml
 
 from boltz_contract import ErrorClass, RunSummary, TopDesign
 from boltz_operator.api.campaign import BoltzGenCampaignSpec
@@ -16,7 +15,7 @@ from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.estimate import REFERENCE_DESIGN_RESIDUES, designed_residues, gpu_hour_estimate
 from boltz_operator.reconcile.jobs import count_indexes
 from support.fake_kube import FakeKube
-from support.manifests import EXAMPLES
+from support.objects import COMPLETE, JobBody, Resource, failed
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)
@@ -25,39 +24,19 @@ BASE = "s3://bucket/campaigns/lab/pdl1/u1"
 
 
 def campaign_body(status: dict | None = None, generation: int = 1, **spec_changes) -> dict:
-    spec = yaml.safe_load((EXAMPLES / "campaign.yaml").read_text())["spec"]  # 2000 designs, 20 shards
-    spec["results"] = {"s3": {"uri": "s3://bucket/campaigns"}}
-    spec.update(spec_changes)
-    return {"apiVersion": "boltz-operator.io/v1alpha1", "kind": "BoltzGenCampaign",
-            "metadata": {"namespace": "lab", "name": "pdl1", "uid": "u1", "generation": generation},
-            "spec": spec, "status": status or {}}
+    return Resource.campaign("pdl1").spec(**spec_changes).generation(generation).status(status).obj()
 
 
 def cache_body(phase: str | None = "Ready", bundles=("boltzgen",), message: str | None = None) -> dict:
-    status = {"phase": phase, "claimName": "boltzgen-models"} if phase else {}
-    if message:
-        status["message"] = message
-    return {"metadata": {"namespace": "lab", "name": "boltzgen", "uid": "c1", "generation": 1},
-            "spec": {"source": {"huggingFace": {}}, "bundles": list(bundles)}, "status": status}
-
-
-def job(name: str, conditions: list[dict] | None = None, suspend: bool = False, **status) -> dict:
-    return {"metadata": {"name": name}, "spec": {"suspend": suspend}, "status": {"conditions": conditions or [], **status}}
+    return Resource.model_cache("boltzgen", tuple(bundles)).phase(phase, message).obj()
 
 
 def design_job(conditions=None, **status) -> dict:
-    return job("pdl1-design", conditions, **status)
+    return JobBody("pdl1-design").conditions(conditions).status(**status).obj()
 
 
 def filter_job(conditions=None, **status) -> dict:
-    return job("pdl1-filter", conditions, **status)
-
-
-def failed(reason: str) -> list[dict]:
-    return [{"type": "Failed", "status": "True", "reason": reason, "lastTransitionTime": "2026-11-23T12:30:00Z"}]
-
-
-COMPLETE = [{"type": "Complete", "status": "True"}]
+    return JobBody("pdl1-filter").conditions(conditions).status(**status).obj()
 
 
 def shard_failure(error_class: ErrorClass, message: str, exit_code: int = 1) -> TerminatedWorker:
@@ -283,14 +262,14 @@ def test_progress_while_designing_comes_from_the_indexed_jobs_indexes():
 
 
 def test_a_design_job_without_running_pods_is_pending_and_a_suspended_one_says_it_is_queued():
-    kube, _ = run(campaign_body(status=designing_status()), cache_body(), job("pdl1-design", suspend=True))
+    kube, _ = run(campaign_body(status=designing_status()), cache_body(), JobBody("pdl1-design").suspended().obj())
     status = kube.status_patches[-1]
     assert status["phase"] == "Pending" and status["message"] == "the design Job is suspended (queued, e.g. by Kueue)"
     kube, _ = run(campaign_body(status=status), cache_body(), design_job(active=20))  # pods, none ready yet
     assert kube.status_patches[-1]["phase"] == "Pending"
     assert kube.status_patches[-1]["message"] == "waiting for GPUs"
     # Shards that finished before Kueue suspended the Job again: still designing, with its progress.
-    kube, _ = run(campaign_body(status=status), cache_body(), job("pdl1-design", suspend=True, completedIndexes="0-2"))
+    kube, _ = run(campaign_body(status=status), cache_body(), JobBody("pdl1-design").suspended().status(completedIndexes="0-2").obj())
     assert kube.status_patches[-1]["phase"] == "Designing"
     assert kube.status_patches[-1]["message"] == "3/20 shards done, 0 running"
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import yaml
-
 from boltz_contract import ErrorClass, FileSummary, RunSummary
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import TerminatedWorker
@@ -13,32 +11,22 @@ from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.prediction import reconcile_prediction
 from support.fake_kube import FakeKube
-from support.manifests import EXAMPLES
+from support.objects import JobBody, Resource
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 CONFIG = OperatorConfig(worker_image="worker:1")
 
 
 def prediction_body(status: dict | None = None, generation: int = 1, **spec_changes) -> dict:
-    spec = yaml.safe_load((EXAMPLES / "prediction.yaml").read_text())["spec"]
-    spec["results"] = {"s3": {"uri": "s3://bucket/base"}}
-    spec.update(spec_changes)
-    return {"apiVersion": "boltz-operator.io/v1alpha1", "kind": "BoltzPrediction",
-            "metadata": {"namespace": "lab", "name": "egfr", "uid": "u1", "generation": generation},
-            "spec": spec, "status": status or {}}
+    return Resource.prediction("egfr").spec(**spec_changes).generation(generation).status(status).obj()
 
 
 def cache_body(phase: str | None, message: str | None = None) -> dict:
-    status = {"phase": phase, "claimName": "default-models"} if phase else {}
-    if message:
-        status["message"] = message
-    return {"metadata": {"namespace": "lab", "name": "default", "uid": "c1", "generation": 1},
-            "spec": {"source": {"huggingFace": {}}}, "status": status}
+    return Resource.model_cache("default").phase(phase, message).obj()
 
 
 def job(conditions: list[dict] | None = None, suspend: bool = False, **status) -> dict:
-    return {"metadata": {"name": "egfr-predict"}, "spec": {"suspend": suspend},
-            "status": {"conditions": conditions or [], **status}}
+    return JobBody("egfr-predict").conditions(conditions).suspended(suspend).status(**status).obj()
 
 
 def test_without_a_ready_cache_the_prediction_waits_and_creates_nothing():
