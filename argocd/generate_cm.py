@@ -53,7 +53,9 @@ def _block(key: str, text: str, indent: int) -> str:
 
 
 def render_configmap() -> str:
-    return (HEADER + """\
+    return (
+        HEADER
+        + """\
 # Install: kubectl patch configmap argocd-cm -n argocd --type merge --patch-file argocd/argocd-cm-health.yaml
 # (adds these keys, keeps the others; see argocd/README.md). No namespace here, so it patches argocd-cm in the
 # namespace you name.
@@ -65,16 +67,22 @@ metadata:
     app.kubernetes.io/name: argocd-cm
     app.kubernetes.io/part-of: argocd
 data:
-""" + "".join(_block(key, text, 2) for key, text in health_scripts()))
+"""
+        + "".join(_block(key, text, 2) for key, text in health_scripts())
+    )
 
 
 def render_helm_values() -> str:
-    return (HEADER + """\
+    return (
+        HEADER
+        + """\
 # Values for the argo-cd Helm chart (argo-helm, e.g. chart 10.1.1 = Argo CD v3.4.4): pass with -f next to your
 # own values; Helm merges `configs.cm` key by key, so your other argocd-cm settings stay.
 configs:
   cm:
-""" + "".join(_block(key, text, 4) for key, text in health_scripts()))
+"""
+        + "".join(_block(key, text, 4) for key, text in health_scripts())
+    )
 
 
 OUTPUTS = {CM_FILE: render_configmap, VALUES_FILE: render_helm_values}

@@ -138,8 +138,13 @@ class ArgoCDLua:
         from lupa import lua51
 
         if lua51.lua_type(result) != "table":
-            kind = lua51.lua_type(result) or {bool: "boolean", int: "number", float: "number", str: "string",
-                                              bytes: "string"}.get(type(result), type(result).__name__)
+            kind = lua51.lua_type(result) or {
+                bool: "boolean",
+                int: "number",
+                float: "number",
+                str: "string",
+                bytes: "string",
+            }.get(type(result), type(result).__name__)
             raise LuaHealthError(f"expect table output from Lua script, not {kind}")
         status, message = result["status"], result["message"]
         for key, value in (("status", status), ("message", message)):
@@ -170,8 +175,10 @@ def health_of(obj: dict, open_libs: bool = False) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Print the Argo CD health of boltz-operator objects (JSON: one "
-                                                 "object or a kubectl List) as argocd/health/ computes it.")
+    parser = argparse.ArgumentParser(
+        description="Print the Argo CD health of boltz-operator objects (JSON: one "
+        "object or a kubectl List) as argocd/health/ computes it."
+    )
     parser.add_argument("files", nargs="+", help="JSON files, or - for stdin")
     args = parser.parse_args(argv)
     for name in args.files:
@@ -179,7 +186,9 @@ def main(argv: list[str] | None = None) -> int:
         for obj in doc.get("items", [doc]) if doc.get("kind", "").endswith("List") else [doc]:
             meta = obj.get("metadata", {})
             result = health_of(obj)
-            print(f"{obj.get('kind')}/{meta.get('namespace', '')}/{meta.get('name')}\t{result['status']}\t{result['message']}")
+            print(
+                f"{obj.get('kind')}/{meta.get('namespace', '')}/{meta.get('name')}\t{result['status']}\t{result['message']}"
+            )
     return 0
 
 

@@ -42,18 +42,32 @@ def main() -> int:
     cluster.kubectl("create", "namespace", NAMESPACE, check=False)
     state = cluster.state_dir / "demo"
     state.mkdir(exist_ok=True)
-    operator = OperatorProcess(cluster, operator_kubeconfig(cluster, state / "operator.kubeconfig"), state / "operator.log",
-                               env={"BOLTZ_OPERATOR_DEFAULT_RESULTS": f'{{"s3_uri": "{RESULTS}"}}'}).start()
+    operator = OperatorProcess(
+        cluster,
+        operator_kubeconfig(cluster, state / "operator.kubeconfig"),
+        state / "operator.log",
+        env={"BOLTZ_OPERATOR_DEFAULT_RESULTS": f'{{"s3_uri": "{RESULTS}"}}'},
+    ).start()
     try:
-        say("SIMULATED: kwok plays the GPU nodes and the worker pods; Boltz does not run and no weights are downloaded.\n"
-            "The demo adds spec.podMetadata annotations that tell kwok what a real worker would report.")
+        say(
+            "SIMULATED: kwok plays the GPU nodes and the worker pods; Boltz does not run and no weights are downloaded.\n"
+            "The demo adds spec.podMetadata annotations that tell kwok what a real worker would report."
+        )
         cache = yaml.safe_load((REPO / "examples/modelcache.yaml").read_text())
         cache["spec"]["populateJob"] = {"podMetadata": played(populate_ok(), run_duration="2s")}
         prediction = yaml.safe_load((REPO / "examples/prediction.yaml").read_text())
         uri = f"{RESULTS}/{NAMESPACE}/egfr-erlotinib"
-        simulated = RunSummary(ok=True, results_uri=uri, confidence_score=0.87, ptm=0.9, iptm=0.83, complex_plddt=0.88,
-                               affinity_pred_value=-0.97, affinity_probability_binary=0.71,
-                               structures=["egfr-erlotinib_model_0.cif"])
+        simulated = RunSummary(
+            ok=True,
+            results_uri=uri,
+            confidence_score=0.87,
+            ptm=0.9,
+            iptm=0.83,
+            complex_plddt=0.88,
+            affinity_pred_value=-0.97,
+            affinity_probability_binary=0.71,
+            structures=["egfr-erlotinib_model_0.cif"],
+        )
         prediction["spec"]["podMetadata"] = played(simulated, run_duration="3s")
 
         run(cluster, "apply", "-f", "-", input=yaml.safe_dump_all([cache, prediction]))
@@ -62,8 +76,10 @@ def main() -> int:
         run(cluster, "get", "boltzmodelcaches,boltzpredictions,jobs")
         run(cluster, "get", "boltzprediction", "egfr-erlotinib", "-o", "jsonpath={.status.results}")
 
-        say("A BoltzGen campaign: examples/campaign.yaml (2000 designs in 20 shards, 10 at a time), then one\n"
-            "filter Job ranks them. SIMULATED as above: each shard pod 'runs' 2 s.")
+        say(
+            "A BoltzGen campaign: examples/campaign.yaml (2000 designs in 20 shards, 10 at a time), then one\n"
+            "filter Job ranks them. SIMULATED as above: each shard pod 'runs' 2 s."
+        )
         boltzgen_cache = yaml.safe_load((REPO / "examples/modelcache-boltzgen.yaml").read_text())
         boltzgen_cache["spec"]["populateJob"] = {"podMetadata": played(populate_ok(), run_duration="2s")}
         campaign = yaml.safe_load((REPO / "examples/campaign.yaml").read_text())
@@ -71,17 +87,27 @@ def main() -> int:
         per_shard = campaign["spec"]["numDesigns"] // shards
         campaign["spec"]["podMetadata"] = merge_played(
             *[played(shard_ok(i, per_shard), only=f"index-{i}", run_duration="2s") for i in range(shards)],
-            played(filter_ok(list(range(shards)), campaign["spec"]["numDesigns"], campaign["spec"]["budget"]), only="filter"))
+            played(
+                filter_ok(list(range(shards)), campaign["spec"]["numDesigns"], campaign["spec"]["budget"]),
+                only="filter",
+            ),
+        )
         # The target structure the spec names (a real campaign puts the mmCIF of PDB 6M1U here; kwok reads nothing).
-        target = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pdl1-target"},
-                  "data": {"6m1u.cif": "data_6M1U\n# placeholder\n"}}
+        target = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "pdl1-target"},
+            "data": {"6m1u.cif": "data_6M1U\n# placeholder\n"},
+        }
         run(cluster, "apply", "-f", "-", input=yaml.safe_dump_all([target, boltzgen_cache, campaign]))
         run(cluster, "wait", "--for=condition=Complete", "boltzgencampaign/pdl1-binder", "--timeout=180s")
         run(cluster, "get", "boltzgencampaigns,jobs")
         run(cluster, "get", "boltzgencampaign", "pdl1-binder", "-o", "jsonpath={.status.results.topDesigns[0]}")
-        say(f"Done. The cluster keeps running: export KUBECONFIG={cluster.kubeconfig}\n"
+        say(
+            f"Done. The cluster keeps running: export KUBECONFIG={cluster.kubeconfig}\n"
             f"Try: kubectl -n {NAMESPACE} describe boltzprediction egfr-erlotinib (or boltzgencampaign pdl1-binder)\n"
-            "Stop it: make cluster-down")
+            "Stop it: make cluster-down"
+        )
         return 0
     finally:
         operator.stop()
@@ -89,8 +115,11 @@ def main() -> int:
 
 def run(cluster, *args: str, input: str | None = None) -> None:
     print(f"\n$ kubectl -n {NAMESPACE} {' '.join(args)}", flush=True)
-    result = subprocess.run([str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), "-n", NAMESPACE, *args],
-                            input=input, text=True)
+    result = subprocess.run(
+        [str(cluster.bin_dir / "kubectl"), "--kubeconfig", str(cluster.kubeconfig), "-n", NAMESPACE, *args],
+        input=input,
+        text=True,
+    )
     if result.returncode != 0:
         raise SystemExit(f"kubectl {' '.join(args)} failed with {result.returncode}")
 

@@ -450,9 +450,7 @@ def _check_affinity_size(binder: str, smiles: str, errors: list[str]) -> None:
     except SmilesError:
         return  # already reported with the ligand
     if count > AFFINITY_MAX_HEAVY_ATOMS:
-        errors.append(
-            f"ligand {binder} has {count} heavy atoms; affinity supports at most {AFFINITY_MAX_HEAVY_ATOMS}"
-        )
+        errors.append(f"ligand {binder} has {count} heavy atoms; affinity supports at most {AFFINITY_MAX_HEAVY_ATOMS}")
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -101,8 +101,14 @@ def start_process(name: str, argv: list[str], state: dict, env: dict[str, str] |
     logs.mkdir(parents=True, exist_ok=True)
     out = open(logs / f"{name}.log", "ab")
     # A new session: the cluster outlives the shell (and the pytest run) that started it.
-    proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                            env={**os.environ, **env} if env else None)
+    proc = subprocess.Popen(
+        argv,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, **env} if env else None,
+    )
     state["processes"][name] = {"pid": proc.pid, "binary": argv[0]}
     write_state(state)
     return proc
@@ -129,7 +135,9 @@ def wait_for(what: str, check, timeout: float, procs: dict[str, subprocess.Popen
     while time.monotonic() < deadline:
         for name, proc in (procs or {}).items():
             if proc.poll() is not None:
-                raise ClusterError(f"{name} exited with code {proc.returncode} while waiting for {what}:\n{log_tail(name)}")
+                raise ClusterError(
+                    f"{name} exited with code {proc.returncode} while waiting for {what}:\n{log_tail(name)}"
+                )
         try:
             if check():
                 return
@@ -168,8 +176,22 @@ def openssl(*args: str, cwd: Path) -> None:
 def make_pki(pki: Path) -> None:
     """A CA, the apiserver's serving cert, client certs per component, and the ServiceAccount signing key."""
     pki.mkdir(parents=True, exist_ok=True)
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-            "-days", "3650", "-subj", "/CN=boltz-operator-local-ca", cwd=pki)
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "3650",
+        "-subj",
+        "/CN=boltz-operator-local-ca",
+        cwd=pki,
+    )
     sans = "subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
     certs = {
         "apiserver": ("/CN=kube-apiserver", sans),
@@ -181,9 +203,34 @@ def make_pki(pki: Path) -> None:
         "kwok": ("/O=system:masters/CN=kwok-controller", None),
     }
     for name, (subject, ext) in certs.items():
-        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", subject, cwd=pki)
-        sign = ["x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-                "-out", f"{name}.crt", "-days", "3650"]
+        openssl(
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f"{name}.key",
+            "-out",
+            f"{name}.csr",
+            "-subj",
+            subject,
+            cwd=pki,
+        )
+        sign = [
+            "x509",
+            "-req",
+            "-in",
+            f"{name}.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            f"{name}.crt",
+            "-days",
+            "3650",
+        ]
         if ext:
             (pki / f"{name}.ext").write_text(ext + "\n")
             sign += ["-extfile", f"{name}.ext"]
@@ -200,7 +247,12 @@ def write_kubeconfig(path: Path, server: str, pki: Path, user: str) -> None:
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "local", "cluster": {"server": server, "certificate-authority-data": b64("ca.crt")}}],
-        "users": [{"name": user, "user": {"client-certificate-data": b64(f"{user}.crt"), "client-key-data": b64(f"{user}.key")}}],
+        "users": [
+            {
+                "name": user,
+                "user": {"client-certificate-data": b64(f"{user}.crt"), "client-key-data": b64(f"{user}.key")},
+            }
+        ],
         "contexts": [{"name": "local", "context": {"cluster": "local", "user": user}}],
         "current-context": "local",
     }
@@ -240,8 +292,9 @@ def is_live(state: dict | None) -> bool:
 
 
 def kubectl(bin_dir: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run([str(bin_dir / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args],
-                            input=stdin, capture_output=True, text=True)
+    result = subprocess.run(
+        [str(bin_dir / "kubectl"), "--kubeconfig", str(KUBECONFIG), *args], input=stdin, capture_output=True, text=True
+    )
     if result.returncode != 0:
         raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
     return result.stdout
@@ -263,7 +316,10 @@ def up() -> None:
     pki = STATE_DIR / "pki"
     make_pki(pki)
 
-    ports = {name: free_port() for name in ("etcd-client", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")}
+    ports = {
+        name: free_port()
+        for name in ("etcd-client", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")
+    }
     server = f"https://127.0.0.1:{ports['apiserver']}"
     state = {"server": server, "ports": ports, "bin_dir": str(bin_dir), "processes": {}, "ready": False}
     write_state(state)
@@ -274,74 +330,116 @@ def up() -> None:
 
     procs: dict[str, subprocess.Popen] = {}
     etcd_url = f"http://127.0.0.1:{ports['etcd-client']}"
-    procs["etcd"] = start_process("etcd", [
-        str(bin_dir / "etcd"), "--name=local", f"--data-dir={STATE_DIR / 'etcd'}",
-        f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-        f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
-        f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
-        f"--initial-cluster=local=http://127.0.0.1:{ports['etcd-peer']}",
-        "--unsafe-no-fsync",  # test data; fsync on every write would dominate on shared disks
-        "--quota-backend-bytes=4294967296",
-    ], state)
+    procs["etcd"] = start_process(
+        "etcd",
+        [
+            str(bin_dir / "etcd"),
+            "--name=local",
+            f"--data-dir={STATE_DIR / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-cluster=local=http://127.0.0.1:{ports['etcd-peer']}",
+            "--unsafe-no-fsync",  # test data; fsync on every write would dominate on shared disks
+            "--quota-backend-bytes=4294967296",
+        ],
+        state,
+    )
     wait_for("etcd health", lambda: urllib.request.urlopen(f"{etcd_url}/health", timeout=1).status == 200, 30, procs)
 
-    procs["kube-apiserver"] = start_process("kube-apiserver", [
-        str(bin_dir / "kube-apiserver"),
-        f"--etcd-servers={etcd_url}",
-        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
-        f"--tls-cert-file={pki / 'apiserver.crt'}", f"--tls-private-key-file={pki / 'apiserver.key'}",
-        f"--client-ca-file={pki / 'ca.crt'}",
-        "--authorization-mode=RBAC",
-        # PodSecurity is on by default; listed so the intent is explicit.
-        "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,DefaultStorageClass,"
-        "StorageObjectInUseProtection,DefaultTolerationSeconds,ResourceQuota,LimitRanger,Priority,"
-        "MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy",
-        f"--service-account-key-file={pki / 'sa.pub'}",
-        f"--service-account-signing-key-file={pki / 'sa.key'}",
-        "--service-account-issuer=https://kubernetes.default.svc",
-        "--service-cluster-ip-range=10.0.0.0/24",
-        "--allow-privileged=true",  # privileged pods are refused by Pod Security labels, not globally
-        f"--audit-policy-file={STATE_DIR / 'audit-policy.yaml'}",
-        f"--audit-log-path={STATE_DIR / 'logs' / 'audit.log'}",
-        "--audit-log-maxsize=500", "--audit-log-maxbackup=2",
-        "--audit-log-mode=blocking",  # tests count writes from the log right after making them
-        "--endpoint-reconciler-type=none",
-        "--max-requests-inflight=1000", "--max-mutating-requests-inflight=500",
-    ], state)
+    procs["kube-apiserver"] = start_process(
+        "kube-apiserver",
+        [
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--authorization-mode=RBAC",
+            # PodSecurity is on by default; listed so the intent is explicit.
+            "--enable-admission-plugins=NamespaceLifecycle,ServiceAccount,PodSecurity,DefaultStorageClass,"
+            "StorageObjectInUseProtection,DefaultTolerationSeconds,ResourceQuota,LimitRanger,Priority,"
+            "MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ValidatingAdmissionPolicy",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            "--allow-privileged=true",  # privileged pods are refused by Pod Security labels, not globally
+            f"--audit-policy-file={STATE_DIR / 'audit-policy.yaml'}",
+            f"--audit-log-path={STATE_DIR / 'logs' / 'audit.log'}",
+            "--audit-log-maxsize=500",
+            "--audit-log-maxbackup=2",
+            "--audit-log-mode=blocking",  # tests count writes from the log right after making them
+            "--endpoint-reconciler-type=none",
+            "--max-requests-inflight=1000",
+            "--max-mutating-requests-inflight=500",
+        ],
+        state,
+    )
     wait_for("kube-apiserver /readyz", lambda: https_get(f"{server}/readyz", pki)[0] == 200, 90, procs)
 
-    procs["kube-controller-manager"] = start_process("kube-controller-manager", [
-        str(bin_dir / "kube-controller-manager"),
-        f"--kubeconfig={STATE_DIR / 'kube-controller-manager.kubeconfig'}",
-        f"--authentication-kubeconfig={STATE_DIR / 'kube-controller-manager.kubeconfig'}",
-        f"--authorization-kubeconfig={STATE_DIR / 'kube-controller-manager.kubeconfig'}",
-        "--bind-address=127.0.0.1", f"--secure-port={ports['controller-manager']}",
-        "--leader-elect=false", "--use-service-account-credentials=true",
-        f"--controllers={','.join(CONTROLLERS)}",
-        f"--service-account-private-key-file={pki / 'sa.key'}", f"--root-ca-file={pki / 'ca.crt'}",
-        "--enable-hostpath-provisioner=true",
-        "--kube-api-qps=200", "--kube-api-burst=400", "--concurrent-job-syncs=20",
-    ], state)
-    procs["kube-scheduler"] = start_process("kube-scheduler", [
-        str(bin_dir / "kube-scheduler"),
-        f"--kubeconfig={STATE_DIR / 'kube-scheduler.kubeconfig'}",
-        f"--authentication-kubeconfig={STATE_DIR / 'kube-scheduler.kubeconfig'}",
-        f"--authorization-kubeconfig={STATE_DIR / 'kube-scheduler.kubeconfig'}",
-        "--bind-address=127.0.0.1", f"--secure-port={ports['scheduler']}", "--leader-elect=false",
-    ], state)
-    procs["kwok"] = start_process("kwok", [
-        str(bin_dir / "kwok"),
-        f"--kubeconfig={STATE_DIR / 'kwok.kubeconfig'}",
-        "--manage-all-nodes=false",
-        "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
-        f"--config={MANIFESTS / 'kwok-stages.yaml'}",
-        "--server-address=127.0.0.1:" + str(ports["kwok"]),
-        "--node-ip=127.0.0.1", "--cidr=10.244.0.0/16",
-    ], state, env={"KWOK_WORKDIR": str(STATE_DIR / "kwok")})  # else ~/.kwok/kwok.yaml is read too
+    procs["kube-controller-manager"] = start_process(
+        "kube-controller-manager",
+        [
+            str(bin_dir / "kube-controller-manager"),
+            f"--kubeconfig={STATE_DIR / 'kube-controller-manager.kubeconfig'}",
+            f"--authentication-kubeconfig={STATE_DIR / 'kube-controller-manager.kubeconfig'}",
+            f"--authorization-kubeconfig={STATE_DIR / 'kube-controller-manager.kubeconfig'}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['controller-manager']}",
+            "--leader-elect=false",
+            "--use-service-account-credentials=true",
+            f"--controllers={','.join(CONTROLLERS)}",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            "--enable-hostpath-provisioner=true",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+            "--concurrent-job-syncs=20",
+        ],
+        state,
+    )
+    procs["kube-scheduler"] = start_process(
+        "kube-scheduler",
+        [
+            str(bin_dir / "kube-scheduler"),
+            f"--kubeconfig={STATE_DIR / 'kube-scheduler.kubeconfig'}",
+            f"--authentication-kubeconfig={STATE_DIR / 'kube-scheduler.kubeconfig'}",
+            f"--authorization-kubeconfig={STATE_DIR / 'kube-scheduler.kubeconfig'}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['scheduler']}",
+            "--leader-elect=false",
+        ],
+        state,
+    )
+    procs["kwok"] = start_process(
+        "kwok",
+        [
+            str(bin_dir / "kwok"),
+            f"--kubeconfig={STATE_DIR / 'kwok.kubeconfig'}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--config={MANIFESTS / 'kwok-stages.yaml'}",
+            "--server-address=127.0.0.1:" + str(ports["kwok"]),
+            "--node-ip=127.0.0.1",
+            "--cidr=10.244.0.0/16",
+        ],
+        state,
+        env={"KWOK_WORKDIR": str(STATE_DIR / "kwok")},
+    )  # else ~/.kwok/kwok.yaml is read too
 
     kubectl(bin_dir, "apply", "-f", str(MANIFESTS / "nodes.yaml"), "-f", str(MANIFESTS / "storageclass.yaml"))
     wait_for("fake nodes Ready", lambda: nodes_ready(bin_dir) == 3, 60, procs)
-    wait_for("default ServiceAccount", lambda: "default" in kubectl(bin_dir, "get", "sa", "-n", "default", "-o", "name"), 60, procs)
+    wait_for(
+        "default ServiceAccount",
+        lambda: "default" in kubectl(bin_dir, "get", "sa", "-n", "default", "-o", "name"),
+        60,
+        procs,
+    )
     state["ready"] = True
     write_state(state)
     log(f"cluster up in {time.monotonic() - started:.1f}s at {server}; export KUBECONFIG={KUBECONFIG}")
@@ -350,7 +448,8 @@ def up() -> None:
 def nodes_ready(bin_dir: Path) -> int:
     nodes = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json"))["items"]
     return sum(
-        1 for node in nodes
+        1
+        for node in nodes
         if any(c["type"] == "Ready" and c["status"] == "True" for c in node.get("status", {}).get("conditions", []))
     )
 

@@ -17,20 +17,33 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the operator")
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument("--namespace", "-n", action="append", default=[],
-                       help="watch this namespace (repeatable); default: BOLTZ_OPERATOR_NAMESPACES, else all namespaces")
+    scope.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=[],
+        help="watch this namespace (repeatable); default: BOLTZ_OPERATOR_NAMESPACES, else all namespaces",
+    )
     scope.add_argument("--all-namespaces", "-A", action="store_true", help="watch all namespaces")
-    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness/readiness endpoint (kopf probes)")
+    run.add_argument(
+        "--liveness", default="http://0.0.0.0:8080/healthz", help="liveness/readiness endpoint (kopf probes)"
+    )
     run.add_argument("--verbose", "-v", action="store_true")
     args = parser.parse_args(argv)
 
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     import boltz_operator.handlers  # noqa: F401  (registers the handlers with kopf)
 
     namespaces = [] if args.all_namespaces else (args.namespace or OperatorConfig.from_env().namespaces)
-    kopf.run(standalone=True, clusterwide=not namespaces, namespaces=namespaces, liveness_endpoint=args.liveness,
-             identity=operator_identity())  # type: ignore[arg-type]
+    kopf.run(
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        liveness_endpoint=args.liveness,
+        identity=operator_identity(),  # type: ignore[arg-type]
+    )
 
 
 def operator_identity() -> str:  # kopf's Identity, a NewType of str (not exported by kopf)

@@ -13,13 +13,25 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def set_condition(
-    conditions: list[Condition], type_: str, status: bool, reason: str, message: str, generation: int | None, now: datetime
+    conditions: list[Condition],
+    type_: str,
+    status: bool,
+    reason: str,
+    message: str,
+    generation: int | None,
+    now: datetime,
 ) -> list[Condition]:
     new_status = ConditionStatus.TRUE if status else ConditionStatus.FALSE
     previous = next((c for c in conditions if c.type == type_), None)
     transition = previous.last_transition_time if previous and previous.status == new_status else now
-    updated = Condition(type=type_, status=new_status, reason=reason, message=message,
-                        last_transition_time=transition, observed_generation=generation)
+    updated = Condition(
+        type=type_,
+        status=new_status,
+        reason=reason,
+        message=message,
+        last_transition_time=transition,
+        observed_generation=generation,
+    )
     return [updated if c.type == type_ else c for c in conditions] if previous else [*conditions, updated]
 
 

@@ -29,9 +29,13 @@ class DefaultResultsStore(BaseModel):
 class OperatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    worker_image: str = Field("ghcr.io/boltz-operator/worker-boltz:0.1.0", description="Image of `boltz-worker` with boltz.")
-    boltzgen_worker_image: str = Field("ghcr.io/boltz-operator/worker-boltzgen:0.1.0",
-                                       description="Image of `boltz-worker` with boltzgen (campaign shards and filter).")
+    worker_image: str = Field(
+        "ghcr.io/boltz-operator/worker-boltz:0.1.0", description="Image of `boltz-worker` with boltz."
+    )
+    boltzgen_worker_image: str = Field(
+        "ghcr.io/boltz-operator/worker-boltzgen:0.1.0",
+        description="Image of `boltz-worker` with boltzgen (campaign shards and filter).",
+    )
     image_pull_policy: str = "IfNotPresent"
     # Worker pods never mount a token, so the namespace's default account is safe; name another (it must exist in
     # every namespace with predictions) to attach e.g. cloud IAM identities.
@@ -43,7 +47,9 @@ class OperatorConfig(BaseModel):
     populate_cpu: str = "2"
     populate_memory: str = "4Gi"
     node_selector: dict[str, str] = {}
-    gpu_tolerations: list[Toleration] = [Toleration(key="nvidia.com/gpu", operator=TolerationOperator.EXISTS, effect=TaintEffect.NO_SCHEDULE)]
+    gpu_tolerations: list[Toleration] = [
+        Toleration(key="nvidia.com/gpu", operator=TolerationOperator.EXISTS, effect=TaintEffect.NO_SCHEDULE)
+    ]
     runtime_class_name: str | None = None
     # Finished Jobs (and their pods, which hold the termination message) are kept this long: long enough for
     # an operator that was down to come back and read the result.

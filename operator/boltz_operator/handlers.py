@@ -78,8 +78,9 @@ def campaign_event(event, body, model_caches, jobs_by_owner, memo, **_):
 
 
 @kopf.on.event(GROUP, VERSION, MODEL_CACHE_RESOURCE.plural)
-def model_cache_event(event, body, namespace, name, predictions_by_cache, campaigns_by_cache, model_caches,
-                      jobs_by_owner, memo, **_):
+def model_cache_event(
+    event, body, namespace, name, predictions_by_cache, campaigns_by_cache, model_caches, jobs_by_owner, memo, **_
+):
     if event["type"] == "DELETED":
         return forget(MODEL_CACHE, body, memo)
     run_pass(MODEL_CACHE, body, model_caches, jobs_by_owner, memo)
@@ -93,7 +94,9 @@ def model_cache_event(event, body, namespace, name, predictions_by_cache, campai
 @kopf.on.event("batch", "v1", "jobs", labels=CHILD_LABELS)
 def job_event(event, body, namespace, name, labels, predictions, campaigns, model_caches, jobs_by_owner, memo, **_):
     if event["type"] == "DELETED":
-        return memo.book.forget_job(namespace, name)  # a finished Job's TTL ran out: its parent's status holds the result
+        return memo.book.forget_job(
+            namespace, name
+        )  # a finished Job's TTL ran out: its parent's status holds the result
     registration = BY_KIND.get(labels.get(LABEL_OWNER_KIND))
     if registration is None:
         return None

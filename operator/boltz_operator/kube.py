@@ -72,8 +72,9 @@ class Kube:
         return True
 
     def patch_status(self, plural: str, namespace: str, name: str, status: dict) -> None:
-        self.custom.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, plural, name, {"status": status},
-                                                          _preload_content=False).read()
+        self.custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, {"status": status}, _preload_content=False
+        ).read()
 
     def post_event(self, body, type_: str, reason: str, message: str) -> None:
         """A core/v1 Event on the resource (what `kubectl describe` shows)."""
@@ -81,10 +82,21 @@ class Kube:
         now = datetime.now(UTC)
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(name=f"{meta['name']}.{uuid.uuid4().hex[:12]}", namespace=meta["namespace"]),
-            involved_object=client.V1ObjectReference(api_version=body["apiVersion"], kind=body["kind"], name=meta["name"],
-                                                     namespace=meta["namespace"], uid=meta["uid"]),
-            type=type_, reason=reason, message=message[:1024], first_timestamp=now, last_timestamp=now, count=1,
-            source=client.V1EventSource(component="boltz-operator"), reporting_component="boltz-operator",
+            involved_object=client.V1ObjectReference(
+                api_version=body["apiVersion"],
+                kind=body["kind"],
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta["uid"],
+            ),
+            type=type_,
+            reason=reason,
+            message=message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component="boltz-operator"),
+            reporting_component="boltz-operator",
             reporting_instance="boltz-operator",
         )
         try:
@@ -126,8 +138,9 @@ class Kube:
 
 def _worker(terminated) -> TerminatedWorker:
     message = (terminated.message or "").strip()
-    return TerminatedWorker(exit_code=terminated.exit_code, summary=parse_summary(message), raw_message=message,
-                            reason=terminated.reason)
+    return TerminatedWorker(
+        exit_code=terminated.exit_code, summary=parse_summary(message), raw_message=message, reason=terminated.reason
+    )
 
 
 def parse_summary(message: str) -> RunSummary | None:

@@ -32,7 +32,9 @@ class PhaseTracker:
     def collect(self):
         with self._lock:
             counts = Tally((kind, namespace, phase) for (kind, namespace, _), phase in self._phases.items())
-        gauge = GaugeMetricFamily("boltz_resources", "Resources by kind, namespace and phase.", labels=["kind", "namespace", "phase"])
+        gauge = GaugeMetricFamily(
+            "boltz_resources", "Resources by kind, namespace and phase.", labels=["kind", "namespace", "phase"]
+        )
         for (kind, namespace, phase), count in sorted(counts.items()):
             gauge.add_metric([kind, namespace, phase], count)
         yield gauge
@@ -44,21 +46,45 @@ class Metrics:
         self.phases = PhaseTracker()
         self.registry.register(self.phases)
         labels = ["kind", "namespace"]
-        self.run_seconds = Histogram("boltz_run_duration_seconds", "Job start to finish, for finished runs.",
-                                     labels + ["outcome"], buckets=DURATION_BUCKETS, registry=self.registry)
-        self.queue_wait_seconds = Histogram("boltz_queue_wait_seconds", "Resource created to Job started.",
-                                            labels, buckets=DURATION_BUCKETS, registry=self.registry)
-        self.jobs_created = Counter("boltz_jobs_created_total", "Jobs the operator created.", labels, registry=self.registry)
-        self.retries = Counter("boltz_retries_total", "Failed worker pods the Job retried, by error class.",
-                               labels + ["reason"], registry=self.registry)
-        self.reconcile_errors = Counter("boltz_reconcile_errors_total", "Reconcile passes that raised.", labels,
-                                        registry=self.registry)
+        self.run_seconds = Histogram(
+            "boltz_run_duration_seconds",
+            "Job start to finish, for finished runs.",
+            labels + ["outcome"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_wait_seconds = Histogram(
+            "boltz_queue_wait_seconds",
+            "Resource created to Job started.",
+            labels,
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.jobs_created = Counter(
+            "boltz_jobs_created_total", "Jobs the operator created.", labels, registry=self.registry
+        )
+        self.retries = Counter(
+            "boltz_retries_total",
+            "Failed worker pods the Job retried, by error class.",
+            labels + ["reason"],
+            registry=self.registry,
+        )
+        self.reconcile_errors = Counter(
+            "boltz_reconcile_errors_total", "Reconcile passes that raised.", labels, registry=self.registry
+        )
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
 
-    def finished(self, kind: str, namespace: str, outcome: str, created: str | None, started: datetime | str | None,
-                 completed: datetime | str | None) -> None:
+    def finished(
+        self,
+        kind: str,
+        namespace: str,
+        outcome: str,
+        created: str | None,
+        started: datetime | str | None,
+        completed: datetime | str | None,
+    ) -> None:
         """Observe a run that just reached a terminal phase (called once, on the transition)."""
         created_at, started_at, completed_at = (_as_datetime(t) for t in (created, started, completed))
         if started_at and completed_at:

@@ -18,8 +18,13 @@ pytestmark = pytest.mark.cluster
 
 
 def tool(state_dir, command: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CLUSTER_TOOL), command], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, "BOLTZ_CLUSTER_DIR": str(state_dir)})
+    return subprocess.run(
+        [sys.executable, str(CLUSTER_TOOL), command],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "BOLTZ_CLUSTER_DIR": str(state_dir)},
+    )
 
 
 def alive(pid: int) -> bool:
@@ -43,7 +48,9 @@ def test_up_is_idempotent_replaces_a_dead_cluster_and_down_stops_only_its_own(tm
         assert {n: p["pid"] for n, p in json.loads((state_dir / "state.json").read_text())["processes"].items()} == pids
 
         os.kill(pids["kube-apiserver"], signal.SIGKILL)
-        wait_until(lambda: tool(state_dir, "status").returncode == 1, timeout=30, what="status to report the cluster dead")
+        wait_until(
+            lambda: tool(state_dir, "status").returncode == 1, timeout=30, what="status to report the cluster dead"
+        )
         replaced = tool(state_dir, "up")
         assert replaced.returncode == 0, replaced.stderr
         assert "not live; cleaning it up" in replaced.stderr
@@ -51,7 +58,9 @@ def test_up_is_idempotent_replaces_a_dead_cluster_and_down_stops_only_its_own(tm
         new_pids = {n: p["pid"] for n, p in json.loads((state_dir / "state.json").read_text())["processes"].items()}
         assert tool(state_dir, "status").returncode == 0
 
-        session_pids = [p["pid"] for p in json.loads((cluster.state_dir / "state.json").read_text())["processes"].values()]
+        session_pids = [
+            p["pid"] for p in json.loads((cluster.state_dir / "state.json").read_text())["processes"].values()
+        ]
         assert tool(state_dir, "down").returncode == 0
         wait_until(lambda: not any(alive(pid) for pid in new_pids.values()), timeout=30, what="its processes to exit")
         assert all(alive(pid) for pid in session_pids), "down must not touch another cluster's processes"

@@ -31,8 +31,13 @@ class Cluster:
     state_dir: Path
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
-                                input=input, capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            [str(self.bin_dir / "kubectl"), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
@@ -51,12 +56,16 @@ class Cluster:
 
 
 def start_cluster() -> Cluster:
-    result = subprocess.run([sys.executable, str(CLUSTER_TOOL), "up"], stdout=sys.stderr, stderr=sys.stderr, timeout=3600)
+    result = subprocess.run(
+        [sys.executable, str(CLUSTER_TOOL), "up"], stdout=sys.stderr, stderr=sys.stderr, timeout=3600
+    )
     if result.returncode != 0:
         pytest.fail("the local control plane did not start: see the [cluster] messages above and .cluster/logs/")
     state_dir = Path(os.environ.get("BOLTZ_CLUSTER_DIR", REPO / ".cluster"))
     state = json.loads((state_dir / "state.json").read_text())
-    return Cluster(kubeconfig=state_dir / "kubeconfig", bin_dir=Path(state["bin_dir"]), server=state["server"], state_dir=state_dir)
+    return Cluster(
+        kubeconfig=state_dir / "kubeconfig", bin_dir=Path(state["bin_dir"]), server=state["server"], state_dir=state_dir
+    )
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +80,10 @@ def namespace(cluster: Cluster, request: pytest.FixtureRequest):
     name = f"{stem}-{uuid.uuid4().hex[:6]}"
     cluster.kubectl("create", "namespace", name)
     # Pods are refused until the ServiceAccount controller has made the namespace's default account.
-    wait_until(lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-               timeout=30, what=f"ServiceAccount default in {name}")
+    wait_until(
+        lambda: cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+        timeout=30,
+        what=f"ServiceAccount default in {name}",
+    )
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)

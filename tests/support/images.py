@@ -29,9 +29,14 @@ from support.cluster_fixtures import REPO
 
 BUILD_SCRIPT = REPO / "hack" / "images" / "build.sh"
 CACHE_HOME = Path(os.environ.get("BOLTZ_CACHE_HOME", Path.home() / ".cache" / "boltz-operator"))
-STORAGE = ["--root", str(CACHE_HOME / "images" / "storage"),
-           "--runroot", os.environ.get("BOLTZ_IMAGES_RUNROOT", "/run/boltz-operator-buildah"),
-           "--storage-driver", "overlay"]  # fmt: skip  (as hack/images/lib.sh)
+STORAGE = [
+    "--root",
+    str(CACHE_HOME / "images" / "storage"),
+    "--runroot",
+    os.environ.get("BOLTZ_IMAGES_RUNROOT", "/run/boltz-operator-buildah"),
+    "--storage-driver",
+    "overlay",
+]  # fmt: skip  (as hack/images/lib.sh)
 BUILD_SECONDS: dict[str, int] = {}
 
 
@@ -194,8 +199,17 @@ class ImageRoot:
         groups = [f"--groups={','.join(map(str, run.groups))}"] if run.groups else []
         process = [*(run.entrypoint if run.entrypoint is not None else self.entrypoint), *args]
         # chroot and env by absolute path: before the chroot PATH is the host's, after it the container's.
-        enter = ["/usr/sbin/chroot", f"--userspec={run.user}", *groups, str(self.root),
-                 "/usr/bin/env", "-i", f"--chdir={self.workdir}", *(f"{k}={v}" for k, v in env.items()), *process]
+        enter = [
+            "/usr/sbin/chroot",
+            f"--userspec={run.user}",
+            *groups,
+            str(self.root),
+            "/usr/bin/env",
+            "-i",
+            f"--chdir={self.workdir}",
+            *(f"{k}={v}" for k, v in env.items()),
+            *process,
+        ]
         steps.append("exec " + " ".join(map(shlex.quote, enter)))
         script = "set -e\n" + "\n".join(steps)
         argv = ["unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "sh", "-c", script]
@@ -230,7 +244,9 @@ def project(pod: dict, volume_name: str, configmaps: dict[str, dict[str, str]], 
     """Write what the kubelet would project for `volume_name` of `pod` (a projected or configMap volume) into
     `dest`: each item of each ConfigMap source at its path. `configmaps`: name -> data."""
     [volume] = [v for v in pod["volumes"] if v["name"] == volume_name]
-    sources = [s["configMap"] for s in volume["projected"]["sources"]] if "projected" in volume else [volume["configMap"]]
+    sources = (
+        [s["configMap"] for s in volume["projected"]["sources"]] if "projected" in volume else [volume["configMap"]]
+    )
     for source in sources:
         data = configmaps[source["name"]]
         for item in source.get("items") or [{"key": key, "path": key} for key in data]:

@@ -17,8 +17,9 @@ EXAMPLES = REPO / "examples"
 RESULTS_BUCKET_URI = "s3://results/boltz"
 
 
-def played(summary: RunSummary | None = None, exit_code: int = 0, run_duration: str | None = None,
-           only: str | None = None) -> dict:
+def played(
+    summary: RunSummary | None = None, exit_code: int = 0, run_duration: str | None = None, only: str | None = None
+) -> dict:
     """only: narrow the result to some pods of a Job: "index-<i>" (one index of an Indexed Job) or a component
     ("design", "filter"); merge several with `merge_played`."""
     suffix = f".{only}" if only else ""
@@ -35,16 +36,26 @@ def merge_played(*parts: dict) -> dict:
 
 
 def populate_ok() -> RunSummary:
-    files = [FileSummary(path="boltz2/boltz2_conf.ckpt", bytes=2_300_000_000, sha256="a" * 64),
-             FileSummary(path="boltz2/boltz2_aff.ckpt", bytes=1_800_000_000, sha256="b" * 64),
-             FileSummary(path="boltz2/mols.tar", bytes=90_000_000, sha256="c" * 64)]
+    files = [
+        FileSummary(path="boltz2/boltz2_conf.ckpt", bytes=2_300_000_000, sha256="a" * 64),
+        FileSummary(path="boltz2/boltz2_aff.ckpt", bytes=1_800_000_000, sha256="b" * 64),
+        FileSummary(path="boltz2/mols.tar", bytes=90_000_000, sha256="c" * 64),
+    ]
     return RunSummary(ok=True, files=files, total_bytes=sum(f.bytes for f in files), duration_seconds=42.5)
 
 
 def predict_ok(uri: str) -> RunSummary:
-    return RunSummary(ok=True, results_uri=uri, confidence_score=0.91, ptm=0.88, iptm=0.84, complex_plddt=0.93,
-                      affinity_pred_value=-1.25, affinity_probability_binary=0.78,
-                      structures=["prediction_model_0.cif"])
+    return RunSummary(
+        ok=True,
+        results_uri=uri,
+        confidence_score=0.91,
+        ptm=0.88,
+        iptm=0.84,
+        complex_plddt=0.93,
+        affinity_pred_value=-1.25,
+        affinity_probability_binary=0.78,
+        structures=["prediction_model_0.cif"],
+    )
 
 
 def failure(error_class: ErrorClass, message: str) -> tuple[RunSummary, int]:
@@ -66,8 +77,13 @@ def model_cache(name: str = "default", pod_metadata: dict | None = None, bundles
 def prediction(name: str, pod_metadata: dict | None = None, **spec_changes) -> dict:
     pred = yaml.safe_load((EXAMPLES / "prediction.yaml").read_text())
     pred["metadata"] = {"name": name}
-    pred["spec"]["results"] = {"s3": {"uri": RESULTS_BUCKET_URI, "endpoint": "http://s3.example:8333",
-                                      "credentialsSecretRef": {"name": "results-s3"}}}
+    pred["spec"]["results"] = {
+        "s3": {
+            "uri": RESULTS_BUCKET_URI,
+            "endpoint": "http://s3.example:8333",
+            "credentialsSecretRef": {"name": "results-s3"},
+        }
+    }
     if pod_metadata is not None:
         pred["spec"]["podMetadata"] = pod_metadata
     pred["spec"].update(copy.deepcopy(spec_changes))
@@ -75,16 +91,29 @@ def prediction(name: str, pod_metadata: dict | None = None, **spec_changes) -> d
 
 
 def shard_ok(index: int, designs: int) -> RunSummary:
-    return RunSummary(ok=True, results_uri=f"s3://results/boltz/shards/{index}", shard_index=index,
-                      designs_completed=designs)
+    return RunSummary(
+        ok=True, results_uri=f"s3://results/boltz/shards/{index}", shard_index=index, designs_completed=designs
+    )
 
 
 def filter_ok(shards: list[int], designs: int, selected: int) -> RunSummary:
-    top = [TopDesign(rank=k, id=f"shard-{k:05d}_design_{k}", sequence="MKV" * (k + 10),
-                     metrics={"design_to_target_iptm": round(0.9 - k / 100, 4), "filter_rmsd": 1.0 + k / 10})
-           for k in range(1, min(selected, 10) + 1)]
-    return RunSummary(ok=True, results_uri="s3://results/boltz/final", designs_completed=designs,
-                      shards_merged=shards, designs_selected=selected, top_designs=top)
+    top = [
+        TopDesign(
+            rank=k,
+            id=f"shard-{k:05d}_design_{k}",
+            sequence="MKV" * (k + 10),
+            metrics={"design_to_target_iptm": round(0.9 - k / 100, 4), "filter_rmsd": 1.0 + k / 10},
+        )
+        for k in range(1, min(selected, 10) + 1)
+    ]
+    return RunSummary(
+        ok=True,
+        results_uri="s3://results/boltz/final",
+        designs_completed=designs,
+        shards_merged=shards,
+        designs_selected=selected,
+        top_designs=top,
+    )
 
 
 def campaign(name: str, pod_metadata: dict | None = None, example: str = "campaign.yaml", **spec_changes) -> dict:
@@ -92,8 +121,13 @@ def campaign(name: str, pod_metadata: dict | None = None, example: str = "campai
     body["metadata"] = {"name": name}
     for sized in ("budget", "parallelism"):  # sized for the example's numDesigns: tests say what they need
         body["spec"].pop(sized, None)
-    body["spec"]["results"] = {"s3": {"uri": RESULTS_BUCKET_URI, "endpoint": "http://s3.example:8333",
-                                      "credentialsSecretRef": {"name": "results-s3"}}}
+    body["spec"]["results"] = {
+        "s3": {
+            "uri": RESULTS_BUCKET_URI,
+            "endpoint": "http://s3.example:8333",
+            "credentialsSecretRef": {"name": "results-s3"},
+        }
+    }
     if pod_metadata is not None:
         body["spec"]["podMetadata"] = pod_metadata
     body["spec"].update(copy.deepcopy(spec_changes))

@@ -75,7 +75,11 @@ class JobBody:
     """A Job as the watch delivers it: its name, spec.suspend and status."""
 
     def __init__(self, name: str):
-        self._body: dict[str, Any] = {"metadata": {"name": name}, "spec": {"suspend": False}, "status": {"conditions": []}}
+        self._body: dict[str, Any] = {
+            "metadata": {"name": name},
+            "spec": {"suspend": False},
+            "status": {"conditions": []},
+        }
 
     def conditions(self, conditions: list[dict] | None) -> JobBody:
         self._body["status"]["conditions"] = list(conditions or [])

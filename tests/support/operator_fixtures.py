@@ -37,19 +37,34 @@ def install_crds_and_rbac(cluster: Cluster) -> None:
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
     cluster.kubectl("create", "namespace", OPERATOR_NAMESPACE, check=False)
     rendered = subprocess.run(
-        [str(cluster.bin_dir / "helm"), "template", "boltz-operator", str(REPO / "helm" / "boltz-operator"),
-         "--namespace", OPERATOR_NAMESPACE, "--show-only", "templates/serviceaccount.yaml", "--show-only", "templates/rbac.yaml"],
-        capture_output=True, text=True, check=True).stdout
+        [
+            str(cluster.bin_dir / "helm"),
+            "template",
+            "boltz-operator",
+            str(REPO / "helm" / "boltz-operator"),
+            "--namespace",
+            OPERATOR_NAMESPACE,
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     cluster.kubectl("apply", "-f", "-", input=rendered)
 
 
-def operator_kubeconfig(cluster: Cluster, path: Path, namespace: str = OPERATOR_NAMESPACE,
-                        service_account: str = OPERATOR_SERVICE_ACCOUNT) -> Path:
+def operator_kubeconfig(
+    cluster: Cluster, path: Path, namespace: str = OPERATOR_NAMESPACE, service_account: str = OPERATOR_SERVICE_ACCOUNT
+) -> Path:
     """A kubeconfig that authenticates as this ServiceAccount (by default the chart's) and nothing else."""
     token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=24h").stdout.strip()
     admin = json.loads(cluster.kubeconfig.read_text())
     config = {
-        "apiVersion": "v1", "kind": "Config",
+        "apiVersion": "v1",
+        "kind": "Config",
         "clusters": admin["clusters"],
         "users": [{"name": "operator", "user": {"token": token}}],
         "contexts": [{"name": "operator", "context": {"cluster": admin["clusters"][0]["name"], "user": "operator"}}],
@@ -63,8 +78,14 @@ class OperatorProcess:
     """`boltz-operator run` as a process: all namespaces by default, or only `namespaces` (what a release with
     watchNamespaces runs, and what keeps a benchmark's operator out of other tests' namespaces)."""
 
-    def __init__(self, cluster: Cluster, kubeconfig: Path, log_path: Path, env: dict[str, str] | None = None,
-                 namespaces: list[str] | None = None):
+    def __init__(
+        self,
+        cluster: Cluster,
+        kubeconfig: Path,
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        namespaces: list[str] | None = None,
+    ):
         self.cluster, self.kubeconfig, self.log_path, self.extra_env = cluster, kubeconfig, log_path, env or {}
         self.namespaces = namespaces or []
         self.proc: subprocess.Popen | None = None
@@ -84,9 +105,19 @@ class OperatorProcess:
         verbose = ["-v"] if os.environ.get("BOLTZ_TEST_OPERATOR_VERBOSE") else []
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "boltz_operator.cli", "run", *scope, *verbose,
-                 f"--liveness=http://127.0.0.1:{self.port}/healthz"],
-                env=env, stdout=log, stderr=subprocess.STDOUT)
+                [
+                    sys.executable,
+                    "-m",
+                    "boltz_operator.cli",
+                    "run",
+                    *scope,
+                    *verbose,
+                    f"--liveness=http://127.0.0.1:{self.port}/healthz",
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         wait_until(self._ready, timeout=60, what=f"the operator's health endpoint (log: {self.log_path})")
         return self
 
@@ -127,6 +158,8 @@ def operator_identity(cluster: Cluster, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def operator(cluster: Cluster, operator_identity: Path, tmp_path_factory):
     """One operator for the session, watching all namespaces (tests each use a fresh one)."""
-    process = OperatorProcess(cluster, operator_identity, tmp_path_factory.mktemp("operator-log") / "operator.log").start()
+    process = OperatorProcess(
+        cluster, operator_identity, tmp_path_factory.mktemp("operator-log") / "operator.log"
+    ).start()
     yield process
     process.stop()

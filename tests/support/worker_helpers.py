@@ -59,9 +59,16 @@ def make_boltzgen_files() -> dict[str, dict[str, bytes]]:
     """Small stand-ins for the boltzgen bundle by repository, deterministic. boltz2_aff.ckpt differs from the boltz2
     bundle's on purpose: a file fetched from the wrong repository shows."""
     rng = random.Random(5678)
-    checkpoints = {name: rng.randbytes(size) for name, size in (
-        ("boltzgen1_diverse.ckpt", 150_000), ("boltzgen1_adherence.ckpt", 140_000), ("boltzgen1_ifold.ckpt", 90_000),
-        ("boltz2_conf_final.ckpt", 120_000), ("boltz2_aff.ckpt", 110_000))}
+    checkpoints = {
+        name: rng.randbytes(size)
+        for name, size in (
+            ("boltzgen1_diverse.ckpt", 150_000),
+            ("boltzgen1_adherence.ckpt", 140_000),
+            ("boltzgen1_ifold.ckpt", 90_000),
+            ("boltz2_conf_final.ckpt", 120_000),
+            ("boltz2_aff.ckpt", 110_000),
+        )
+    }
     return {BOLTZGEN_REPO: checkpoints, BOLTZGEN_DATASET: {"mols.zip": make_mols_zip()}}
 
 

@@ -155,11 +155,33 @@ class StepOptions(KubeModel):
 
 # A common set of taints of spot / preemptible GPU nodes; spot: true tolerates them all.
 SPOT_TOLERATIONS: tuple[Toleration, ...] = (
-    Toleration(key="cloud.google.com/gke-spot", operator=TolerationOperator.EQUAL, value="true", effect=TaintEffect.NO_SCHEDULE),
-    Toleration(key="cloud.google.com/gke-preemptible", operator=TolerationOperator.EQUAL, value="true", effect=TaintEffect.NO_SCHEDULE),
-    Toleration(key="kubernetes.azure.com/scalesetpriority", operator=TolerationOperator.EQUAL, value="spot", effect=TaintEffect.NO_SCHEDULE),
-    Toleration(key="eks.amazonaws.com/capacityType", operator=TolerationOperator.EQUAL, value="SPOT", effect=TaintEffect.NO_SCHEDULE),
-    Toleration(key="karpenter.sh/capacity-type", operator=TolerationOperator.EQUAL, value="spot", effect=TaintEffect.NO_SCHEDULE),
+    Toleration(
+        key="cloud.google.com/gke-spot", operator=TolerationOperator.EQUAL, value="true", effect=TaintEffect.NO_SCHEDULE
+    ),
+    Toleration(
+        key="cloud.google.com/gke-preemptible",
+        operator=TolerationOperator.EQUAL,
+        value="true",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
+    Toleration(
+        key="kubernetes.azure.com/scalesetpriority",
+        operator=TolerationOperator.EQUAL,
+        value="spot",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
+    Toleration(
+        key="eks.amazonaws.com/capacityType",
+        operator=TolerationOperator.EQUAL,
+        value="SPOT",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
+    Toleration(
+        key="karpenter.sh/capacity-type",
+        operator=TolerationOperator.EQUAL,
+        value="spot",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
 )
 
 
@@ -430,9 +452,7 @@ class CampaignProgress(StatusModel):
         description="Designs BoltzGen's filter dropped before ranking because an earlier design had the same designed "
         "sequence (it keeps the first): why a campaign can select fewer than budget.",
     )
-    designs_selected: int | None = Field(
-        default=None, ge=0, description="Designs in the final set (at most budget)."
-    )
+    designs_selected: int | None = Field(default=None, ge=0, description="Designs in the final set (at most budget).")
 
 
 class CampaignEstimate(StatusModel):

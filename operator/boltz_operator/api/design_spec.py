@@ -136,9 +136,7 @@ class DesignBindingTypes(KubeModel):
     """Residues of this chain the designs should (binding) or should not (notBinding) contact."""
 
     binding: ResidueRange | None = Field(default=None, description="Residues to bind. " + RANGE_HINT)
-    not_binding: ResidueRange | None = Field(
-        default=None, description="Residues not to bind. " + RANGE_HINT
-    )
+    not_binding: ResidueRange | None = Field(default=None, description="Residues not to bind. " + RANGE_HINT)
 
 
 class DesignSecondaryStructure(KubeModel):
@@ -163,7 +161,9 @@ class ResidueConstraint(KubeModel):
     )
 
 
-FIXED_ONLY = "bindingTypes name residues to contact or avoid, which must not be designed: this chain has no fixed residue"
+FIXED_ONLY = (
+    "bindingTypes name residues to contact or avoid, which must not be designed: this chain has no fixed residue"
+)
 DESIGNED_ONLY = "secondaryStructure conditions designed residues: this chain has none (add numbers to its sequence)"
 
 
@@ -172,10 +172,16 @@ class DesignProtein(KubeModel):
     bindingTypes only on fixed residues and secondaryStructure only on designed ones."""
 
     cel_rules = (
-        CelRule(rule="!has(self.bindingTypes) || self.sequence.matches('[A-Z]')", message=FIXED_ONLY,
-                field_path=".bindingTypes"),
-        CelRule(rule="!has(self.secondaryStructure) || self.sequence.matches('[0-9]')", message=DESIGNED_ONLY,
-                field_path=".secondaryStructure"),
+        CelRule(
+            rule="!has(self.bindingTypes) || self.sequence.matches('[A-Z]')",
+            message=FIXED_ONLY,
+            field_path=".bindingTypes",
+        ),
+        CelRule(
+            rule="!has(self.secondaryStructure) || self.sequence.matches('[0-9]')",
+            message=DESIGNED_ONLY,
+            field_path=".secondaryStructure",
+        ),
     )
 
     ids: ChainIds = Field(description=IDS_DESCRIPTION)

@@ -462,8 +462,7 @@ class BoltzPredictionSpec(KubeModel):
     model_cache: ObjectName = Field(
         default="default",
         description="Name of the BoltzModelCache (same namespace) whose weights to use. "
-        "The run waits until it is Ready."
-        + IMMUTABLE_NOTE,
+        "The run waits until it is Ready." + IMMUTABLE_NOTE,
     )
     sequences: list[SequenceEntry] = Field(
         min_length=1,

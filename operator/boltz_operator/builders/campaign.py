@@ -34,7 +34,9 @@ DESIGN = "design"
 FILTER = "filter"
 SPEC_FILE = "design-spec.yaml"
 RUN_KEYS = {DESIGN: "design-run.json", FILTER: "filter-run.json"}
-SHARD_FAIL_INDEX_CODES = frozenset({int(contract.ExitCode.GPU_OUT_OF_MEMORY), int(contract.ExitCode.HOST_OUT_OF_MEMORY)})
+SHARD_FAIL_INDEX_CODES = frozenset(
+    {int(contract.ExitCode.GPU_OUT_OF_MEMORY), int(contract.ExitCode.HOST_OUT_OF_MEMORY)}
+)
 
 
 def job_name(name: str, step: str) -> str:
@@ -53,8 +55,11 @@ def min_successful_shards(spec: BoltzGenCampaignSpec) -> int:
 
 def design_options(step: StepOptions) -> contract.DesignOptions:
     return contract.DesignOptions(
-        diffusion_batch_size=step.diffusion_batch_size, step_scale=step.step_scale, noise_scale=step.noise_scale,
-        inverse_fold_num_sequences=step.inverse_fold_num_sequences or 1, inverse_fold_avoid=step.inverse_fold_avoid,
+        diffusion_batch_size=step.diffusion_batch_size,
+        step_scale=step.step_scale,
+        noise_scale=step.noise_scale,
+        inverse_fold_num_sequences=step.inverse_fold_num_sequences or 1,
+        inverse_fold_avoid=step.inverse_fold_avoid,
     )
 
 
@@ -64,10 +69,12 @@ def filter_options(step: StepOptions) -> contract.FilterOptions:
         filter_biased=step.filter_biased if step.filter_biased is not None else True,
         refolding_rmsd_threshold=step.refolding_rmsd_threshold,
         additional_filters=[f"{f.metric}{f.operator.value}{_number(f.threshold)}" for f in step.additional_filters]
-        if step.additional_filters else None,
+        if step.additional_filters
+        else None,
         metrics_override={m.metric: m.weight for m in step.metrics_override} if step.metrics_override else None,
         size_buckets=[f"{b.min_length}-{b.max_length}:{b.count}" for b in step.size_buckets]
-        if step.size_buckets else None,
+        if step.size_buckets
+        else None,
     )
 
 
@@ -79,28 +86,47 @@ def _number(value: float) -> str:
 
 
 def _downloads(files: list[InputFileRef], results: ResultsPlacement) -> list[contract.S3Download]:
-    return [f.s3_download(results.s3_endpoint, results.s3_region).model_copy(update={"max_bytes": MAX_STRUCTURE_FILE_BYTES})
-            for f in files if f.source == "s3"]
+    return [
+        f.s3_download(results.s3_endpoint, results.s3_region).model_copy(update={"max_bytes": MAX_STRUCTURE_FILE_BYTES})
+        for f in files
+        if f.source == "s3"
+    ]
 
 
-def build_design_run(spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement) -> contract.DesignRun:
+def build_design_run(
+    spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement
+) -> contract.DesignRun:
     per_shard, extra = divmod(spec.num_designs, spec.shard_count)
     return contract.DesignRun(
-        spec_file=SPEC_FILE, protocol=spec.protocol.value, num_designs=per_shard, extra_design_shards=extra,
-        options=design_options(spec.step_options), downloads=_downloads(files, results), results=results.target,
+        spec_file=SPEC_FILE,
+        protocol=spec.protocol.value,
+        num_designs=per_shard,
+        extra_design_shards=extra,
+        options=design_options(spec.step_options),
+        downloads=_downloads(files, results),
+        results=results.target,
     )
 
 
-def build_filter_run(spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement) -> contract.FilterRun:
+def build_filter_run(
+    spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement
+) -> contract.FilterRun:
     return contract.FilterRun(
-        spec_file=SPEC_FILE, protocol=spec.protocol.value, num_shards=spec.shard_count,
-        min_shards=min_successful_shards(spec), budget=spec.effective_budget, options=filter_options(spec.step_options),
-        top_designs=MAX_TOP_DESIGNS, downloads=_downloads(files, results), results=results.target,
+        spec_file=SPEC_FILE,
+        protocol=spec.protocol.value,
+        num_shards=spec.shard_count,
+        min_shards=min_successful_shards(spec),
+        budget=spec.effective_budget,
+        options=filter_options(spec.step_options),
+        top_designs=MAX_TOP_DESIGNS,
+        downloads=_downloads(files, results),
+        results=results.target,
     )
 
 
-def build_configmap(ref: OwnerRef, spec_doc: dict, design_run: contract.DesignRun,
-                    filter_run: contract.FilterRun) -> client.V1ConfigMap:
+def build_configmap(
+    ref: OwnerRef, spec_doc: dict, design_run: contract.DesignRun, filter_run: contract.FilterRun
+) -> client.V1ConfigMap:
     """Owned by the campaign and created before the Jobs: a pod never waits on a missing volume."""
     return client.V1ConfigMap(
         metadata=ref.child_meta(configmap_name(ref.name), DESIGN),
@@ -113,8 +139,14 @@ def build_configmap(ref: OwnerRef, spec_doc: dict, design_run: contract.DesignRu
     )
 
 
-def build_design_job(ref: OwnerRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
-                     cache_claim: str, config: OperatorConfig) -> client.V1Job:
+def build_design_job(
+    ref: OwnerRef,
+    spec: BoltzGenCampaignSpec,
+    files: list[InputFileRef],
+    results: ResultsPlacement,
+    cache_claim: str,
+    config: OperatorConfig,
+) -> client.V1Job:
     """An Indexed Job: index i is shard i. Each index retries on its own (backoffLimitPerIndex); once more shards have
     failed than minSuccessfulShardFraction allows, maxFailedIndexes stops the rest: no GPU spent on a lost cause.
     Invalid input and an unusable cache still fail the whole Job at once: every shard would fail the same way."""
@@ -133,38 +165,75 @@ def build_design_job(ref: OwnerRef, spec: BoltzGenCampaignSpec, files: list[Inpu
     return job
 
 
-def build_filter_job(ref: OwnerRef, spec: BoltzGenCampaignSpec, files: list[InputFileRef], results: ResultsPlacement,
-                     cache_claim: str, config: OperatorConfig) -> client.V1Job:
+def build_filter_job(
+    ref: OwnerRef,
+    spec: BoltzGenCampaignSpec,
+    files: list[InputFileRef],
+    results: ResultsPlacement,
+    cache_claim: str,
+    config: OperatorConfig,
+) -> client.V1Job:
     """One pod, one GPU (boltzgen checks for CUDA before any step, filtering included)."""
     job = _job(ref, spec, FILTER, files, results, cache_claim, config)
     job.spec.backoff_limit = spec.retries_per_shard
     return job
 
 
-def _job(ref: OwnerRef, spec: BoltzGenCampaignSpec, step: str, files: list[InputFileRef], results: ResultsPlacement,
-         cache_claim: str, config: OperatorConfig) -> client.V1Job:
+def _job(
+    ref: OwnerRef,
+    spec: BoltzGenCampaignSpec,
+    step: str,
+    files: list[InputFileRef],
+    results: ResultsPlacement,
+    cache_claim: str,
+    config: OperatorConfig,
+) -> client.V1Job:
     placement = gpu_placement(spec.resources, spec.tolerations, spec.queue_name, config)
     pod = WorkerPod.placed(
-        placement, image=config.boltzgen_worker_image, command=["boltz-worker", step],
+        placement,
+        image=config.boltzgen_worker_image,
+        command=["boltz-worker", step],
         env=[client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"), *results.env],
-        mounts=run_mounts(results.mounts), volumes=run_volumes(_config_volume(ref, step, files), cache_claim, results.volumes),
-        image_pull_policy=config.image_pull_policy, service_account=config.worker_service_account,
-        pod_metadata=spec.pod_metadata, priority_class_name=spec.priority_class_name,
+        mounts=run_mounts(results.mounts),
+        volumes=run_volumes(_config_volume(ref, step, files), cache_claim, results.volumes),
+        image_pull_policy=config.image_pull_policy,
+        service_account=config.worker_service_account,
+        pod_metadata=spec.pod_metadata,
+        priority_class_name=spec.priority_class_name,
         runtime_class_name=config.runtime_class_name,
     )
-    return worker_job(ref, job_name(ref.name, step), step, pod, backoff_limit=0,
-                      active_deadline_seconds=spec.timeout_seconds, ttl_seconds=config.job_ttl_seconds,
-                      queue_name=placement.queue_name)
+    return worker_job(
+        ref,
+        job_name(ref.name, step),
+        step,
+        pod,
+        backoff_limit=0,
+        active_deadline_seconds=spec.timeout_seconds,
+        ttl_seconds=config.job_ttl_seconds,
+        queue_name=placement.queue_name,
+    )
 
 
 def _config_volume(ref: OwnerRef, step: str, files: list[InputFileRef]) -> client.V1Volume:
     """run.json (this step's run), the design spec, and the ConfigMap-held target structures under inputs/."""
-    sources = [client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(
-        name=configmap_name(ref.name),
-        items=[client.V1KeyToPath(key=RUN_KEYS[step], path=contract.RUN_FILE),
-               client.V1KeyToPath(key=SPEC_FILE, path=SPEC_FILE)]))]
+    sources = [
+        client.V1VolumeProjection(
+            config_map=client.V1ConfigMapProjection(
+                name=configmap_name(ref.name),
+                items=[
+                    client.V1KeyToPath(key=RUN_KEYS[step], path=contract.RUN_FILE),
+                    client.V1KeyToPath(key=SPEC_FILE, path=SPEC_FILE),
+                ],
+            )
+        )
+    ]
     for f in files:
         if f.source == "configMap":
-            sources.append(client.V1VolumeProjection(config_map=client.V1ConfigMapProjection(
-                name=f.name, items=[client.V1KeyToPath(key=f.key, path=f"inputs/{f.file_name}")])))
+            sources.append(
+                client.V1VolumeProjection(
+                    config_map=client.V1ConfigMapProjection(
+                        name=f.name, items=[client.V1KeyToPath(key=f.key, path=f"inputs/{f.file_name}")]
+                    )
+                )
+            )
     return client.V1Volume(name=CONFIG_VOLUME, projected=client.V1ProjectedVolumeSource(sources=sources))

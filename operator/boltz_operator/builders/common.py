@@ -59,27 +59,43 @@ class OwnerRef:
         }
 
     def owner_reference(self) -> client.V1OwnerReference:
-        return client.V1OwnerReference(api_version=API_VERSION, kind=self.kind, name=self.name, uid=self.uid,
-                                       controller=True, block_owner_deletion=True)
+        return client.V1OwnerReference(
+            api_version=API_VERSION,
+            kind=self.kind,
+            name=self.name,
+            uid=self.uid,
+            controller=True,
+            block_owner_deletion=True,
+        )
 
-    def child_meta(self, name: str, component: str, owned: bool = True,
-                   labels: dict[str, str] | None = None) -> client.V1ObjectMeta:
+    def child_meta(
+        self, name: str, component: str, owned: bool = True, labels: dict[str, str] | None = None
+    ) -> client.V1ObjectMeta:
         """A child's metadata: its name, this namespace, labels(component) (or `labels`), owned unless not."""
-        return client.V1ObjectMeta(name=name, namespace=self.namespace, labels=labels or self.labels(component),
-                                   owner_references=[self.owner_reference()] if owned else None)
+        return client.V1ObjectMeta(
+            name=name,
+            namespace=self.namespace,
+            labels=labels or self.labels(component),
+            owner_references=[self.owner_reference()] if owned else None,
+        )
 
 
 def pod_security_context() -> client.V1PodSecurityContext:
     # Restricted Pod Security Standard: non-root, RuntimeDefault seccomp; fsGroup makes volumes writable.
     return client.V1PodSecurityContext(
-        run_as_non_root=True, run_as_user=WORKER_UID, run_as_group=WORKER_UID, fs_group=WORKER_UID,
+        run_as_non_root=True,
+        run_as_user=WORKER_UID,
+        run_as_group=WORKER_UID,
+        fs_group=WORKER_UID,
         seccomp_profile=client.V1SeccompProfile(type="RuntimeDefault"),
     )
 
 
 def container_security_context() -> client.V1SecurityContext:
     return client.V1SecurityContext(
-        allow_privilege_escalation=False, read_only_root_filesystem=True, run_as_non_root=True,
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
         capabilities=client.V1Capabilities(drop=["ALL"]),
     )
 
@@ -95,8 +111,10 @@ def run_mounts(extra: list[client.V1VolumeMount]) -> list[client.V1VolumeMount]:
 
 def run_volumes(config: client.V1Volume, cache_claim: str, extra: list[client.V1Volume]) -> list[client.V1Volume]:
     """The volumes behind run_mounts: the config volume (named CONFIG_VOLUME), the cache PVC read-only, `extra`."""
-    models = client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
-        claim_name=cache_claim, read_only=True))
+    models = client.V1Volume(
+        name=MODELS_VOLUME,
+        persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(claim_name=cache_claim, read_only=True),
+    )
     return [config, models, *extra]
 
 
@@ -133,8 +151,10 @@ def s3_credentials_env(secret_name: str | None) -> list[client.V1EnvVar]:
     if not secret_name:
         return []
     return [
-        client.V1EnvVar(name=key, value_from=client.V1EnvVarSource(
-            secret_key_ref=client.V1SecretKeySelector(name=secret_name, key=key)))
+        client.V1EnvVar(
+            name=key,
+            value_from=client.V1EnvVarSource(secret_key_ref=client.V1SecretKeySelector(name=secret_name, key=key)),
+        )
         for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     ]
 
@@ -144,18 +164,26 @@ def failure_policy(fail_index_codes: frozenset[int] = frozenset()) -> client.V1P
     fail_index_codes (Indexed Jobs with backoffLimitPerIndex): of those, fail only the pod's index, not the Job."""
     fail_fast = {int(code) for code in contract.FAIL_FAST_EXIT_CODES}
     rules = [
-        client.V1PodFailurePolicyRule(action=action, on_exit_codes=client.V1PodFailurePolicyOnExitCodesRequirement(
-            container_name=WORKER_CONTAINER, operator="In", values=sorted(codes)))
+        client.V1PodFailurePolicyRule(
+            action=action,
+            on_exit_codes=client.V1PodFailurePolicyOnExitCodesRequirement(
+                container_name=WORKER_CONTAINER, operator="In", values=sorted(codes)
+            ),
+        )
         for action, codes in (("FailJob", fail_fast - fail_index_codes), ("FailIndex", fail_fast & fail_index_codes))
         if codes
     ]
-    return client.V1PodFailurePolicy(rules=[
-        *rules,
-        client.V1PodFailurePolicyRule(
-            action="Ignore",
-            on_pod_conditions=[client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")],
-        ),
-    ])
+    return client.V1PodFailurePolicy(
+        rules=[
+            *rules,
+            client.V1PodFailurePolicyRule(
+                action="Ignore",
+                on_pod_conditions=[
+                    client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")
+                ],
+            ),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -168,15 +196,22 @@ class GpuPlacement:
     queue_name: str | None  # Kueue's LocalQueue, when there is one
 
 
-def gpu_placement(resources, tolerations: list[Toleration], queue_name: str | None, config: OperatorConfig) -> GpuPlacement:
+def gpu_placement(
+    resources, tolerations: list[Toleration], queue_name: str | None, config: OperatorConfig
+) -> GpuPlacement:
     """`resources` is an api ComputeResources with gpus and node_selector (a prediction's or a campaign's)."""
     gpus = resources.gpus if resources.gpus is not None else config.default_gpus
     return GpuPlacement(
-        resources={"cpu": resources.cpu or config.default_cpu, "memory": resources.memory or config.default_memory,
-                   config.gpu_resource_name: str(gpus)},
+        resources={
+            "cpu": resources.cpu or config.default_cpu,
+            "memory": resources.memory or config.default_memory,
+            config.gpu_resource_name: str(gpus),
+        },
         node_selector={**config.node_selector, **(resources.node_selector or {})},
-        tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True))
-                     for t in [*config.gpu_tolerations, *tolerations]],
+        tolerations=[
+            client.V1Toleration(**t.model_dump(mode="json", exclude_none=True))
+            for t in [*config.gpu_tolerations, *tolerations]
+        ],
         queue_name=queue_name or config.default_queue_name,
     )
 
@@ -203,17 +238,33 @@ class WorkerPod:
     @classmethod
     def placed(cls, placement: GpuPlacement, **fields) -> WorkerPod:
         """A pod where a GpuPlacement says (its resources, node selector, tolerations)."""
-        return cls(resources=placement.resources, node_selector=placement.node_selector,
-                   tolerations=placement.tolerations, **fields)
+        return cls(
+            resources=placement.resources,
+            node_selector=placement.node_selector,
+            tolerations=placement.tolerations,
+            **fields,
+        )
 
 
-def worker_job(owner: OwnerRef, name: str, component: str, pod: WorkerPod, *, backoff_limit: int | None,
-               active_deadline_seconds: int | None, ttl_seconds: int, queue_name: str | None = None) -> client.V1Job:
+def worker_job(
+    owner: OwnerRef,
+    name: str,
+    component: str,
+    pod: WorkerPod,
+    *,
+    backoff_limit: int | None,
+    active_deadline_seconds: int | None,
+    ttl_seconds: int,
+    queue_name: str | None = None,
+) -> client.V1Job:
     """The Job every worker runs in: restricted pod, no token, scratch dirs, the worker's termination message,
     and the failure policy that reads its exit code. Labelled and owned by `owner` (plus Kueue's queue label on the
     Job when `queue_name`)."""
     container = client.V1Container(
-        name=WORKER_CONTAINER, image=pod.image, image_pull_policy=pod.image_pull_policy, command=pod.command,
+        name=WORKER_CONTAINER,
+        image=pod.image,
+        image_pull_policy=pod.image_pull_policy,
+        command=pod.command,
         env=[*scratch_env(), *pod.env],
         resources=client.V1ResourceRequirements(requests=pod.resources, limits=pod.resources),
         security_context=container_security_context(),
@@ -223,22 +274,32 @@ def worker_job(owner: OwnerRef, name: str, component: str, pod: WorkerPod, *, ba
         termination_message_policy="FallbackToLogsOnError",
     )
     spec = client.V1PodSpec(
-        restart_policy="Never", automount_service_account_token=False, service_account_name=pod.service_account,
-        security_context=pod_security_context(), containers=[container], volumes=[*pod.volumes, *scratch_volumes()],
-        node_selector=pod.node_selector or None, tolerations=pod.tolerations or None,
-        priority_class_name=pod.priority_class_name, runtime_class_name=pod.runtime_class_name,
+        restart_policy="Never",
+        automount_service_account_token=False,
+        service_account_name=pod.service_account,
+        security_context=pod_security_context(),
+        containers=[container],
+        volumes=[*pod.volumes, *scratch_volumes()],
+        node_selector=pod.node_selector or None,
+        tolerations=pod.tolerations or None,
+        priority_class_name=pod.priority_class_name,
+        runtime_class_name=pod.runtime_class_name,
     )
     labels = owner.labels(component)
     pod_labels = {**(pod.pod_metadata.labels if pod.pod_metadata else {}), **labels}
     pod_annotations = dict(pod.pod_metadata.annotations) if pod.pod_metadata else None
     job_labels = {**labels, KUEUE_QUEUE_LABEL: queue_name} if queue_name else None
     return client.V1Job(
-        api_version="batch/v1", kind="Job",
+        api_version="batch/v1",
+        kind="Job",
         metadata=owner.child_meta(name, component, labels=job_labels),
         spec=client.V1JobSpec(
-            backoff_limit=backoff_limit, active_deadline_seconds=active_deadline_seconds,
-            ttl_seconds_after_finished=ttl_seconds, pod_failure_policy=failure_policy(),
+            backoff_limit=backoff_limit,
+            active_deadline_seconds=active_deadline_seconds,
+            ttl_seconds_after_finished=ttl_seconds,
+            pod_failure_policy=failure_policy(),
             template=client.V1PodTemplateSpec(
-                metadata=client.V1ObjectMeta(labels=pod_labels, annotations=pod_annotations or None), spec=spec),
+                metadata=client.V1ObjectMeta(labels=pod_labels, annotations=pod_annotations or None), spec=spec
+            ),
         ),
     )

@@ -51,13 +51,17 @@ def build_pvc(ref: OwnerRef, spec: BoltzModelCacheSpec) -> client.V1PersistentVo
 def build_run(spec: BoltzModelCacheSpec) -> contract.PopulateRun:
     source = spec.source
     if source.hugging_face is not None:
-        populate_source = contract.PopulateSource(huggingface=contract.HuggingFaceSource(
-            endpoint=source.hugging_face.endpoint.rstrip("/"),
-            token_env=HF_TOKEN_ENV if source.hugging_face.token_secret_ref else None))
+        populate_source = contract.PopulateSource(
+            huggingface=contract.HuggingFaceSource(
+                endpoint=source.hugging_face.endpoint.rstrip("/"),
+                token_env=HF_TOKEN_ENV if source.hugging_face.token_secret_ref else None,
+            )
+        )
     elif source.s3 is not None:
         bucket, prefix = split_s3_uri(source.s3.uri)
-        populate_source = contract.PopulateSource(s3=contract.S3Source(
-            bucket=bucket, prefix=prefix, endpoint_url=source.s3.endpoint, region=source.s3.region))
+        populate_source = contract.PopulateSource(
+            s3=contract.S3Source(bucket=bucket, prefix=prefix, endpoint_url=source.s3.endpoint, region=source.s3.region)
+        )
     else:
         populate_source = contract.PopulateSource(preloaded=True)
     return contract.PopulateRun(bundles=[b.value for b in spec.bundles], source=populate_source)
@@ -78,32 +82,55 @@ def build_configmap(ref: OwnerRef, run: contract.PopulateRun) -> client.V1Config
 def build_job(ref: OwnerRef, spec: BoltzModelCacheSpec, config: OperatorConfig) -> client.V1Job:
     populate = spec.populate_job
     pod = WorkerPod(
-        image=config.worker_image, image_pull_policy=config.image_pull_policy, pod_metadata=populate.pod_metadata,
-        command=["boltz-worker", "populate"], env=_source_env(spec),
-        resources={"cpu": populate.resources.cpu or config.populate_cpu,
-                   "memory": populate.resources.memory or config.populate_memory},
+        image=config.worker_image,
+        image_pull_policy=config.image_pull_policy,
+        pod_metadata=populate.pod_metadata,
+        command=["boltz-worker", "populate"],
+        env=_source_env(spec),
+        resources={
+            "cpu": populate.resources.cpu or config.populate_cpu,
+            "memory": populate.resources.memory or config.populate_memory,
+        },
         mounts=[
             client.V1VolumeMount(name=CONFIG_VOLUME, mount_path=contract.CONFIG_DIR, read_only=True),
             client.V1VolumeMount(name=MODELS_VOLUME, mount_path=contract.MODELS_DIR),  # the cache's one writer
         ],
         volumes=[
             client.V1Volume(name=CONFIG_VOLUME, config_map=client.V1ConfigMapVolumeSource(name=configmap_name(ref))),
-            client.V1Volume(name=MODELS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
-                claim_name=claim_name(ref.name, spec))),
+            client.V1Volume(
+                name=MODELS_VOLUME,
+                persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(
+                    claim_name=claim_name(ref.name, spec)
+                ),
+            ),
         ],
-        service_account=config.worker_service_account, node_selector=populate.node_selector,
-        tolerations=[client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in populate.tolerations or []],
+        service_account=config.worker_service_account,
+        node_selector=populate.node_selector,
+        tolerations=[
+            client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in populate.tolerations or []
+        ],
     )
-    return worker_job(ref, job_name(ref), COMPONENT, pod, backoff_limit=populate.backoff_limit,
-                      active_deadline_seconds=populate.active_deadline_seconds, ttl_seconds=config.job_ttl_seconds)
+    return worker_job(
+        ref,
+        job_name(ref),
+        COMPONENT,
+        pod,
+        backoff_limit=populate.backoff_limit,
+        active_deadline_seconds=populate.active_deadline_seconds,
+        ttl_seconds=config.job_ttl_seconds,
+    )
 
 
 def _source_env(spec: BoltzModelCacheSpec) -> list[client.V1EnvVar]:
     source = spec.source
     if source.hugging_face is not None and source.hugging_face.token_secret_ref is not None:
         ref = source.hugging_face.token_secret_ref
-        return [client.V1EnvVar(name=HF_TOKEN_ENV, value_from=client.V1EnvVarSource(
-            secret_key_ref=client.V1SecretKeySelector(name=ref.name, key=ref.key)))]
+        return [
+            client.V1EnvVar(
+                name=HF_TOKEN_ENV,
+                value_from=client.V1EnvVarSource(secret_key_ref=client.V1SecretKeySelector(name=ref.name, key=ref.key)),
+            )
+        ]
     if source.s3 is not None and source.s3.credentials_secret_ref is not None:
         return s3_credentials_env(source.s3.credentials_secret_ref.name)
     return []

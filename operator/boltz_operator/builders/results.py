@@ -38,11 +38,18 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def place_results(store: ResultsStore | None, default: DefaultResultsStore, namespace: str, name: str, uid: str) -> ResultsPlacement:
+def place_results(
+    store: ResultsStore | None, default: DefaultResultsStore, namespace: str, name: str, uid: str
+) -> ResultsPlacement:
     run_path = f"{namespace}/{name}/{uid}"
     if store is not None and store.s3 is not None:
-        return _s3(store.s3.uri, store.s3.endpoint, store.s3.region,
-                   store.s3.credentials_secret_ref.name if store.s3.credentials_secret_ref else None, run_path)
+        return _s3(
+            store.s3.uri,
+            store.s3.endpoint,
+            store.s3.region,
+            store.s3.credentials_secret_ref.name if store.s3.credentials_secret_ref else None,
+            run_path,
+        )
     if store is not None and store.pvc is not None:
         return _pvc(store.pvc.claim_name, store.pvc.sub_path, run_path)
     if default.s3_uri:
@@ -56,16 +63,27 @@ def _s3(uri: str, endpoint: str | None, region: str | None, secret: str | None, 
     bucket, base = split_s3_uri(uri)
     prefix = posixpath.join(base, run_path) if base else run_path
     return ResultsPlacement(
-        target=contract.ResultsTarget(uri=f"s3://{bucket}/{prefix}",
-                                      s3=contract.S3Target(bucket=bucket, prefix=prefix, endpoint_url=endpoint, region=region)),
-        env=s3_credentials_env(secret), s3_endpoint=endpoint, s3_region=region,
+        target=contract.ResultsTarget(
+            uri=f"s3://{bucket}/{prefix}",
+            s3=contract.S3Target(bucket=bucket, prefix=prefix, endpoint_url=endpoint, region=region),
+        ),
+        env=s3_credentials_env(secret),
+        s3_endpoint=endpoint,
+        s3_region=region,
     )
 
 
 def _pvc(claim: str, sub_path: str | None, run_path: str) -> ResultsPlacement:
     relative = posixpath.join(sub_path.strip("/"), run_path) if sub_path else run_path
     return ResultsPlacement(
-        target=contract.ResultsTarget(uri=f"pvc://{claim}/{relative}", local_dir=posixpath.join(contract.RESULTS_MOUNT, relative)),
-        volumes=[client.V1Volume(name=RESULTS_VOLUME, persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(claim_name=claim))],
+        target=contract.ResultsTarget(
+            uri=f"pvc://{claim}/{relative}", local_dir=posixpath.join(contract.RESULTS_MOUNT, relative)
+        ),
+        volumes=[
+            client.V1Volume(
+                name=RESULTS_VOLUME,
+                persistent_volume_claim=client.V1PersistentVolumeClaimVolumeSource(claim_name=claim),
+            )
+        ],
         mounts=[client.V1VolumeMount(name=RESULTS_VOLUME, mount_path=contract.RESULTS_MOUNT)],
     )

@@ -41,9 +41,7 @@ def crd_file_name(resource: ResourceKind) -> str:
 
 def render_crds() -> dict[str, str]:
     """File name -> YAML text, for every kind."""
-    return {
-        crd_file_name(r): HEADER + _dump(build_crd(r)) for r in RESOURCES
-    }
+    return {crd_file_name(r): HEADER + _dump(build_crd(r)) for r in RESOURCES}
 
 
 def target_dirs(repo_root: Path) -> list[Path]:

@@ -25,16 +25,27 @@ def analysis_memory_shortfall(spec: BoltzGenCampaignSpec, config: OperatorConfig
     if have >= need:
         return None
     held = int(have // contract.ANALYSIS_PROCESS_BYTES)
-    effect = (f"the shards run {held} analysis processes instead of {processes}, and their analysis takes longer"
-              if held else "not even one fits: the shards will likely fail as HostOutOfMemory")
-    return (f"resources.memory {memory} is below what BoltzGen's analysis step needs with resources.cpu {cpu}: one "
-            f"process per CPU, {processes} x about {contract.ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB = "
-            f"{need / 1e9:.1f} GB ({math.ceil(need / 2**30)}Gi); {effect}. Raise resources.memory or lower "
-            f"resources.cpu")
+    effect = (
+        f"the shards run {held} analysis processes instead of {processes}, and their analysis takes longer"
+        if held
+        else "not even one fits: the shards will likely fail as HostOutOfMemory"
+    )
+    return (
+        f"resources.memory {memory} is below what BoltzGen's analysis step needs with resources.cpu {cpu}: one "
+        f"process per CPU, {processes} x about {contract.ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB = "
+        f"{need / 1e9:.1f} GB ({math.ceil(need / 2**30)}Gi); {effect}. Raise resources.memory or lower "
+        f"resources.cpu"
+    )
 
 
-def analysis_memory_condition(status: BoltzGenCampaignStatus, spec: BoltzGenCampaignSpec, config: OperatorConfig, generation,
-                     now, outcome: Outcome) -> BoltzGenCampaignStatus:
+def analysis_memory_condition(
+    status: BoltzGenCampaignStatus,
+    spec: BoltzGenCampaignSpec,
+    config: OperatorConfig,
+    generation,
+    now,
+    outcome: Outcome,
+) -> BoltzGenCampaignStatus:
     """The AnalysisMemory condition: False (and a Warning Event when it turns so) while resources cannot hold the
     analysis pool; True once fixed. Absent on campaigns that never lacked memory (resources are mutable)."""
     short = analysis_memory_shortfall(spec, config)
@@ -43,8 +54,19 @@ def analysis_memory_condition(status: BoltzGenCampaignStatus, spec: BoltzGenCamp
         return status
     if short is not None and (previous is None or previous.status.value != "False" or previous.message != short):
         outcome.events.append(("Warning", "AnalysisMemoryShort", short))
-    conditions = (set_condition(status.conditions, Cond.ANALYSIS_MEMORY.value, False, "AnalysisMemoryShort", short,
-                                generation, now) if short else
-                  set_condition(status.conditions, Cond.ANALYSIS_MEMORY.value, True, "Sufficient",
-                                "resources.memory holds one BoltzGen analysis process per CPU", generation, now))
+    conditions = (
+        set_condition(
+            status.conditions, Cond.ANALYSIS_MEMORY.value, False, "AnalysisMemoryShort", short, generation, now
+        )
+        if short
+        else set_condition(
+            status.conditions,
+            Cond.ANALYSIS_MEMORY.value,
+            True,
+            "Sufficient",
+            "resources.memory holds one BoltzGen analysis process per CPU",
+            generation,
+            now,
+        )
+    )
     return updated(status, {"conditions": conditions})

@@ -95,5 +95,9 @@ class Bookkeeping:
 
     def sizes(self) -> dict[str, int]:
         """Entries held, by table (for tests and memory checks)."""
-        return {"locks": len(self._locks), "written": len(self._written), "in_flight": len(self._in_flight),
-                "failed_pods_seen": len(self._failed_pods_seen)}
+        return {
+            "locks": len(self._locks),
+            "written": len(self._written),
+            "in_flight": len(self._in_flight),
+            "failed_pods_seen": len(self._failed_pods_seen),
+        }

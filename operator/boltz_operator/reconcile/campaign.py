@@ -49,9 +49,16 @@ TERMINAL = (CampaignPhase.SUCCEEDED, CampaignPhase.FAILED)
 MAX_SHARD_ERRORS = 5  # distinct shard errors quoted in a message
 
 
-def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | None, filter_job: dict | None,
-                       kube: KubeApi, config: OperatorConfig, now: datetime | None = None,
-                       in_flight: frozenset[str] = frozenset()) -> Outcome:
+def reconcile_campaign(
+    body: dict,
+    cache_body: dict | None,
+    design_job: dict | None,
+    filter_job: dict | None,
+    kube: KubeApi,
+    config: OperatorConfig,
+    now: datetime | None = None,
+    in_flight: frozenset[str] = frozenset(),
+) -> Outcome:
     """in_flight: the steps ("design", "filter") whose Job this process created and the watch has not delivered."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     meta = body["metadata"]
@@ -61,8 +68,14 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
     try:
         campaign = BoltzGenCampaign.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
     except ValidationError as err:
-        failed = failed_status(stored_status(BoltzGenCampaignStatus, body), CampaignPhase.FAILED, "InvalidSpec",
-                               f"invalid spec: {first_validation_error(err)}", generation, now)
+        failed = failed_status(
+            stored_status(BoltzGenCampaignStatus, body),
+            CampaignPhase.FAILED,
+            "InvalidSpec",
+            f"invalid spec: {first_validation_error(err)}",
+            generation,
+            now,
+        )
         return write_status(kube, PLURAL, body, failed, outcome)
     status, spec = campaign.status, campaign.spec
     if status.phase in TERMINAL:
@@ -73,9 +86,25 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
         results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
     except NoResultsStore as err:
         outcome.events.append(("Warning", "NoResultsStore", str(err)))
-        return write_status(kube, PLURAL, body, failed_status(status, CampaignPhase.FAILED, "NoResultsStore", str(err), generation, now), outcome)
-    ctx = CampaignPass(ref=ref, spec=spec, status=status, generation=generation, now=now, kube=kube, config=config,
-                       outcome=outcome, results=results, cache=cache_body)
+        return write_status(
+            kube,
+            PLURAL,
+            body,
+            failed_status(status, CampaignPhase.FAILED, "NoResultsStore", str(err), generation, now),
+            outcome,
+        )
+    ctx = CampaignPass(
+        ref=ref,
+        spec=spec,
+        status=status,
+        generation=generation,
+        now=now,
+        kube=kube,
+        config=config,
+        outcome=outcome,
+        results=results,
+        cache=cache_body,
+    )
 
     # A filter Job means the designs are done: the design Job may be gone by now (its TTL runs from when it finished,
     # and the filter Job may wait in a queue that long), and must not be created again.
@@ -86,8 +115,9 @@ def reconcile_campaign(body: dict, cache_body: dict | None, design_job: dict | N
         return write_status(kube, PLURAL, body, _start(ctx), outcome)
     if filter_job is None:
         assert design_job is not None  # both None is the start, above
-        return write_status(kube, PLURAL, body, _designing(ctx, design_job, filter_in_flight=builders.FILTER in in_flight),
-                            outcome)
+        return write_status(
+            kube, PLURAL, body, _designing(ctx, design_job, filter_in_flight=builders.FILTER in in_flight), outcome
+        )
     return write_status(kube, PLURAL, body, _filtering(ctx, design_job, filter_job), outcome)
 
 
@@ -119,15 +149,27 @@ def _start(ctx: CampaignPass) -> BoltzGenCampaignStatus:
     waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZGEN)
     if waiting:
         reason, message = waiting
-        if status.phase != CampaignPhase.WAITING_FOR_MODEL_CACHE or _condition_reason(status, Cond.MODEL_CACHE_READY) != reason:
-            outcome.events.append(("Warning" if reason in ("ModelCacheFailed", "ModelCacheLacksBundle") else "Normal",
-                                   reason, message))
-        return updated(status, {
-            "phase": CampaignPhase.WAITING_FOR_MODEL_CACHE, "message": message, "observed_generation": generation,
-            "progress": progress, "shards": _shards_text(progress), "estimate": estimate,
-            "conditions": set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message,
-                                        generation, now),
-        })
+        if (
+            status.phase != CampaignPhase.WAITING_FOR_MODEL_CACHE
+            or _condition_reason(status, Cond.MODEL_CACHE_READY) != reason
+        ):
+            outcome.events.append(
+                ("Warning" if reason in ("ModelCacheFailed", "ModelCacheLacksBundle") else "Normal", reason, message)
+            )
+        return updated(
+            status,
+            {
+                "phase": CampaignPhase.WAITING_FOR_MODEL_CACHE,
+                "message": message,
+                "observed_generation": generation,
+                "progress": progress,
+                "shards": _shards_text(progress),
+                "estimate": estimate,
+                "conditions": set_condition(
+                    status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message, generation, now
+                ),
+            },
+        )
     claim = ready_claim(cache_body)
     # Rendered only where a child is built: not on each of the many Job events of a running campaign.
     doc, files = render_design_spec(spec.design_spec)
@@ -138,19 +180,40 @@ def _start(ctx: CampaignPass) -> BoltzGenCampaignStatus:
     outcome.created_step = builders.DESIGN
     name = builders.job_name(ref.name, builders.DESIGN)
     if outcome.created_job:
-        outcome.events.append(("Normal", "DesignJobCreated",
-                               f"Job {name}: {spec.shard_count} shards of about {spec.num_designs // spec.shard_count} "
-                               f"designs; estimate {estimate.gpu_hours} GPU-hours"))
-    conditions = set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, True, "Ready",
-                               f"model cache '{spec.model_cache}' is Ready", generation, now)
-    conditions = set_condition(conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created",
-                               generation, now)
-    return updated(status, {
-        "phase": CampaignPhase.PENDING, "message": "waiting for GPUs",
-        "observed_generation": generation, "progress": progress, "shards": _shards_text(progress),
-        "estimate": estimate, "job_names": [name], "conditions": conditions,
-        "results": CampaignResults(uri=results.target.uri),
-    })
+        outcome.events.append(
+            (
+                "Normal",
+                "DesignJobCreated",
+                f"Job {name}: {spec.shard_count} shards of about {spec.num_designs // spec.shard_count} "
+                f"designs; estimate {estimate.gpu_hours} GPU-hours",
+            )
+        )
+    conditions = set_condition(
+        status.conditions,
+        Cond.MODEL_CACHE_READY.value,
+        True,
+        "Ready",
+        f"model cache '{spec.model_cache}' is Ready",
+        generation,
+        now,
+    )
+    conditions = set_condition(
+        conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created", generation, now
+    )
+    return updated(
+        status,
+        {
+            "phase": CampaignPhase.PENDING,
+            "message": "waiting for GPUs",
+            "observed_generation": generation,
+            "progress": progress,
+            "shards": _shards_text(progress),
+            "estimate": estimate,
+            "job_names": [name],
+            "conditions": conditions,
+            "results": CampaignResults(uri=results.target.uri),
+        },
+    )
 
 
 def _designing(ctx: CampaignPass, design_job: dict, filter_in_flight: bool) -> BoltzGenCampaignStatus:
@@ -163,18 +226,28 @@ def _designing(ctx: CampaignPass, design_job: dict, filter_in_flight: bool) -> B
     progress = _progress(spec, succeeded=succeeded, failed=failed, running=job_status.get("active", 0))
     name = facts.name
     update: dict[str, Any] = {
-        "observed_generation": generation, "progress": progress, "shards": _shards_text(progress),
-        "start_time": facts.start_time or status.start_time, "job_names": [name],
-        "conditions": set_condition(status.conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created",
-                                    f"Job {name} created", generation, now),
+        "observed_generation": generation,
+        "progress": progress,
+        "shards": _shards_text(progress),
+        "start_time": facts.start_time or status.start_time,
+        "job_names": [name],
+        "conditions": set_condition(
+            status.conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created", generation, now
+        ),
     }
     if facts.state in (JobState.QUEUED, JobState.PENDING) and not (succeeded or failed):
-        message = ("the design Job is suspended (queued, e.g. by Kueue)" if facts.state == JobState.QUEUED else
-                   "waiting for GPUs")
+        message = (
+            "the design Job is suspended (queued, e.g. by Kueue)"
+            if facts.state == JobState.QUEUED
+            else "waiting for GPUs"
+        )
         return updated(status, {**update, "phase": CampaignPhase.PENDING, "message": message})
     if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
-        message = (f"{succeeded}/{spec.shard_count} shards done" + (f", {failed} failed" if failed else "")
-                   + f", {progress.shards_running} running")
+        message = (
+            f"{succeeded}/{spec.shard_count} shards done"
+            + (f", {failed} failed" if failed else "")
+            + f", {progress.shards_running} running"
+        )
         return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message})
 
     needed = builders.min_successful_shards(spec)
@@ -188,18 +261,23 @@ def _designing(ctx: CampaignPass, design_job: dict, filter_in_flight: bool) -> B
         shard_note = f"{succeeded}/{spec.shard_count} shards succeeded ({failed} failed; at least {needed} needed)"
         errors = _shard_errors(ref, name, kube)
         done_reason = "PartialSuccess"
-        done_message = f"{shard_note}; filtering the designs of the successful shards" + (f". Shard errors: {errors}" if errors else "")
+        done_message = f"{shard_note}; filtering the designs of the successful shards" + (
+            f". Shard errors: {errors}" if errors else ""
+        )
     else:
         done_reason, done_message = "AllShardsSucceeded", f"all {spec.shard_count} shards succeeded"
-    conditions = set_condition(update["conditions"], Cond.DESIGNS_COMPLETE.value, True, done_reason, done_message,
-                               generation, now)
+    conditions = set_condition(
+        update["conditions"], Cond.DESIGNS_COMPLETE.value, True, done_reason, done_message, generation, now
+    )
     filter_name = builders.job_name(ref.name, builders.FILTER)
     if not filter_in_flight:
         claim = BoltzModelCache.model_validate(cache_body).status.claim_name if cache_body else None
         if claim is None:
             # The cache went away after the shards ran: wait for it (its own status says why).
             message = f"{done_message}; waiting for model cache '{spec.model_cache}' to filter"
-            return updated(status, {**update, "phase": CampaignPhase.DESIGNING, "message": message, "conditions": conditions})
+            return updated(
+                status, {**update, "phase": CampaignPhase.DESIGNING, "message": message, "conditions": conditions}
+            )
         _, files = render_design_spec(spec.design_spec)
         outcome.created_job = kube.create(builders.build_filter_job(ref, spec, files, results, claim, config))
         outcome.created_step = builders.FILTER
@@ -207,10 +285,19 @@ def _designing(ctx: CampaignPass, design_job: dict, filter_in_flight: bool) -> B
             if done_reason == "PartialSuccess":
                 outcome.events.append(("Warning", done_reason, done_message))
             outcome.events.append(("Normal", "FilterJobCreated", f"Job {filter_name}: {done_message}"))
-    conditions = set_condition(conditions, Cond.FILTER_JOB_CREATED.value, True, "Created", f"Job {filter_name} created",
-                               generation, now)
-    return updated(status, {**update, "phase": CampaignPhase.FILTERING, "job_names": [name, filter_name],
-                            "message": done_message, "conditions": conditions})
+    conditions = set_condition(
+        conditions, Cond.FILTER_JOB_CREATED.value, True, "Created", f"Job {filter_name} created", generation, now
+    )
+    return updated(
+        status,
+        {
+            **update,
+            "phase": CampaignPhase.FILTERING,
+            "job_names": [name, filter_name],
+            "message": done_message,
+            "conditions": conditions,
+        },
+    )
 
 
 def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> BoltzGenCampaignStatus:
@@ -221,13 +308,23 @@ def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> 
     job_status = design_job.get("status") or {} if design_job else {}
     progress = status.progress or _progress(spec, 0, 0, 0)
     if job_status:
-        progress = _progress(spec, count_indexes(job_status.get("completedIndexes")),
-                             count_indexes(job_status.get("failedIndexes")), 0)
+        progress = _progress(
+            spec, count_indexes(job_status.get("completedIndexes")), count_indexes(job_status.get("failedIndexes")), 0
+        )
     update: dict[str, Any] = {
-        "observed_generation": generation, "job_names": [design_name, facts.name], "progress": progress,
+        "observed_generation": generation,
+        "job_names": [design_name, facts.name],
+        "progress": progress,
         "shards": _shards_text(progress),
-        "conditions": set_condition(status.conditions, Cond.FILTER_JOB_CREATED.value, True, "Created",
-                                    f"Job {facts.name} created", generation, now),
+        "conditions": set_condition(
+            status.conditions,
+            Cond.FILTER_JOB_CREATED.value,
+            True,
+            "Created",
+            f"Job {facts.name} created",
+            generation,
+            now,
+        ),
     }
     if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
         if status.phase == CampaignPhase.FILTERING:
@@ -244,15 +341,31 @@ def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> 
         top = [TopDesign.model_validate(t.model_dump()) for t in summary.top_designs] if summary else []
         if summary:
             progress = _filtered_progress(progress, summary)
-        message = _filtered_message(progress, summary, spec) if summary else (
-            "campaign complete; the filter's summary was not found (pods gone?)")
-        conditions = set_condition(update["conditions"], Cond.COMPLETE.value, True, "Succeeded", message, generation, now)
-        return updated(status, {
-            **update, "phase": CampaignPhase.SUCCEEDED, "message": message, "conditions": conditions,
-            "progress": progress, "shards": _shards_text(progress),
-            "results": CampaignResults(uri=base, final_designs_uri=f"{final}/final_{budget}_designs",
-                                       metrics_csv_uri=f"{final}/all_designs_metrics.csv", top_designs=top),
-        })
+        message = (
+            _filtered_message(progress, summary, spec)
+            if summary
+            else ("campaign complete; the filter's summary was not found (pods gone?)")
+        )
+        conditions = set_condition(
+            update["conditions"], Cond.COMPLETE.value, True, "Succeeded", message, generation, now
+        )
+        return updated(
+            status,
+            {
+                **update,
+                "phase": CampaignPhase.SUCCEEDED,
+                "message": message,
+                "conditions": conditions,
+                "progress": progress,
+                "shards": _shards_text(progress),
+                "results": CampaignResults(
+                    uri=base,
+                    final_designs_uri=f"{final}/final_{budget}_designs",
+                    metrics_csv_uri=f"{final}/all_designs_metrics.csv",
+                    top_designs=top,
+                ),
+            },
+        )
     reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
     message = f"filter Job failed: {message}"
     outcome.events.append(("Warning", reason, message))
@@ -263,13 +376,16 @@ def _design_failure(ctx: CampaignPass, facts, succeeded: int, failed: int, neede
     spec, ref, kube = ctx.spec, ctx.ref, ctx.kube
     if facts.failure_reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
         errors = _shard_errors(ref, facts.name, kube)
-        message = (f"{failed} of {spec.shard_count} shards failed after {spec.retries_per_shard} retries each; "
-                   f"{succeeded} succeeded, at least {needed} needed (minSuccessfulShardFraction "
-                   f"{spec.min_successful_shard_fraction}). Shard errors: {errors or 'none recorded (pods gone?)'}")
+        message = (
+            f"{failed} of {spec.shard_count} shards failed after {spec.retries_per_shard} retries each; "
+            f"{succeeded} succeeded, at least {needed} needed (minSuccessfulShardFraction "
+            f"{spec.min_successful_shard_fraction}). Shard errors: {errors or 'none recorded (pods gone?)'}"
+        )
         return "TooManyShardsFailed", message
     worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
-    reason, message = describe_failure(facts, worker.exit_code if worker else None, worker.summary if worker else None,
-                                       spec.timeout_seconds)
+    reason, message = describe_failure(
+        facts, worker.exit_code if worker else None, worker.summary if worker else None, spec.timeout_seconds
+    )
     return reason, f"design Job failed: {message}"
 
 
@@ -278,8 +394,11 @@ def _shard_errors(ref, job_name: str, kube: KubeApi) -> str:
     seen, parts = set(), []
     for index, worker in kube.failed_workers(ref.namespace, job_name, WORKER_CONTAINER):
         summary = worker.summary
-        text = (f"{summary.error_class.value}: {summary.message}" if summary and summary.error_class
-                else f"exit code {worker.exit_code}: {worker.raw_message[-200:]}")
+        text = (
+            f"{summary.error_class.value}: {summary.message}"
+            if summary and summary.error_class
+            else f"exit code {worker.exit_code}: {worker.raw_message[-200:]}"
+        )
         if text in seen:
             continue
         seen.add(text)
@@ -296,28 +415,40 @@ def _progress(spec: BoltzGenCampaignSpec, succeeded: int, failed: int, running: 
     # Designs of the finished shards, as asked of them; the filter's summary replaces this with the count merged.
     designs = spec.num_designs if succeeded == spec.shard_count else succeeded * (spec.num_designs // spec.shard_count)
     requested = spec.num_designs * (spec.step_options.inverse_fold_num_sequences or 1)  # each sequence is a design
-    return CampaignProgress(shards_total=spec.shard_count, shards_succeeded=succeeded, shards_failed=failed,
-                            shards_running=running, designs_requested=requested, designs_completed=designs)
+    return CampaignProgress(
+        shards_total=spec.shard_count,
+        shards_succeeded=succeeded,
+        shards_failed=failed,
+        shards_running=running,
+        designs_requested=requested,
+        designs_completed=designs,
+    )
 
 
 def _filtered_progress(progress: CampaignProgress, summary: contract.RunSummary) -> CampaignProgress:
     """The filter's counts: designs merged (produced), dropped as repeated sequences, selected."""
-    changes = {"designs_produced": summary.designs_completed,
-               "designs_dropped_as_duplicates": summary.designs_duplicates_dropped,
-               "designs_selected": summary.designs_selected}
+    changes = {
+        "designs_produced": summary.designs_completed,
+        "designs_dropped_as_duplicates": summary.designs_duplicates_dropped,
+        "designs_selected": summary.designs_selected,
+    }
     if summary.designs_completed is not None:
         changes["designs_completed"] = summary.designs_completed
     return progress.model_copy(update={k: v for k, v in changes.items() if v is not None})
 
 
 def _filtered_message(progress: CampaignProgress, summary: contract.RunSummary, spec: BoltzGenCampaignSpec) -> str:
-    message = (f"{summary.designs_selected} designs selected from {progress.designs_completed} "
-               f"(shards merged: {len(summary.shards_merged)}/{spec.shard_count})")
+    message = (
+        f"{summary.designs_selected} designs selected from {progress.designs_completed} "
+        f"(shards merged: {len(summary.shards_merged)}/{spec.shard_count})"
+    )
     if progress.designs_produced is not None and progress.designs_requested is not None:
         message += f"; {progress.designs_produced} designs produced of {progress.designs_requested} requested"
     if summary.designs_duplicates_dropped:
-        message += (f"; {summary.designs_duplicates_dropped} dropped as repeated sequences (BoltzGen's filter keeps "
-                    "the first design of each sequence)")
+        message += (
+            f"; {summary.designs_duplicates_dropped} dropped as repeated sequences (BoltzGen's filter keeps "
+            "the first design of each sequence)"
+        )
     budget = spec.effective_budget
     if summary.designs_selected is not None and summary.designs_selected < budget:
         message += f"; fewer than the budget of {budget}"

@@ -30,10 +30,15 @@ def gpu_hour_estimate(spec: BoltzGenCampaignSpec, seconds_per_design: float) -> 
     residues = designed_residues(spec)
     scale = (residues or REFERENCE_DESIGN_RESIDUES) / REFERENCE_DESIGN_RESIDUES
     hours = spec.num_designs * seconds_per_design * scale / 3600
-    length = (f"{residues:g} designed residues per design (range midpoints)" if residues else
-              f"no designed protein length in the spec: {REFERENCE_DESIGN_RESIDUES} assumed")
-    basis = (f"{seconds_per_design:g} GPU-seconds per design of {REFERENCE_DESIGN_RESIDUES} designed residues "
-             f"(chart value workers.boltzgenGpuSecondsPerDesign; the default is the ~1.5 h per 100 designs on one A10G "
-             f"of the SageMaker pipeline this replaces), scaled linearly by length: {length}; filtering, and inverse-fold "
-             f"sequences beyond the first (inverseFoldNumSequences), not counted")
+    length = (
+        f"{residues:g} designed residues per design (range midpoints)"
+        if residues
+        else f"no designed protein length in the spec: {REFERENCE_DESIGN_RESIDUES} assumed"
+    )
+    basis = (
+        f"{seconds_per_design:g} GPU-seconds per design of {REFERENCE_DESIGN_RESIDUES} designed residues "
+        f"(chart value workers.boltzgenGpuSecondsPerDesign; the default is the ~1.5 h per 100 designs on one A10G "
+        f"of the SageMaker pipeline this replaces), scaled linearly by length: {length}; filtering, and inverse-fold "
+        f"sequences beyond the first (inverseFoldNumSequences), not counted"
+    )
     return CampaignEstimate(gpu_hours=round(hours, 1), basis=basis)

@@ -23,8 +23,14 @@ from collections.abc import Mapping
 
 from boltz_operator.api import CampaignPhase, PredictionPhase
 
-FINISHED_PHASES = frozenset({PredictionPhase.SUCCEEDED.value, PredictionPhase.FAILED.value,
-                             CampaignPhase.SUCCEEDED.value, CampaignPhase.FAILED.value})
+FINISHED_PHASES = frozenset(
+    {
+        PredictionPhase.SUCCEEDED.value,
+        PredictionPhase.FAILED.value,
+        CampaignPhase.SUCCEEDED.value,
+        CampaignPhase.FAILED.value,
+    }
+)
 # Of a Job condition, what job_facts reads (lastProbeTime is left out).
 _CONDITION_FIELDS = ("type", "status", "reason", "message", "lastTransitionTime")
 
@@ -37,8 +43,10 @@ def job_entry(body: Mapping) -> dict:
     status = dict(body.get("status") or {})
     if status.get("conditions"):
         status["conditions"] = [{k: c[k] for k in _CONDITION_FIELDS if k in c} for c in status["conditions"]]
-    entry = {"metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid")},
-             "status": copy.deepcopy(status)}
+    entry = {
+        "metadata": {"name": meta["name"], "namespace": meta.get("namespace"), "uid": meta.get("uid")},
+        "status": copy.deepcopy(status),
+    }
     suspend = (body.get("spec") or {}).get("suspend")
     if suspend is not None:
         entry["spec"] = {"suspend": suspend}
@@ -49,5 +57,6 @@ def finished(body: Mapping) -> bool:
     """A run (prediction, campaign) in a terminal phase whose status has seen its current generation: no pass of it
     can change anything any more."""
     status = body.get("status") or {}
-    return (status.get("phase") in FINISHED_PHASES
-            and status.get("observedGeneration") == (body.get("metadata") or {}).get("generation"))
+    return status.get("phase") in FINISHED_PHASES and status.get("observedGeneration") == (
+        body.get("metadata") or {}
+    ).get("generation")

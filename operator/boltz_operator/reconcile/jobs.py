@@ -23,7 +23,9 @@ class JobFacts:
     attempts: int
     start_time: str | None
     completion_time: str | None
-    failure_reason: str | None  # the Failed condition's reason: PodFailurePolicy, BackoffLimitExceeded, DeadlineExceeded
+    failure_reason: (
+        str | None
+    )  # the Failed condition's reason: PodFailurePolicy, BackoffLimitExceeded, DeadlineExceeded
     failure_message: str | None
 
 
@@ -65,7 +67,9 @@ def worker_error_class(exit_code: int | None, summary: contract.RunSummary | Non
     return contract.ERROR_CLASS_OF_EXIT_CODE.get(exit_code, contract.ErrorClass.INTERNAL).value
 
 
-def describe_failure(facts: JobFacts, exit_code: int | None, summary: contract.RunSummary | None, timeout_seconds: int | None) -> tuple[str, str]:
+def describe_failure(
+    facts: JobFacts, exit_code: int | None, summary: contract.RunSummary | None, timeout_seconds: int | None
+) -> tuple[str, str]:
     """(reason, message) for a failed Job: the worker's own words first, then what the Job controller says."""
     if facts.failure_reason == "DeadlineExceeded":
         return "Timeout", f"timed out after {timeout_seconds}s (spec.timeoutSeconds); the run was stopped"
@@ -77,7 +81,11 @@ def describe_failure(facts: JobFacts, exit_code: int | None, summary: contract.R
         message = f"worker exited with code {exit_code} ({reason}) without a summary"
     else:
         reason = facts.failure_reason or "JobFailed"
-        message = f"worker exited with code {exit_code}" if exit_code is not None else (facts.failure_message or "the Job failed")
+        message = (
+            f"worker exited with code {exit_code}"
+            if exit_code is not None
+            else (facts.failure_message or "the Job failed")
+        )
     if facts.failure_reason == "BackoffLimitExceeded":
         message = f"failed after {facts.attempts} attempts; last error: {message}"
     return reason, message
@@ -87,8 +95,13 @@ def _pods_started(status: dict) -> int:
     # A finished pod sits in uncountedTerminatedPods until the Job controller moves it to succeeded/failed: counting
     # only those two would make the number dip while a pod finishes.
     uncounted = status.get("uncountedTerminatedPods") or {}
-    return (status.get("failed", 0) + status.get("succeeded", 0) + status.get("active", 0)
-            + len(uncounted.get("failed") or []) + len(uncounted.get("succeeded") or []))
+    return (
+        status.get("failed", 0)
+        + status.get("succeeded", 0)
+        + status.get("active", 0)
+        + len(uncounted.get("failed") or [])
+        + len(uncounted.get("succeeded") or [])
+    )
 
 
 def count_indexes(indexes: str | None) -> int:

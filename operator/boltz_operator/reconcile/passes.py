@@ -83,8 +83,14 @@ def _report(kind: str, body: dict, outcome: Outcome, memo) -> None:
     previous = (body.get("status") or {}).get("phase")
     if outcome.status_written and phase in TERMINAL_PHASES and previous not in TERMINAL_PHASES:
         status = outcome.status
-        metrics.finished(kind, namespace, phase, meta.get("creationTimestamp"), getattr(status, "start_time", None),
-                         getattr(status, "completion_time", None))
+        metrics.finished(
+            kind,
+            namespace,
+            phase,
+            meta.get("creationTimestamp"),
+            getattr(status, "start_time", None),
+            getattr(status, "completion_time", None),
+        )
 
 
 @contextmanager

@@ -33,13 +33,23 @@ from boltz_operator.render import render_boltz_input, validate_prediction
 
 log = logging.getLogger(__name__)
 PLURAL = PREDICTION_RESOURCE.plural
-_PHASE_OF_STATE = {JobState.QUEUED: PredictionPhase.QUEUED, JobState.PENDING: PredictionPhase.PENDING,
-                   JobState.RUNNING: PredictionPhase.RUNNING}
+_PHASE_OF_STATE = {
+    JobState.QUEUED: PredictionPhase.QUEUED,
+    JobState.PENDING: PredictionPhase.PENDING,
+    JobState.RUNNING: PredictionPhase.RUNNING,
+}
 TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)
 
 
-def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, kube: KubeApi, config: OperatorConfig,
-                         now: datetime | None = None, job_in_flight: bool = False) -> Outcome:
+def reconcile_prediction(
+    body: dict,
+    cache_body: dict | None,
+    job: dict | None,
+    kube: KubeApi,
+    config: OperatorConfig,
+    now: datetime | None = None,
+    job_in_flight: bool = False,
+) -> Outcome:
     """job_in_flight: this process created the Job and the watch has not delivered it yet (nothing to do)."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     meta = body["metadata"]
@@ -47,10 +57,18 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
     generation = meta.get("generation")
     outcome = Outcome()
     try:
-        prediction = BoltzPrediction.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
+        prediction = BoltzPrediction.model_validate(
+            {"spec": body.get("spec") or {}, "status": body.get("status") or {}}
+        )
     except ValidationError as err:
-        failed = failed_status(stored_status(BoltzPredictionStatus, body), PredictionPhase.FAILED, "InvalidSpec",
-                               f"invalid spec: {first_validation_error(err)}", generation, now)
+        failed = failed_status(
+            stored_status(BoltzPredictionStatus, body),
+            PredictionPhase.FAILED,
+            "InvalidSpec",
+            f"invalid spec: {first_validation_error(err)}",
+            generation,
+            now,
+        )
         return write_status(kube, PLURAL, body, failed, outcome)
     status = prediction.status
     if status.phase in TERMINAL:
@@ -67,20 +85,41 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
         errors = validate_prediction(spec, doc)
         if errors:
             outcome.events.append(("Warning", "InvalidInput", errors[0]))
-            return write_status(kube, PLURAL, body, failed_status(prediction.status, PredictionPhase.FAILED, "InvalidInput", "; ".join(errors), generation, now), outcome)
+            return write_status(
+                kube,
+                PLURAL,
+                body,
+                failed_status(
+                    prediction.status, PredictionPhase.FAILED, "InvalidInput", "; ".join(errors), generation, now
+                ),
+                outcome,
+            )
         try:
             results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
         except NoResultsStore as err:
             outcome.events.append(("Warning", "NoResultsStore", str(err)))
-            return write_status(kube, PLURAL, body, failed_status(prediction.status, PredictionPhase.FAILED, "NoResultsStore", str(err), generation, now), outcome)
+            return write_status(
+                kube,
+                PLURAL,
+                body,
+                failed_status(prediction.status, PredictionPhase.FAILED, "NoResultsStore", str(err), generation, now),
+                outcome,
+            )
 
         waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZ2)
         if waiting:
             reason, message = waiting
-            new = updated(status, {
-                "phase": PredictionPhase.WAITING_FOR_MODEL_CACHE, "message": message, "observed_generation": generation,
-                "conditions": set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message, generation, now),
-            })
+            new = updated(
+                status,
+                {
+                    "phase": PredictionPhase.WAITING_FOR_MODEL_CACHE,
+                    "message": message,
+                    "observed_generation": generation,
+                    "conditions": set_condition(
+                        status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message, generation, now
+                    ),
+                },
+            )
             if status.phase != PredictionPhase.WAITING_FOR_MODEL_CACHE:
                 outcome.events.append(("Normal", reason, message))
             return write_status(kube, PLURAL, body, new, outcome)
@@ -90,14 +129,34 @@ def reconcile_prediction(body: dict, cache_body: dict | None, job: dict | None, 
         kube.create(builders.build_configmap(ref, doc, run))
         outcome.created_job = kube.create(builders.build_job(ref, spec, run, files, results, claim, config))
         outcome.created_step = builders.COMPONENT
-        conditions = set_condition(status.conditions, Cond.MODEL_CACHE_READY.value, True, "Ready",
-                                   f"model cache '{spec.model_cache}' is Ready", generation, now)
-        conditions = set_condition(conditions, Cond.JOB_CREATED.value, True, "Created",
-                                   f"Job {builders.job_name(ref.name)} created", generation, now)
-        new = updated(status, {
-            "phase": PredictionPhase.PENDING, "job_name": builders.job_name(ref.name), "message": "waiting for a GPU",
-            "observed_generation": generation, "conditions": conditions,
-        })
+        conditions = set_condition(
+            status.conditions,
+            Cond.MODEL_CACHE_READY.value,
+            True,
+            "Ready",
+            f"model cache '{spec.model_cache}' is Ready",
+            generation,
+            now,
+        )
+        conditions = set_condition(
+            conditions,
+            Cond.JOB_CREATED.value,
+            True,
+            "Created",
+            f"Job {builders.job_name(ref.name)} created",
+            generation,
+            now,
+        )
+        new = updated(
+            status,
+            {
+                "phase": PredictionPhase.PENDING,
+                "job_name": builders.job_name(ref.name),
+                "message": "waiting for a GPU",
+                "observed_generation": generation,
+                "conditions": conditions,
+            },
+        )
         return write_status(kube, PLURAL, body, new, outcome)
 
     return write_status(kube, PLURAL, body, _from_job(prediction, ref, job, kube, generation, now, outcome), outcome)
@@ -108,17 +167,25 @@ def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: KubeApi, genera
     facts = job_facts(job)
     # Never backwards (a pod being replaced is counted by neither side for a moment); unset until a pod exists.
     attempts = max(facts.attempts, status.attempts or 0) or None
-    update = {"job_name": facts.name, "attempts": attempts, "start_time": facts.start_time or status.start_time,
-              "observed_generation": generation,
-              # Also when an earlier operator created the Job and died before saying so.
-              "conditions": set_condition(status.conditions, Cond.JOB_CREATED.value, True, "Created",
-                                          f"Job {facts.name} created", generation, now)}
+    update = {
+        "job_name": facts.name,
+        "attempts": attempts,
+        "start_time": facts.start_time or status.start_time,
+        "observed_generation": generation,
+        # Also when an earlier operator created the Job and died before saying so.
+        "conditions": set_condition(
+            status.conditions, Cond.JOB_CREATED.value, True, "Created", f"Job {facts.name} created", generation, now
+        ),
+    }
     if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
         if status.phase == _PHASE_OF_STATE[facts.state] and status.job_name == facts.name:
             return status  # same phase: attempts and startTime ride along with the next phase change (one write less)
         phase = _PHASE_OF_STATE[facts.state]
-        message = {JobState.QUEUED: "the Job is suspended (queued, e.g. by Kueue)",
-                   JobState.PENDING: "waiting for a GPU", JobState.RUNNING: "running boltz predict"}[facts.state]
+        message = {
+            JobState.QUEUED: "the Job is suspended (queued, e.g. by Kueue)",
+            JobState.PENDING: "waiting for a GPU",
+            JobState.RUNNING: "running boltz predict",
+        }[facts.state]
         return updated(status, {**update, "phase": phase, "message": message})
 
     worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
@@ -129,14 +196,31 @@ def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: KubeApi, genera
         if summary is not None:
             base = summary.results_uri or ""
             results = PredictionResults(
-                uri=summary.results_uri, structures=[f"{base}/{s}" for s in summary.structures],
-                confidence_score=summary.confidence_score, ptm=summary.ptm, iptm=summary.iptm,
-                complex_plddt=summary.complex_plddt, affinity_pred_value=summary.affinity_pred_value,
-                affinity_probability_binary=summary.affinity_probability_binary)
-        message = "prediction complete" if summary else "prediction complete; the worker's summary was not found (pods gone?)"
-        conditions = set_condition(update["conditions"], Cond.COMPLETE.value, True, "Succeeded", message, generation, now)
-        return updated(status, {**update, "phase": PredictionPhase.SUCCEEDED, "results": results,
-                                         "message": message, "conditions": conditions})
+                uri=summary.results_uri,
+                structures=[f"{base}/{s}" for s in summary.structures],
+                confidence_score=summary.confidence_score,
+                ptm=summary.ptm,
+                iptm=summary.iptm,
+                complex_plddt=summary.complex_plddt,
+                affinity_pred_value=summary.affinity_pred_value,
+                affinity_probability_binary=summary.affinity_probability_binary,
+            )
+        message = (
+            "prediction complete" if summary else "prediction complete; the worker's summary was not found (pods gone?)"
+        )
+        conditions = set_condition(
+            update["conditions"], Cond.COMPLETE.value, True, "Succeeded", message, generation, now
+        )
+        return updated(
+            status,
+            {
+                **update,
+                "phase": PredictionPhase.SUCCEEDED,
+                "results": results,
+                "message": message,
+                "conditions": conditions,
+            },
+        )
 
     reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
     outcome.events.append(("Warning", reason, message))

@@ -64,8 +64,14 @@ PREDICTION = Registration(
     kind=PREDICTION_RESOURCE,
     steps=(prediction_builders.COMPONENT,),
     job_name=lambda meta, _step: prediction_builders.job_name(meta["name"]),
-    reconcile=lambda p: reconcile_prediction(p.body, p.cache, p.jobs[prediction_builders.COMPONENT], p.kube, p.config,
-                                             job_in_flight=prediction_builders.COMPONENT in p.in_flight),
+    reconcile=lambda p: reconcile_prediction(
+        p.body,
+        p.cache,
+        p.jobs[prediction_builders.COMPONENT],
+        p.kube,
+        p.config,
+        job_in_flight=prediction_builders.COMPONENT in p.in_flight,
+    ),
     waits_on_cache_in=(None, PredictionPhase.WAITING_FOR_MODEL_CACHE.value),
 )
 
@@ -73,8 +79,15 @@ CAMPAIGN = Registration(
     kind=CAMPAIGN_RESOURCE,
     steps=(campaign_builders.DESIGN, campaign_builders.FILTER),
     job_name=lambda meta, step: campaign_builders.job_name(meta["name"], step),
-    reconcile=lambda p: reconcile_campaign(p.body, p.cache, p.jobs[campaign_builders.DESIGN],
-                                           p.jobs[campaign_builders.FILTER], p.kube, p.config, in_flight=p.in_flight),
+    reconcile=lambda p: reconcile_campaign(
+        p.body,
+        p.cache,
+        p.jobs[campaign_builders.DESIGN],
+        p.jobs[campaign_builders.FILTER],
+        p.kube,
+        p.config,
+        in_flight=p.in_flight,
+    ),
     # Designing too: a campaign whose shards are done may wait for the cache to run its filter Job.
     waits_on_cache_in=(None, CampaignPhase.WAITING_FOR_MODEL_CACHE.value, CampaignPhase.DESIGNING.value),
 )

@@ -40,8 +40,13 @@ def write_status(kube: KubeApi, plural: str, body: dict, new_status: KindStatus,
     if new != old:
         meta = body["metadata"]
         changed = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
-        log.debug("%s %s/%s status changed: %s", plural, meta["namespace"], meta["name"],
-                  {k: (old.get(k), new.get(k)) for k in changed})
+        log.debug(
+            "%s %s/%s status changed: %s",
+            plural,
+            meta["namespace"],
+            meta["name"],
+            {k: (old.get(k), new.get(k)) for k in changed},
+        )
         kube.patch_status(plural, meta["namespace"], meta["name"], new)
         outcome.status_written = True
     return outcome
@@ -58,10 +63,16 @@ def failed_status(status: S, failed_phase: Enum, reason: str, message: str, gene
     Already Failed (an invalid spec fails again on every pass): its time is kept, or each pass would write anew."""
     previous = getattr(status, "completion_time", None)  # the run kinds' (a model cache has none)
     done = previous if status.phase == failed_phase and previous else now
-    return updated(status, {
-        "phase": failed_phase, "message": message, "observed_generation": generation, "completion_time": done,
-        "conditions": set_condition(status.conditions, FAILED_CONDITION, True, reason, message, generation, now),
-    })
+    return updated(
+        status,
+        {
+            "phase": failed_phase,
+            "message": message,
+            "observed_generation": generation,
+            "completion_time": done,
+            "conditions": set_condition(status.conditions, FAILED_CONDITION, True, reason, message, generation, now),
+        },
+    )
 
 
 def stored_status(model: type[S], body: dict) -> S:

@@ -95,9 +95,11 @@ def shape(obj: dict) -> dict:
         "kind": obj["kind"],
         "status": bool(status),
         "phase": status.get("phase"),
-        "stale": status.get("observedGeneration") is not None and status["observedGeneration"] < obj["metadata"]["generation"],
-        "conditions": sorted((c["type"], c["status"], c["reason"]) for c in status.get("conditions", [])
-                             if c["type"] in READ_CONDITIONS),
+        "stale": status.get("observedGeneration") is not None
+        and status["observedGeneration"] < obj["metadata"]["generation"],
+        "conditions": sorted(
+            (c["type"], c["status"], c["reason"]) for c in status.get("conditions", []) if c["type"] in READ_CONDITIONS
+        ),
     }
 
 
@@ -126,10 +128,16 @@ def test_a_cache_and_a_prediction_that_succeed(cluster, namespace, operator):
     health = capture("modelcache-no-status", cache, "Progressing")
     assert "status" not in cache and health["message"] == "waiting for the operator: no status yet"
 
-    pred = create(cluster, namespace, prediction("egfr", pod_metadata=played(predict_ok("s3://results/boltz/egfr"), run_duration="15s")))
+    pred = create(
+        cluster,
+        namespace,
+        prediction("egfr", pod_metadata=played(predict_ok("s3://results/boltz/egfr"), run_duration="15s")),
+    )
     capture("prediction-no-status", pred, "Progressing")
 
-    waiting = wait_for(cluster, "boltzprediction", "egfr", namespace, phase_is("WaitingForModelCache"), "waiting for the cache")
+    waiting = wait_for(
+        cluster, "boltzprediction", "egfr", namespace, phase_is("WaitingForModelCache"), "waiting for the cache"
+    )
     assert condition(waiting, "ModelCacheReady")["reason"] == "ModelCacheNotReady"
     health = capture("prediction-waiting-cache-not-ready", waiting, "Progressing")
     assert health["message"] == f"WaitingForModelCache: {waiting['status']['message']}"
@@ -151,21 +159,59 @@ def test_a_cache_and_a_prediction_that_succeed(cluster, namespace, operator):
 
     # A scheduling field changes (Argo CD syncs a new spec.retries): the patch response is the object before the
     # operator has looked at it, so its status is for the previous generation.
-    patched = json.loads(cluster.kubectl("patch", "boltzprediction", "egfr", "-n", namespace, "--type=merge", "-o", "json",
-                                         "-p", json.dumps({"spec": {"retries": 5}})).stdout)
+    patched = json.loads(
+        cluster.kubectl(
+            "patch",
+            "boltzprediction",
+            "egfr",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-o",
+            "json",
+            "-p",
+            json.dumps({"spec": {"retries": 5}}),
+        ).stdout
+    )
     assert patched["metadata"]["generation"] == 2 and patched["status"]["observedGeneration"] == 1
     health = capture("prediction-succeeded-spec-changed", patched, "Progressing")
     assert health["message"] == "waiting for the operator to observe generation 2 (status is for generation 1)"
-    again = wait_for(cluster, "boltzprediction", "egfr", namespace,
-                     lambda o: o["status"].get("observedGeneration") == 2, "observedGeneration 2")
-    assert health_is(again, "Healthy", "prediction complete; results: s3://results/boltz/egfr"), "a finished run keeps its result"
+    again = wait_for(
+        cluster,
+        "boltzprediction",
+        "egfr",
+        namespace,
+        lambda o: o["status"].get("observedGeneration") == 2,
+        "observedGeneration 2",
+    )
+    assert health_is(again, "Healthy", "prediction complete; results: s3://results/boltz/egfr"), (
+        "a finished run keeps its result"
+    )
 
     # A cache spec change runs a new populate Job: Progressing until it is Ready again.
-    patched = json.loads(cluster.kubectl("patch", "boltzmodelcache", "default", "-n", namespace, "--type=merge", "-o", "json",
-                                         "-p", json.dumps({"spec": {"populateJob": {"backoffLimit": 4}}})).stdout)
+    patched = json.loads(
+        cluster.kubectl(
+            "patch",
+            "boltzmodelcache",
+            "default",
+            "-n",
+            namespace,
+            "--type=merge",
+            "-o",
+            "json",
+            "-p",
+            json.dumps({"spec": {"populateJob": {"backoffLimit": 4}}}),
+        ).stdout
+    )
     capture("modelcache-spec-changed", patched, "Progressing")
-    wait_for(cluster, "boltzmodelcache", "default", namespace,
-             lambda o: o["status"].get("observedGeneration") == 2 and health_is(o, "Healthy"), "Ready at generation 2")
+    wait_for(
+        cluster,
+        "boltzmodelcache",
+        "default",
+        namespace,
+        lambda o: o["status"].get("observedGeneration") == 2 and health_is(o, "Healthy"),
+        "Ready at generation 2",
+    )
 
 
 def test_a_prediction_whose_worker_fails_with_exit_code_10(cluster, namespace, operator):
@@ -197,8 +243,14 @@ def test_a_failed_cache_and_the_prediction_it_blocks(cluster, namespace, operato
     health = capture("modelcache-failed", cache, "Degraded")
     assert health["message"] == cache["status"]["message"] == "boltz2/boltz2_conf.ckpt: sha256 0a1b... expected 9f8e..."
 
-    blocked = wait_for(cluster, "boltzprediction", "blocked", namespace,
-                       lambda o: condition(o, "ModelCacheReady").get("reason") == "ModelCacheFailed", "to see the cache Failed")
+    blocked = wait_for(
+        cluster,
+        "boltzprediction",
+        "blocked",
+        namespace,
+        lambda o: condition(o, "ModelCacheReady").get("reason") == "ModelCacheFailed",
+        "to see the cache Failed",
+    )
     assert blocked["status"]["phase"] == "WaitingForModelCache"
     health = capture("prediction-waiting-cache-failed", blocked, "Degraded")
     assert health["message"] == blocked["status"]["message"]
@@ -208,7 +260,11 @@ def test_a_failed_cache_and_the_prediction_it_blocks(cluster, namespace, operato
 def test_a_prediction_waiting_for_a_gpu_and_one_queued(cluster, namespace, operator):
     ready_cache(cluster, namespace)
     # No node has this GPU product: the pod stays unschedulable, the Job has no ready pod.
-    create(cluster, namespace, prediction("no-gpu", resources={"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-B300-not-here"}}))
+    create(
+        cluster,
+        namespace,
+        prediction("no-gpu", resources={"nodeSelector": {"nvidia.com/gpu.product": "NVIDIA-B300-not-here"}}),
+    )
     pending = wait_for(cluster, "boltzprediction", "no-gpu", namespace, phase_is("Pending"), "Pending")
     health = capture("prediction-pending", pending, "Progressing")
     assert health["message"] == "Pending: waiting for a GPU"
@@ -216,7 +272,16 @@ def test_a_prediction_waiting_for_a_gpu_and_one_queued(cluster, namespace, opera
     # What Kueue does to a workload it preempts (or has not admitted yet): it suspends the Job.
     create(cluster, namespace, prediction("preempted", pod_metadata=played(predict_ok("s3://r/p"), run_duration="1h")))
     wait_for(cluster, "boltzprediction", "preempted", namespace, phase_is("Running"), "Running")
-    cluster.kubectl("patch", "job", "preempted-predict", "-n", namespace, "--type=merge", "-p", json.dumps({"spec": {"suspend": True}}))
+    cluster.kubectl(
+        "patch",
+        "job",
+        "preempted-predict",
+        "-n",
+        namespace,
+        "--type=merge",
+        "-p",
+        json.dumps({"spec": {"suspend": True}}),
+    )
     queued = wait_for(cluster, "boltzprediction", "preempted", namespace, phase_is("Queued"), "Queued")
     health = capture("prediction-queued", queued, "Progressing")
     assert health["message"] == "Queued: the Job is suspended (queued, e.g. by Kueue)"
@@ -235,11 +300,19 @@ def test_a_cache_waiting_for_its_existing_claim(cluster, namespace, operator):
 def test_a_campaign_through_its_phases(cluster, namespace, operator):
     # The cache holds only boltz2 at first: the campaign waits, and says what to fix.
     create(cluster, namespace, model_cache("boltzgen", bundles=["boltz2"]))
-    pods = merge_played(*[played(shard_ok(i, 5), only=f"index-{i}", run_duration="6s") for i in range(2)],
-                        played(filter_ok([0, 1], 10, 3), only="filter"))
+    pods = merge_played(
+        *[played(shard_ok(i, 5), only=f"index-{i}", run_duration="6s") for i in range(2)],
+        played(filter_ok([0, 1], 10, 3), only="filter"),
+    )
     create(cluster, namespace, campaign("binder", pod_metadata=pods, numDesigns=10, budget=3, shards=2))
-    lacking = wait_for(cluster, "boltzgencampaign", "binder", namespace,
-                       lambda o: condition(o, "ModelCacheReady").get("reason") == "ModelCacheLacksBundle", "lacking the bundle")
+    lacking = wait_for(
+        cluster,
+        "boltzgencampaign",
+        "binder",
+        namespace,
+        lambda o: condition(o, "ModelCacheReady").get("reason") == "ModelCacheLacksBundle",
+        "lacking the bundle",
+    )
     health = capture("campaign-waiting-cache-lacks-bundle", lacking, "Degraded")
     assert health["message"] == lacking["status"]["message"]
 
@@ -256,8 +329,18 @@ def test_a_campaign_through_its_phases(cluster, namespace, operator):
 def test_a_campaign_with_too_many_failed_shards(cluster, namespace, operator):
     create(cluster, namespace, model_cache("boltzgen", bundles=["boltzgen"]))
     summary, code = failure(ErrorClass.GPU_OUT_OF_MEMORY, "boltzgen run (shard 0): GPU out of memory")
-    create(cluster, namespace, campaign("binder", pod_metadata=played(summary, exit_code=code, only="index-0"),
-                                        numDesigns=2, budget=1, shards=2, retriesPerShard=0))
+    create(
+        cluster,
+        namespace,
+        campaign(
+            "binder",
+            pod_metadata=played(summary, exit_code=code, only="index-0"),
+            numDesigns=2,
+            budget=1,
+            shards=2,
+            retriesPerShard=0,
+        ),
+    )
     failed = wait_for(cluster, "boltzgencampaign", "binder", namespace, phase_is("Failed"), "Failed")
     health = capture("campaign-failed", failed, "Degraded")
     assert health["message"] == failed["status"]["message"]

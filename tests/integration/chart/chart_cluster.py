@@ -19,7 +19,10 @@ from support.wait import wait_until
 CHART = REPO / "helm" / "boltz-operator"
 RELEASE = "boltz-operator"  # so the release's ServiceAccount is named boltz-operator
 FAKE_OPERATOR_IMAGE = {"repository": "registry.example/boltz-operator", "tag": "chart-test"}
-RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted", "pod-security.kubernetes.io/enforce-version": "latest"}
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
 
 
 def operator_user(release_namespace: str) -> str:
@@ -38,8 +41,11 @@ class Namespaces:
         if labels:
             self.cluster.kubectl("label", "namespace", name, *(f"{k}={v}" for k, v in labels.items()))
         self.created.append(name)
-        wait_until(lambda: self.cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
-                   timeout=30, what=f"ServiceAccount default in {name}")
+        wait_until(
+            lambda: self.cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode == 0,
+            timeout=30,
+            what=f"ServiceAccount default in {name}",
+        )
         return name
 
     def close(self) -> None:
@@ -53,14 +59,25 @@ class Helm:
 
     def __init__(self, cluster: Cluster, workdir: Path):
         self.cluster, self.workdir, self.installed = cluster, workdir, set()
-        self.env = {**os.environ, "HELM_CACHE_HOME": str(workdir / "cache"), "HELM_CONFIG_HOME": str(workdir / "config"),
-                    "HELM_DATA_HOME": str(workdir / "data")}
+        self.env = {
+            **os.environ,
+            "HELM_CACHE_HOME": str(workdir / "cache"),
+            "HELM_CONFIG_HOME": str(workdir / "config"),
+            "HELM_DATA_HOME": str(workdir / "data"),
+        }
 
     def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([str(self.cluster.bin_dir / "helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
-                                capture_output=True, text=True, timeout=300, env=self.env)
+        result = subprocess.run(
+            [str(self.cluster.bin_dir / "helm"), "--kubeconfig", str(self.cluster.kubeconfig), *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=self.env,
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"helm {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def values_file(self, values: dict) -> str:
@@ -70,14 +87,35 @@ class Helm:
 
     def install(self, namespace: str, values: dict, *extra: str) -> subprocess.CompletedProcess:
         # The CRDs are already in the cluster (other tests install them): helm finds them present and leaves them.
-        result = self("install", RELEASE, str(CHART), "--namespace", namespace, "-f", self.values_file(values),
-                      "--wait", "--timeout", "180s", *extra)
+        result = self(
+            "install",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "-f",
+            self.values_file(values),
+            "--wait",
+            "--timeout",
+            "180s",
+            *extra,
+        )
         self.installed.add(namespace)
         return result
 
     def upgrade(self, namespace: str, values: dict) -> subprocess.CompletedProcess:
-        return self("upgrade", RELEASE, str(CHART), "--namespace", namespace, "-f", self.values_file(values),
-                    "--wait", "--timeout", "180s")
+        return self(
+            "upgrade",
+            RELEASE,
+            str(CHART),
+            "--namespace",
+            namespace,
+            "-f",
+            self.values_file(values),
+            "--wait",
+            "--timeout",
+            "180s",
+        )
 
     def uninstall(self, namespace: str) -> subprocess.CompletedProcess:
         result = self("uninstall", RELEASE, "--namespace", namespace, "--wait", "--timeout", "120s")
@@ -89,7 +127,9 @@ class Helm:
             self("uninstall", RELEASE, "--namespace", namespace, "--wait", "--timeout", "120s", check=False)
 
 
-def can_i(cluster: Cluster, user: str, verb: str, resource: str, namespace: str | None, subresource: str | None = None) -> bool:
+def can_i(
+    cluster: Cluster, user: str, verb: str, resource: str, namespace: str | None, subresource: str | None = None
+) -> bool:
     args = ["auth", "can-i", verb, resource, f"--as={user}"]
     args += ["--namespace", namespace] if namespace else ["--all-namespaces"]
     if subresource:
@@ -116,38 +156,78 @@ def fenced(cluster: Cluster, namespace: str, user: str):
     """
     name = f"chart-test-fence-{namespace}"
     policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy", "metadata": {"name": name},
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [
-                {"apiGroups": ["batch"], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["jobs"]},
-                {"apiGroups": [""], "apiVersions": ["*"], "operations": ["CREATE"],
-                 "resources": ["configmaps", "persistentvolumeclaims"]},
-                {"apiGroups": ["boltz-operator.io"], "apiVersions": ["*"], "operations": ["UPDATE"],
-                 "resources": ["boltzpredictions/status", "boltzmodelcaches/status"]},
-            ]},
-            "validations": [{
-                "expression": f"!request.userInfo.username.endsWith(':{RELEASE}') || request.userInfo.username == '{user}'",
-                "message": f"chart test: only {user} operates in this namespace",
-            }],
+            "matchConstraints": {
+                "resourceRules": [
+                    {"apiGroups": ["batch"], "apiVersions": ["*"], "operations": ["CREATE"], "resources": ["jobs"]},
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["*"],
+                        "operations": ["CREATE"],
+                        "resources": ["configmaps", "persistentvolumeclaims"],
+                    },
+                    {
+                        "apiGroups": ["boltz-operator.io"],
+                        "apiVersions": ["*"],
+                        "operations": ["UPDATE"],
+                        "resources": ["boltzpredictions/status", "boltzmodelcaches/status"],
+                    },
+                ]
+            },
+            "validations": [
+                {
+                    "expression": f"!request.userInfo.username.endsWith(':{RELEASE}') || request.userInfo.username == '{user}'",
+                    "message": f"chart test: only {user} operates in this namespace",
+                }
+            ],
         },
     }
     binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding", "metadata": {"name": name},
-        "spec": {"policyName": name, "validationActions": ["Deny"],
-                 "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}},
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+        },
     }
-    cluster.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [policy, binding]}))
+    cluster.kubectl(
+        "apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [policy, binding]})
+    )
     try:
         # In force once another operator identity is refused (a server-side dry run goes through admission).
         other = "system:serviceaccount:boltz-system:boltz-operator"
-        wait_until(lambda: "chart test: only" in cluster.kubectl(
-            "create", "configmap", "fence-probe", "-n", namespace, "--dry-run=server", f"--as={other}", check=False).stderr,
-            timeout=30, what="the fence policy to be in force")
+        wait_until(
+            lambda: (
+                "chart test: only"
+                in cluster.kubectl(
+                    "create",
+                    "configmap",
+                    "fence-probe",
+                    "-n",
+                    namespace,
+                    "--dry-run=server",
+                    f"--as={other}",
+                    check=False,
+                ).stderr
+            ),
+            timeout=30,
+            what="the fence policy to be in force",
+        )
         yield
     finally:
-        cluster.kubectl("delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", name, "--ignore-not-found",
-                        check=False)
+        cluster.kubectl(
+            "delete",
+            "validatingadmissionpolicybinding,validatingadmissionpolicy",
+            name,
+            "--ignore-not-found",
+            check=False,
+        )
 
 
 class AuditLog:
@@ -168,6 +248,8 @@ class AuditLog:
             except ValueError:
                 continue
             ref = entry.get("objectRef") or {}
-            if entry.get("user", {}).get("username") == user and (namespace is None or ref.get("namespace") == namespace):
+            if entry.get("user", {}).get("username") == user and (
+                namespace is None or ref.get("namespace") == namespace
+            ):
                 entries.append(entry)
         return entries

@@ -17,25 +17,58 @@ CACHES = "boltzmodelcaches.boltz-operator.io"
 
 # (verb, resource, subresource): what the operator needs, and what it must never be able to do.
 OPERATOR_CAN = [
-    ("list", PREDICTIONS, None), ("watch", PREDICTIONS, None), ("get", PREDICTIONS, None),
-    ("patch", PREDICTIONS, "status"), ("list", CACHES, None), ("watch", CACHES, None), ("patch", CACHES, "status"),
-    ("create", "jobs", None), ("list", "jobs", None), ("watch", "jobs", None),
-    ("list", "pods", None), ("create", "configmaps", None), ("create", "events", None),
-    ("get", "persistentvolumeclaims", None), ("create", "persistentvolumeclaims", None),
+    ("list", PREDICTIONS, None),
+    ("watch", PREDICTIONS, None),
+    ("get", PREDICTIONS, None),
+    ("patch", PREDICTIONS, "status"),
+    ("list", CACHES, None),
+    ("watch", CACHES, None),
+    ("patch", CACHES, "status"),
+    ("create", "jobs", None),
+    ("list", "jobs", None),
+    ("watch", "jobs", None),
+    ("list", "pods", None),
+    ("create", "configmaps", None),
+    ("create", "events", None),
+    ("get", "persistentvolumeclaims", None),
+    ("create", "persistentvolumeclaims", None),
 ]
 OPERATOR_CANNOT = [
-    ("delete", "jobs", None), ("update", "jobs", None), ("patch", "jobs", None), ("patch", "jobs", "status"),
-    ("get", "secrets", None), ("list", "secrets", None), ("watch", "secrets", None),
-    ("create", "pods", None), ("delete", "pods", None), ("get", "pods", "log"), ("create", "pods", "exec"),
-    ("patch", PREDICTIONS, None), ("update", PREDICTIONS, None), ("create", PREDICTIONS, None), ("delete", PREDICTIONS, None),
-    ("patch", CACHES, None), ("delete", CACHES, None),
-    ("delete", "persistentvolumeclaims", None), ("update", "persistentvolumeclaims", None),
-    ("get", "configmaps", None), ("update", "configmaps", None), ("delete", "configmaps", None),
-    ("create", "serviceaccounts", "token"), ("create", "rolebindings", None), ("*", "*", None),
+    ("delete", "jobs", None),
+    ("update", "jobs", None),
+    ("patch", "jobs", None),
+    ("patch", "jobs", "status"),
+    ("get", "secrets", None),
+    ("list", "secrets", None),
+    ("watch", "secrets", None),
+    ("create", "pods", None),
+    ("delete", "pods", None),
+    ("get", "pods", "log"),
+    ("create", "pods", "exec"),
+    ("patch", PREDICTIONS, None),
+    ("update", PREDICTIONS, None),
+    ("create", PREDICTIONS, None),
+    ("delete", PREDICTIONS, None),
+    ("patch", CACHES, None),
+    ("delete", CACHES, None),
+    ("delete", "persistentvolumeclaims", None),
+    ("update", "persistentvolumeclaims", None),
+    ("get", "configmaps", None),
+    ("update", "configmaps", None),
+    ("delete", "configmaps", None),
+    ("create", "serviceaccounts", "token"),
+    ("create", "rolebindings", None),
+    ("*", "*", None),
 ]
 WORKER_CANNOT = [
-    ("get", "pods", None), ("list", "pods", None), ("get", "configmaps", None), ("list", "secrets", None),
-    ("get", "secrets", None), ("list", PREDICTIONS, None), ("create", "jobs", None), ("create", "events", None),
+    ("get", "pods", None),
+    ("list", "pods", None),
+    ("get", "configmaps", None),
+    ("list", "secrets", None),
+    ("get", "secrets", None),
+    ("list", PREDICTIONS, None),
+    ("create", "jobs", None),
+    ("create", "events", None),
 ]
 
 
@@ -75,9 +108,17 @@ def test_install_applies_every_object_and_the_deployment_becomes_available(clust
 
     service = cluster.kubectl_json("get", "service", f"{RELEASE}-metrics", "-n", namespace)
     assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("metrics", 9090)]
-    slices = wait_until(lambda: [s for s in cluster.kubectl_json(
-        "get", "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={RELEASE}-metrics")["items"]
-        if s.get("endpoints")], timeout=30, what="the metrics Service to select the operator pod")
+    slices = wait_until(
+        lambda: [
+            s
+            for s in cluster.kubectl_json(
+                "get", "endpointslices", "-n", namespace, "-l", f"kubernetes.io/service-name={RELEASE}-metrics"
+            )["items"]
+            if s.get("endpoints")
+        ],
+        timeout=30,
+        what="the metrics Service to select the operator pod",
+    )
     assert slices[0]["ports"][0]["port"] == 9090
     assert slices[0]["endpoints"][0]["targetRef"]["name"] == pod["metadata"]["name"]
 
@@ -117,9 +158,11 @@ def test_watch_namespaces_grant_rights_there_and_nowhere_else(cluster, helm, nam
 
 def test_upgrade_changes_the_operator_env_and_uninstall_leaves_crds_and_user_resources(cluster, helm, namespaces):
     namespace = namespaces.create("chart-upgrade", labels=RESTRICTED)
-    values = {"image": FAKE_OPERATOR_IMAGE,
-              "defaultModelCache": {"enabled": True, "namespaces": [namespace]},
-              "workerServiceAccount": {"name": "boltz-worker", "create": True, "namespaces": [namespace]}}
+    values = {
+        "image": FAKE_OPERATOR_IMAGE,
+        "defaultModelCache": {"enabled": True, "namespaces": [namespace]},
+        "workerServiceAccount": {"name": "boltz-worker", "create": True, "namespaces": [namespace]},
+    }
     helm.install(namespace, values)
     env = deployment_env(cluster, namespace)
     assert env["BOLTZ_OPERATOR_DEFAULT_GPUS"] == "1"
@@ -128,30 +171,69 @@ def test_upgrade_changes_the_operator_env_and_uninstall_leaves_crds_and_user_res
     assert worker_sa["automountServiceAccountToken"] is False
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(prediction("mine")))  # a user's resource
 
-    helm.upgrade(namespace, {**values, "gpu": {"resourceName": "nvidia.com/gpu", "defaultCount": 2},
-                             "workerImages": {"boltz": {"repository": "registry.example/worker-boltz", "tag": "2.0.0"}}})
+    helm.upgrade(
+        namespace,
+        {
+            **values,
+            "gpu": {"resourceName": "nvidia.com/gpu", "defaultCount": 2},
+            "workerImages": {"boltz": {"repository": "registry.example/worker-boltz", "tag": "2.0.0"}},
+        },
+    )
     env = deployment_env(cluster, namespace)
     assert env["BOLTZ_OPERATOR_DEFAULT_GPUS"] == "2"
     assert env["BOLTZ_OPERATOR_WORKER_IMAGE"] == "registry.example/worker-boltz:2.0.0"
-    pods = wait_until(lambda: (items := cluster.kubectl_json("get", "pods", "-n", namespace, "-l",
-                                                              f"app.kubernetes.io/instance={RELEASE}")["items"])
-                      and len(items) == 1 and items, timeout=60, what="one operator pod after the upgrade (Recreate)")
+    pods = wait_until(
+        lambda: (
+            (
+                items := cluster.kubectl_json(
+                    "get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={RELEASE}"
+                )["items"]
+            )
+            and len(items) == 1
+            and items
+        ),
+        timeout=60,
+        what="one operator pod after the upgrade (Recreate)",
+    )
     pod_env = {e["name"]: e["value"] for e in pods[0]["spec"]["containers"][0]["env"]}
     assert pod_env["BOLTZ_OPERATOR_DEFAULT_GPUS"] == "2"
     assert helm("history", RELEASE, "-n", namespace, "--max", "5").stdout.count("\n") == 3  # header + 2 revisions
 
     helm.uninstall(namespace)
 
-    for kind, name in (("deployment", RELEASE), ("serviceaccount", RELEASE), ("service", f"{RELEASE}-metrics"),
-                       ("serviceaccount", "boltz-worker")):
-        assert cluster.kubectl("get", kind, name, "-n", namespace, check=False).returncode != 0, f"{kind}/{name} left behind"
+    for kind, name in (
+        ("deployment", RELEASE),
+        ("serviceaccount", RELEASE),
+        ("service", f"{RELEASE}-metrics"),
+        ("serviceaccount", "boltz-worker"),
+    ):
+        assert cluster.kubectl("get", kind, name, "-n", namespace, check=False).returncode != 0, (
+            f"{kind}/{name} left behind"
+        )
     for kind in ("clusterrole", "clusterrolebinding"):
-        assert cluster.kubectl("get", kind, f"{RELEASE}-{namespace}", check=False).returncode != 0, f"{kind} left behind"
-    wait_until(lambda: not cluster.kubectl_json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={RELEASE}")["items"],
-               timeout=60, what="the operator pod to go")
-    assert not cluster.kubectl_json("get", "secrets", "-n", namespace, "-l", "owner=helm")["items"], "release records left"
-    left = cluster.kubectl_json("get", "all,serviceaccounts,roles,rolebindings,configmaps", "-n", namespace,
-                                "-l", f"app.kubernetes.io/instance={RELEASE}")["items"]
+        assert cluster.kubectl("get", kind, f"{RELEASE}-{namespace}", check=False).returncode != 0, (
+            f"{kind} left behind"
+        )
+    wait_until(
+        lambda: (
+            not cluster.kubectl_json("get", "pods", "-n", namespace, "-l", f"app.kubernetes.io/instance={RELEASE}")[
+                "items"
+            ]
+        ),
+        timeout=60,
+        what="the operator pod to go",
+    )
+    assert not cluster.kubectl_json("get", "secrets", "-n", namespace, "-l", "owner=helm")["items"], (
+        "release records left"
+    )
+    left = cluster.kubectl_json(
+        "get",
+        "all,serviceaccounts,roles,rolebindings,configmaps",
+        "-n",
+        namespace,
+        "-l",
+        f"app.kubernetes.io/instance={RELEASE}",
+    )["items"]
     assert left == [], [(o["kind"], o["metadata"]["name"]) for o in left]
 
     for crd in CRDS:

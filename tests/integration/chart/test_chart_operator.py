@@ -42,21 +42,36 @@ def release(cluster, chart_crds, tmp_path_factory):
         audit = AuditLog(cluster.audit_log)
         # The fence goes up first: the chart's model cache must be seen by this release's operator alone.
         with fenced(cluster, work_ns, user):
-            helm.install(release_ns, {
-                "image": FAKE_OPERATOR_IMAGE,
-                "workerImages": {"boltz": {"repository": WORKER_IMAGE.split(":")[0], "tag": "chart-test"}},
-                "watchNamespaces": [work_ns],
-                "workerServiceAccount": {"name": "boltz-worker", "create": True},
-                "defaultModelCache": {"enabled": True, "namespaces": [work_ns], "keepOnUninstall": False,
-                                      "spec": model_cache()["spec"]},  # kwok plays a successful populate
-                "defaultResults": {"s3": {"uri": RESULTS, "endpoint": "http://s3.example:8333",
-                                          "credentialsSecret": "results-s3"}},
-            })
-            env = {k: v for k, v in deployment_env(cluster, release_ns).items()
-                   if k not in ("BOLTZ_OPERATOR_METRICS_PORT", "BOLTZ_OPERATOR_NAMESPACES")}
+            helm.install(
+                release_ns,
+                {
+                    "image": FAKE_OPERATOR_IMAGE,
+                    "workerImages": {"boltz": {"repository": WORKER_IMAGE.split(":")[0], "tag": "chart-test"}},
+                    "watchNamespaces": [work_ns],
+                    "workerServiceAccount": {"name": "boltz-worker", "create": True},
+                    "defaultModelCache": {
+                        "enabled": True,
+                        "namespaces": [work_ns],
+                        "keepOnUninstall": False,
+                        "spec": model_cache()["spec"],
+                    },  # kwok plays a successful populate
+                    "defaultResults": {
+                        "s3": {"uri": RESULTS, "endpoint": "http://s3.example:8333", "credentialsSecret": "results-s3"}
+                    },
+                },
+            )
+            env = {
+                k: v
+                for k, v in deployment_env(cluster, release_ns).items()
+                if k not in ("BOLTZ_OPERATOR_METRICS_PORT", "BOLTZ_OPERATOR_NAMESPACES")
+            }
             workdir = tmp_path_factory.mktemp("chart-operator")
-            kubeconfig = operator_kubeconfig(cluster, workdir / "kubeconfig", namespace=release_ns, service_account=RELEASE)
-            operator = OperatorProcess(cluster, kubeconfig, workdir / "operator.log", env=env, namespaces=[work_ns]).start()
+            kubeconfig = operator_kubeconfig(
+                cluster, workdir / "kubeconfig", namespace=release_ns, service_account=RELEASE
+            )
+            operator = OperatorProcess(
+                cluster, kubeconfig, workdir / "operator.log", env=env, namespaces=[work_ns]
+            ).start()
             yield {"release_ns": release_ns, "work_ns": work_ns, "user": user, "audit": audit, "operator": operator}
     finally:
         if operator is not None:
@@ -72,13 +87,19 @@ def phase(cluster, kind, name, namespace):
 def test_a_prediction_completes_under_the_releases_identity_in_a_restricted_namespace(cluster, release):
     ns, user, operator = release["work_ns"], release["user"], release["operator"]
     # Generous: the shared cluster's 16 fake GPUs may be queued up by other tests (benchmarks) for a while.
-    wait_until(lambda: phase(cluster, "boltzmodelcache", "default", ns) == "Ready", timeout=300,
-               what=f"the chart's model cache Ready (operator log: {operator.log_path})")
+    wait_until(
+        lambda: phase(cluster, "boltzmodelcache", "default", ns) == "Ready",
+        timeout=300,
+        what=f"the chart's model cache Ready (operator log: {operator.log_path})",
+    )
     pred = prediction("egfr", pod_metadata=played(predict_ok(f"{RESULTS}/{ns}/egfr/run")))
     del pred["spec"]["results"]  # the chart's default results store
     cluster.kubectl("apply", "-n", ns, "-f", "-", input=as_input(pred))
-    wait_until(lambda: phase(cluster, "boltzprediction", "egfr", ns) == "Succeeded", timeout=300,
-               what=f"the prediction Succeeded (operator log: {operator.log_path})")
+    wait_until(
+        lambda: phase(cluster, "boltzprediction", "egfr", ns) == "Succeeded",
+        timeout=300,
+        what=f"the prediction Succeeded (operator log: {operator.log_path})",
+    )
 
     # The Job is the release's: its worker image, worker ServiceAccount, default results store.
     job = cluster.kubectl_json("get", "job", "egfr-predict", "-n", ns)
@@ -97,8 +118,10 @@ def test_a_prediction_completes_under_the_releases_identity_in_a_restricted_name
 
     # Everything the operator wrote here, it wrote as the release's ServiceAccount, and nothing was refused.
     entries = release["audit"].entries(user, ns)
-    writes = {(e["verb"], e["objectRef"]["resource"], e["objectRef"].get("subresource"), e["responseStatus"]["code"])
-              for e in entries}
+    writes = {
+        (e["verb"], e["objectRef"]["resource"], e["objectRef"].get("subresource"), e["responseStatus"]["code"])
+        for e in entries
+    }
     assert ("create", "jobs", None, 201) in writes
     assert ("create", "configmaps", None, 201) in writes
     assert ("create", "persistentvolumeclaims", None, 201) in writes
@@ -115,12 +138,21 @@ def test_the_operator_asks_for_nothing_its_role_does_not_grant(cluster, release)
 
 
 def test_the_namespaces_really_enforce_the_restricted_profile(cluster, release):
-    root_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "root"},
-                "spec": {"containers": [{"name": "c", "image": "registry.example/x:1",
-                                         "securityContext": {"runAsUser": 0, "privileged": True}}]}}
+    root_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "root"},
+        "spec": {
+            "containers": [
+                {"name": "c", "image": "registry.example/x:1", "securityContext": {"runAsUser": 0, "privileged": True}}
+            ]
+        },
+    }
     for ns in (release["work_ns"], release["release_ns"]):
-        refused = cluster.kubectl("apply", "-n", ns, "--dry-run=server", "-f", "-", input=as_input(root_pod), check=False)
-        assert refused.returncode != 0 and "violates PodSecurity \"restricted:latest\"" in refused.stderr
+        refused = cluster.kubectl(
+            "apply", "-n", ns, "--dry-run=server", "-f", "-", input=as_input(root_pod), check=False
+        )
+        assert refused.returncode != 0 and 'violates PodSecurity "restricted:latest"' in refused.stderr
 
 
 def test_the_charts_own_operator_pod_runs_in_a_restricted_namespace(cluster, release):

@@ -103,7 +103,9 @@ class ImageOperator:
 
     def _healthy(self) -> bool:
         if self.proc.poll() is not None:
-            raise AssertionError(f"the image's operator exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
+            raise AssertionError(
+                f"the image's operator exited with {self.proc.returncode}:\n{self.log.read_text()[-4000:]}"
+            )
         with urllib.request.urlopen(f"http://127.0.0.1:{self.health_port}/healthz", timeout=1) as response:
             return response.status == 200
 
@@ -142,14 +144,22 @@ def test_the_image_reconciles_a_cache_and_a_prediction_as_the_chart_runs_it(clus
             pred["spec"]["modelCache"] = cache["metadata"]["name"]
             del pred["spec"]["results"]  # the release's default results store
             cluster.kubectl("apply", "-n", ns, "-f", "-", input=as_input(pred))
-            wait_until(lambda: phase(cluster, "boltzmodelcache", cache["metadata"]["name"], ns) == "Ready", timeout=300,
-                       what=f"the model cache Ready (log: {operator.log})")
-            wait_until(lambda: phase(cluster, "boltzprediction", name, ns) == "Succeeded", timeout=300,
-                       what=f"the prediction Succeeded (log: {operator.log})")
+            wait_until(
+                lambda: phase(cluster, "boltzmodelcache", cache["metadata"]["name"], ns) == "Ready",
+                timeout=300,
+                what=f"the model cache Ready (log: {operator.log})",
+            )
+            wait_until(
+                lambda: phase(cluster, "boltzprediction", name, ns) == "Succeeded",
+                timeout=300,
+                what=f"the prediction Succeeded (log: {operator.log})",
+            )
         finally:
             operator.stop()
-    print(f"\n[images] operator image as {user}: cache Ready and prediction Succeeded in "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"\n[images] operator image as {user}: cache Ready and prediction Succeeded in "
+        f"{time.monotonic() - started:.1f} s"
+    )
     status = cluster.kubectl_json("get", "boltzprediction", name, "-n", ns)["status"]
     assert status["results"]["confidenceScore"] == predict_ok("x").confidence_score
 
@@ -165,10 +175,18 @@ def test_the_image_reconciles_a_cache_and_a_prediction_as_the_chart_runs_it(clus
 
 def test_the_operator_image_holds_only_what_the_operator_imports(operator_image):
     """The operator shares the contract package with the workers, not their code or their S3 client."""
-    probe = ("import importlib.util, json; print(json.dumps({m: importlib.util.find_spec(m) is not None for m in "
-             "('boltz_operator', 'boltz_contract', 'kopf', 'boltz_worker', 'boto3', 'botocore')}))")
+    probe = (
+        "import importlib.util, json; print(json.dumps({m: importlib.util.find_spec(m) is not None for m in "
+        "('boltz_operator', 'boltz_contract', 'kopf', 'boltz_worker', 'boto3', 'botocore')}))"
+    )
     with ImageRoot(operator_image) as image:
         proc = image.run(["-c", probe], Run(entrypoint=["python"]))
     assert proc.returncode == 0, proc.stderr
-    assert json.loads(proc.stdout) == {"boltz_operator": True, "boltz_contract": True, "kopf": True,
-                                       "boltz_worker": False, "boto3": False, "botocore": False}
+    assert json.loads(proc.stdout) == {
+        "boltz_operator": True,
+        "boltz_contract": True,
+        "kopf": True,
+        "boltz_worker": False,
+        "boto3": False,
+        "botocore": False,
+    }

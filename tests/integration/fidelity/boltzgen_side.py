@@ -302,8 +302,13 @@ def cmd_shards(args: list[str]) -> dict:
     for shard in range(int(o["shards"])):
         root = out / str(shard)
         designs, folded = root / "intermediate_designs", root / "intermediate_designs_inverse_folded"
-        for d in (designs, *(folded / s for s in ("refold_cif", "refold_design_cif", "fold_out_npz",
-                                                  "fold_out_design_npz", "metrics_tmp"))):
+        for d in (
+            designs,
+            *(
+                folded / s
+                for s in ("refold_cif", "refold_design_cif", "fold_out_npz", "fold_out_design_npz", "metrics_tmp")
+            ),
+        ):
             d.mkdir(parents=True, exist_ok=True)
         (root / "config").mkdir(exist_ok=True)
         for step in ("design", "inverse_folding", "folding", "design_folding", "analysis"):
@@ -336,7 +341,8 @@ def cmd_shards(args: list[str]) -> dict:
                 table.append({"id": design_id, "sequence": sequence, "ca_coords": np.zeros((length, 3))})
         pd.DataFrame(rows).to_csv(folded / "aggregate_metrics_analyze.csv", index=False)
         pd.DataFrame([{"target_id": SPEC_STEM, "design_ptm": 0.5}]).to_csv(
-            folded / "per_target_metrics_analyze.csv", index=False)
+            folded / "per_target_metrics_analyze.csv", index=False
+        )
         pd.DataFrame(table).to_pickle(folded / "ca_coords_sequences.pkl.gz", compression="gzip")
         ids[shard] = [r["id"] for r in rows]
     return {"ids": ids}

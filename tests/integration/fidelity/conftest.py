@@ -33,8 +33,7 @@ BOLTZ_VERSION = "2.2.1"
 
 # Residues boltz's parser loads for any polymer: const.canonical_tokens (load_canonicals) and the nucleotides.
 CANONICAL_CODES = (
-    "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL UNK "
-    "A G C U N DA DG DC DT DN"
+    "ALA ARG ASN ASP CYS GLN GLU GLY HIS ILE LEU LYS MET PHE PRO SER THR TRP TYR VAL UNK A G C U N DA DG DC DT DN"
 ).split()
 
 
@@ -172,7 +171,9 @@ def boltzgen_python() -> Path:
         if not (venv / ".installed").is_file():
             pytest.skip(f"no boltzgen venv at {venv} and BOLTZ_FIDELITY_BUILD=0 (make boltzgen-venv)")
         return venv / "bin" / "python"
-    sys.stderr.write(f"\nfidelity: {BOLTZGEN_VENV_SCRIPT.relative_to(REPO)} (builds the boltzgen venv once, then cached)\n")
+    sys.stderr.write(
+        f"\nfidelity: {BOLTZGEN_VENV_SCRIPT.relative_to(REPO)} (builds the boltzgen venv once, then cached)\n"
+    )
     try:
         proc = subprocess.run([str(BOLTZGEN_VENV_SCRIPT)], capture_output=True, text=True, timeout=3600)
     except subprocess.TimeoutExpired:

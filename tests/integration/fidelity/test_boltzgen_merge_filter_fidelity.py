@@ -120,9 +120,7 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_two_shards_of_two_inverse_folded_sequences_merge_and_rank(
-    boltzgen_side, real_boltzgen, models, tmp_path
-):
+def test_two_shards_of_two_inverse_folded_sequences_merge_and_rank(boltzgen_side, real_boltzgen, models, tmp_path):
     results = tmp_path / "results"
     ids = store_shards(boltzgen_side, results, sequences=2)
     assert ids[0][:2] == ["design-spec_0_0", "design-spec_0_1"]  # the inverse-folded ids of the issue
@@ -152,9 +150,7 @@ def test_repeated_sequences_are_dropped_by_boltzgen_and_counted(boltzgen_side, r
     assert summary["designs_selected"] == 4  # fewer than the budget: boltzgen kept the first of each sequence
 
 
-def test_the_whole_shard_as_merge_input_fails_in_boltzgen_and_is_filter_failed(
-    boltzgen_side, real_boltzgen, tmp_path
-):
+def test_the_whole_shard_as_merge_input_fails_in_boltzgen_and_is_filter_failed(boltzgen_side, real_boltzgen, tmp_path):
     """What the filter did before: every file of each shard, intermediate_designs/ included. boltzgen's merge then
     looks there for the inverse-folded ids and exits 1; that is deterministic, so FilterFailed, not a retry."""
     results = tmp_path / "results"

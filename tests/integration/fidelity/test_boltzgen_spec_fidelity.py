@@ -144,8 +144,14 @@ CASES: dict[str, dict] = {
                 }
             },
         ],
-        "constraints": [{"bond": {"atom1": {"chain": "P", "residue": 4, "atom": "SG"},
-                                  "atom2": {"chain": "P", "residue": 11, "atom": "SG"}}}],  # fmt: skip
+        "constraints": [
+            {
+                "bond": {
+                    "atom1": {"chain": "P", "residue": 4, "atom": "SG"},
+                    "atom2": {"chain": "P", "residue": 11, "atom": "SG"},
+                }
+            }
+        ],  # fmt: skip
     },
     # protein-small_molecule: a designed protein around a SMILES ligand and two copies of a CCD ligand; fixed
     # chains given by sequence (binding types are for fixed residues only: DesignInfo.is_valid)
@@ -169,10 +175,18 @@ CASES: dict[str, dict] = {
         ],
         "constraints": [
             {"totalLen": {"min": 50, "max": 52}},
-            {"bond": {"atom1": {"chain": "S", "residue": 6, "atom": "SG"},
-                      "atom2": {"chain": "S", "residue": 13, "atom": "SG"}}},  # fmt: skip
-            {"bond": {"atom1": {"chain": "A", "residue": 40, "atom": "SG"},
-                      "atom2": {"chain": "L", "residue": 1, "atom": "C1"}}},  # fmt: skip
+            {
+                "bond": {
+                    "atom1": {"chain": "S", "residue": 6, "atom": "SG"},
+                    "atom2": {"chain": "S", "residue": 13, "atom": "SG"},
+                }
+            },  # fmt: skip
+            {
+                "bond": {
+                    "atom1": {"chain": "A", "residue": 40, "atom": "SG"},
+                    "atom2": {"chain": "L", "residue": 1, "atom": "C1"},
+                }
+            },  # fmt: skip
         ],
     },
 }
@@ -455,9 +469,7 @@ def _admitted(body: dict) -> bool:
 @pytest.fixture(scope="module")
 def gap_answers(tmp_path_factory, pdb_target, boltzgen_side, boltzgen_mols) -> dict[str, tuple[dict, dict]]:
     root = tmp_path_factory.mktemp("boltzgen-gaps")
-    cases = {
-        name: render_case(root, name, body, pdb_target) for name, (body, _, _) in GAPS.items() if _admitted(body)
-    }
+    cases = {name: render_case(root, name, body, pdb_target) for name, (body, _, _) in GAPS.items() if _admitted(body)}
     work = tmp_path_factory.mktemp("boltzgen-gaps-work")
     # a short deadline: one of them (total_len_unreachable) never returns
     answers = boltzgen_side("parse", boltzgen_mols, work, *(c["path"] for c in cases.values()),
@@ -490,7 +502,8 @@ OPEN_STATIC_GAPS = {
     "name",
     [
         pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"admission gap, boltzgen answers: {expected}"))
-        if name in OPEN_STATIC_GAPS else name
+        if name in OPEN_STATIC_GAPS
+        else name
         for name, (_, expected, static) in GAPS.items()
         if static
     ],

@@ -35,9 +35,7 @@ from boltz_operator.render import (
 from boltz_worker.boltz_runs import predict as worker_predict
 
 REPO = Path(__file__).resolve().parents[3]
-EGFR = (
-    "GEAPNQALLRILKETEFKKIKVLGSGAFGTVYKGLWIPEGEKVKIPVAIKELREATSPKANKEILDEAYVMASVDNPHVCRLLGICLTSTVQLITQLMPFGCLLDYVRE"
-)
+EGFR = "GEAPNQALLRILKETEFKKIKVLGSGAFGTVYKGLWIPEGEKVKIPVAIKELREATSPKANKEILDEAYVMASVDNPHVCRLLGICLTSTVQLITQLMPFGCLLDYVRE"
 P1 = "MKTAYIAKQRQISFVKSHFSRQ"
 P2 = "GSHMLEDPVAGCKLW"
 P3 = "MADQLTEEQIAEFKEAF"
@@ -85,22 +83,45 @@ SPECS: dict[str, dict] = {
             {"ligand": {"ids": ["C"], "smiles": "CC(=O)Nc1ccc(O)cc1"}},
         ],
         "constraints": [
-            {"bond": {"atom1": {"chain": "A", "residue": 2, "atom": "SG"}, "atom2": {"chain": "B", "residue": 1,
-                                                                                    "atom": "SD"}}},
-            {"pocket": {"binder": "C", "contacts": [{"chain": "A", "residue": 3}, {"chain": "A", "residue": 7}],
-                        "maxDistance": 8, "force": True}},
-            {"contact": {"token1": {"chain": "A", "residue": 1}, "token2": {"chain": "B", "atom": "N"},
-                         "maxDistance": 10}},
+            {
+                "bond": {
+                    "atom1": {"chain": "A", "residue": 2, "atom": "SG"},
+                    "atom2": {"chain": "B", "residue": 1, "atom": "SD"},
+                }
+            },
+            {
+                "pocket": {
+                    "binder": "C",
+                    "contacts": [{"chain": "A", "residue": 3}, {"chain": "A", "residue": 7}],
+                    "maxDistance": 8,
+                    "force": True,
+                }
+            },
+            {
+                "contact": {
+                    "token1": {"chain": "A", "residue": 1},
+                    "token2": {"chain": "B", "atom": "N"},
+                    "maxDistance": 10,
+                }
+            },
         ],
     },  # fmt: skip
     "templates": {
         "sequences": [_protein(["A"], P1, EMPTY), _protein(["B"], P2, EMPTY)],
         "templates": [
-            {"cif": {"configMapKeyRef": {"name": "templates", "key": "a.cif"}}, "chainIds": ["A"],
-             "templateIds": ["A"], "force": True, "threshold": 2.5},
+            {
+                "cif": {"configMapKeyRef": {"name": "templates", "key": "a.cif"}},
+                "chainIds": ["A"],
+                "templateIds": ["A"],
+                "force": True,
+                "threshold": 2.5,
+            },
             {"cif": {"s3": {"uri": "s3://inputs/templates/ab.cif"}}},
-            {"pdb": {"configMapKeyRef": {"name": "templates", "key": "b.pdb"}}, "chainIds": ["B"],
-             "templateIds": ["A1"]},
+            {
+                "pdb": {"configMapKeyRef": {"name": "templates", "key": "b.pdb"}},
+                "chainIds": ["B"],
+                "templateIds": ["A1"],
+            },
         ],
         "results": {"s3": {"uri": "s3://results/runs"}},
     },  # fmt: skip
@@ -338,8 +359,12 @@ def test_templates_by_configmap_and_s3_cif_and_pdb(parsed):
         by_template.setdefault(record["name"], []).append(record)
     assert set(by_template) == {"template-0", "template-1", "template-2"}
     [forced] = by_template["template-0"]
-    assert (forced["query_chain"], forced["template_chain"], forced["force"], forced["threshold"]) == ("A", "A", True,
-                                                                                                       2.5)
+    assert (forced["query_chain"], forced["template_chain"], forced["force"], forced["threshold"]) == (
+        "A",
+        "A",
+        True,
+        2.5,
+    )
     assert {(r["query_chain"], r["template_chain"]) for r in by_template["template-1"]} == {("A", "A"), ("B", "B")}
     [pdb] = by_template["template-2"]
     assert (pdb["query_chain"], pdb["template_chain"]) == ("B", "A1")  # boltz names PDB chains A1, A2, ...

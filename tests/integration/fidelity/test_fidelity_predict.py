@@ -32,6 +32,8 @@ from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
+
+
 def files_spec() -> dict:
     """MSA files (A3M and CSV, ConfigMap keys), a CCD ligand with affinity, a pocket, PDB output, a seed."""
     return {

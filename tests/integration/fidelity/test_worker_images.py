@@ -86,8 +86,10 @@ def test_boltz_image_runs_a_real_prediction_from_a_read_only_cache(boltz_image, 
     with ImageRoot(boltz_image) as image:
         assert str(uid) not in image.read("/etc/passwd").split(":")
         proc = image.run(args, run, timeout=1500)
-    print(f"\n[images] boltz-worker predict in the image as {run.user}: exit {proc.returncode} in "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"\n[images] boltz-worker predict in the image as {run.user}: exit {proc.returncode} in "
+        f"{time.monotonic() - started:.1f} s"
+    )
     assert proc.returncode == ExitCode.OK, (proc.stdout + proc.stderr)[-6000:]
 
     summary = RunSummary.from_termination_message(termination.read_text())
@@ -222,8 +224,10 @@ def test_boltzgen_image_design_reaches_boltzgens_own_spec_check(boltzgen_image, 
     started = time.monotonic()
     with ImageRoot(boltzgen_image) as image:
         proc = image.run(args, run, timeout=600)
-    print(f"\n[images] boltz-worker design in the image ({chain}): exit {proc.returncode} in "
-          f"{time.monotonic() - started:.1f} s")
+    print(
+        f"\n[images] boltz-worker design in the image ({chain}): exit {proc.returncode} in "
+        f"{time.monotonic() - started:.1f} s"
+    )
     assert proc.returncode == exit_code, (proc.stdout + proc.stderr)[-6000:]
     summary = RunSummary.from_termination_message(termination.read_text())
     assert says in summary.message, summary.message

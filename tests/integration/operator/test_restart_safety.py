@@ -25,9 +25,21 @@ def test_sigkill_during_a_batch_loses_nothing_and_duplicates_nothing(cluster, na
     cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache()))
     names = [f"p{i:02d}" for i in range(BATCH)]
     uris = {name: f"s3://results/{namespace}/{name}" for name in names}
-    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(*[
-        prediction(name, pod_metadata=played(predict_ok(uris[name]), run_duration=f"{rng.randint(200, 3000)}ms"))
-        for name in names]))
+    cluster.kubectl(
+        "apply",
+        "-n",
+        namespace,
+        "-f",
+        "-",
+        input=as_input(
+            *[
+                prediction(
+                    name, pod_metadata=played(predict_ok(uris[name]), run_duration=f"{rng.randint(200, 3000)}ms")
+                )
+                for name in names
+            ]
+        ),
+    )
 
     for _ in range(KILLS):
         # Kill while the batch is in flight, at a random point of a pass.
@@ -37,7 +49,11 @@ def test_sigkill_during_a_batch_loses_nothing_and_duplicates_nothing(cluster, na
 
     def all_succeeded():
         items = cluster.kubectl_json("get", "boltzpredictions", "-n", namespace)["items"]
-        return items if len(items) == BATCH and all((p.get("status") or {}).get("phase") == "Succeeded" for p in items) else None
+        return (
+            items
+            if len(items) == BATCH and all((p.get("status") or {}).get("phase") == "Succeeded" for p in items)
+            else None
+        )
 
     predictions = wait_until(all_succeeded, timeout=240, what=f"all {BATCH} predictions Succeeded")
 
@@ -46,5 +62,7 @@ def test_sigkill_during_a_batch_loses_nothing_and_duplicates_nothing(cluster, na
     assert sorted(j["metadata"]["name"] for j in jobs) == sorted(f"{n}-predict" for n in names)
     pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=predict")["items"]
     assert len(pods) == BATCH, "each prediction ran exactly once"
-    configmaps = cluster.kubectl_json("get", "configmaps", "-n", namespace, "-l", "app.kubernetes.io/component=predict")["items"]
+    configmaps = cluster.kubectl_json(
+        "get", "configmaps", "-n", namespace, "-l", "app.kubernetes.io/component=predict"
+    )["items"]
     assert len(configmaps) == BATCH

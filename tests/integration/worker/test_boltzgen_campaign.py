@@ -158,9 +158,7 @@ def test_boltzgen_failures_leave_no_marker(
     assert not (results / "shards" / "0" / "_COMPLETE").exists()
 
 
-def test_missing_models_fail_fast_without_running_boltzgen(
-    boltzgen_models, fake_boltzgen, tmp_path, run_worker
-):
+def test_missing_models_fail_fast_without_running_boltzgen(boltzgen_models, fake_boltzgen, tmp_path, run_worker):
     Path(boltzgen_models.inverse_fold_checkpoint).unlink()
     run = design_run(ResultsTarget(uri="pvc://r/c", local_dir=str(tmp_path / "r")), boltzgen_models, shard_index=0)
     outcome = run_design(run_worker, run, tmp_path, 0)
@@ -224,9 +222,7 @@ def test_filter_merges_complete_shards_and_reports_top_designs(
     assert result["shards_merged"] == [0, 2] and len(result["top_designs"]) == 3
 
 
-def test_filter_without_enough_complete_shards_is_invalid_input(
-    boltzgen_models, fake_boltzgen, tmp_path, run_worker
-):
+def test_filter_without_enough_complete_shards_is_invalid_input(boltzgen_models, fake_boltzgen, tmp_path, run_worker):
     target = ResultsTarget(uri="pvc://r/c", local_dir=str(tmp_path / "results"))
     assert run_design(run_worker, design_run(target, boltzgen_models, 0), tmp_path, 0).exit_code == 0
     outcome = run_filter(run_worker, filter_run(target, boltzgen_models, num_shards=2, min_shards=2), tmp_path)
@@ -318,7 +314,12 @@ def test_filter_reports_designs_dropped_as_repeated_sequences(
     results = tmp_path / "results"
     target = ResultsTarget(uri="pvc://r/c", local_dir=str(results))
     for index in range(2):
-        assert run_design(run_worker, design_run(target, boltzgen_models, index, num_designs=12), tmp_path, index).exit_code == 0
+        assert (
+            run_design(
+                run_worker, design_run(target, boltzgen_models, index, num_designs=12), tmp_path, index
+            ).exit_code
+            == 0
+        )
     outcome = run_filter(run_worker, filter_run(target, boltzgen_models, num_shards=2, budget=24), tmp_path)
     assert outcome.exit_code == ExitCode.OK, outcome.summary
     with open(results / "final" / "merged" / "aggregate_metrics_analyze.csv", newline="") as f:

@@ -96,7 +96,13 @@ def run_shard(run_worker, spec_text: str, run: DesignRun, tmp_path, index: int):
 
 
 def test_an_s3_target_is_fetched_where_the_spec_says_before_boltzgen_reads_it(
-    boltzgen_models, checking_boltzgen, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path  # noqa: F811
+    boltzgen_models,
+    checking_boltzgen,
+    fake_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,  # noqa: F811
 ):
     s3_bucket.client().put_object(Bucket=s3_bucket.name, Key="targets/6m1u.cif", Body=TARGET_CIF.encode())
     work = tmp_path / "work"
@@ -108,7 +114,9 @@ def test_an_s3_target_is_fetched_where_the_spec_says_before_boltzgen_reads_it(
     assert yaml.safe_load(spec_text)["entities"][1]["file"]["path"] == str(dest)
 
     for index in range(2):
-        outcome = run_shard(run_worker, spec_text, design.model_copy(update={"models": boltzgen_models}), tmp_path, index)
+        outcome = run_shard(
+            run_worker, spec_text, design.model_copy(update={"models": boltzgen_models}), tmp_path, index
+        )
         assert outcome.exit_code == ExitCode.OK, outcome.summary
         assert outcome.summary["designs_completed"] == 4
     assert seen_by_boltzgen(checking_boltzgen) == [{str(dest): TARGET_CIF}] * 2
@@ -116,8 +124,12 @@ def test_an_s3_target_is_fetched_where_the_spec_says_before_boltzgen_reads_it(
 
     # The filter pod starts without it (a fresh emptyDir) and fetches it again: boltzgen re-reads the spec.
     dest.unlink()
-    outcome = run_worker("filter", filter_.model_copy(update={"models": boltzgen_models}),
-                         files={builders.SPEC_FILE: spec_text}, config_dir=tmp_path / "config-filter")
+    outcome = run_worker(
+        "filter",
+        filter_.model_copy(update={"models": boltzgen_models}),
+        files={builders.SPEC_FILE: spec_text},
+        config_dir=tmp_path / "config-filter",
+    )
     assert outcome.exit_code == ExitCode.OK, outcome.summary
     assert outcome.summary["shards_merged"] == [0, 1] and outcome.summary["designs_completed"] == 8
     assert seen_by_boltzgen(checking_boltzgen)[-1] == {str(dest): TARGET_CIF}
@@ -125,7 +137,12 @@ def test_an_s3_target_is_fetched_where_the_spec_says_before_boltzgen_reads_it(
 
 
 def test_without_the_download_boltzgen_would_not_find_the_target(
-    boltzgen_models, checking_boltzgen, s3_env, s3_bucket, run_worker, tmp_path  # noqa: F811
+    boltzgen_models,
+    checking_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,  # noqa: F811
 ):
     # The wrapper does fail on a missing file: the test above passes because the worker fetched it.
     s3_bucket.client().put_object(Bucket=s3_bucket.name, Key="targets/6m1u.cif", Body=TARGET_CIF.encode())
@@ -137,14 +154,20 @@ def test_without_the_download_boltzgen_would_not_find_the_target(
 
 
 def test_an_object_over_max_bytes_is_refused_before_it_is_downloaded(
-    boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path  # noqa: F811
+    boltzgen_models,
+    fake_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,  # noqa: F811
 ):
     uri = f"s3://{s3_bucket.name}/targets/huge.cif"
     s3_bucket.client().put_object(Bucket=s3_bucket.name, Key="targets/huge.cif", Body=b"x" * 2048)
     spec_text, design, _ = operator_parts(campaign(s3_bucket, key="targets/huge.cif"), tmp_path / "work")
     [download] = design.downloads
-    run = design.model_copy(update={"models": boltzgen_models,
-                                    "downloads": [download.model_copy(update={"max_bytes": 1024})]})
+    run = design.model_copy(
+        update={"models": boltzgen_models, "downloads": [download.model_copy(update={"max_bytes": 1024})]}
+    )
     outcome = run_shard(run_worker, spec_text, run, tmp_path, 0)
     assert outcome.exit_code == ExitCode.INVALID_INPUT
     assert outcome.summary["error_class"] == ErrorClass.INVALID_INPUT.value
@@ -160,13 +183,20 @@ def test_an_object_over_max_bytes_is_refused_before_it_is_downloaded(
 
 @pytest.mark.parametrize("max_bytes", [MAX_STRUCTURE_FILE_BYTES, None], ids=["size-checked", "unchecked"])
 def test_a_missing_object_is_invalid_input_naming_the_uri(
-    max_bytes, boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path  # noqa: F811
+    max_bytes,
+    boltzgen_models,
+    fake_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,  # noqa: F811
 ):
     uri = f"s3://{s3_bucket.name}/targets/typo.cif"
     spec_text, design, _ = operator_parts(campaign(s3_bucket, key="targets/typo.cif"), tmp_path / "work")
     [download] = design.downloads
-    run = design.model_copy(update={"models": boltzgen_models,
-                                    "downloads": [download.model_copy(update={"max_bytes": max_bytes})]})
+    run = design.model_copy(
+        update={"models": boltzgen_models, "downloads": [download.model_copy(update={"max_bytes": max_bytes})]}
+    )
     outcome = run_shard(run_worker, spec_text, run, tmp_path, 0)
     assert outcome.exit_code == ExitCode.INVALID_INPUT
     assert outcome.summary["error_class"] == ErrorClass.INVALID_INPUT.value
@@ -175,7 +205,12 @@ def test_a_missing_object_is_invalid_input_naming_the_uri(
 
 
 def test_a_missing_bucket_is_invalid_input_naming_the_uri(
-    boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path  # noqa: F811
+    boltzgen_models,
+    fake_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,  # noqa: F811
 ):
     spec_text, design, _ = operator_parts(campaign(s3_bucket), tmp_path / "work")
     [download] = design.downloads
@@ -187,7 +222,12 @@ def test_a_missing_bucket_is_invalid_input_naming_the_uri(
 
 
 def test_the_first_extra_design_shards_make_one_design_more(
-    boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path  # noqa: F811
+    boltzgen_models,
+    fake_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,  # noqa: F811
 ):
     results = ResultsTarget(uri="pvc://results/lab/pdl1/u1", local_dir=str(tmp_path / "results"))
     run = DesignRun(spec_file="binder.yaml", num_designs=4, extra_design_shards=1, results=results,
@@ -195,8 +235,12 @@ def test_the_first_extra_design_shards_make_one_design_more(
     spec_text = yaml.safe_dump({"entities": [{"protein": {"id": "B", "sequence": "80..120"}}]})
     made = {}
     for index in (0, 1):
-        outcome = run_worker("design", run.model_copy(update={"shard_index": index}),
-                             files={"binder.yaml": spec_text}, config_dir=tmp_path / f"config-{index}")
+        outcome = run_worker(
+            "design",
+            run.model_copy(update={"shard_index": index}),
+            files={"binder.yaml": spec_text},
+            config_dir=tmp_path / f"config-{index}",
+        )
         assert outcome.exit_code == ExitCode.OK, outcome.summary
         made[index] = outcome.summary["designs_completed"]
     asked = [c["argv"][c["argv"].index("--num_designs") + 1] for c in invocations(fake_boltzgen)]
@@ -207,7 +251,12 @@ def test_the_first_extra_design_shards_make_one_design_more(
 
 
 def test_the_operators_uneven_split_adds_up_in_the_workers_shards(
-    boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path  # noqa: F811
+    boltzgen_models,
+    fake_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,  # noqa: F811
 ):
     spec = BoltzGenCampaignSpec.model_validate({
         "designSpec": {"entities": [{"protein": {"ids": ["B"], "sequence": "20"}}]}, "numDesigns": 11, "shards": 3,
@@ -216,8 +265,12 @@ def test_the_operators_uneven_split_adds_up_in_the_workers_shards(
     doc, files = render_design_spec(spec.design_spec)
     placement = place_results(spec.results, DefaultResultsStore(), "lab", "pdl1", "u1")
     run = builders.build_design_run(spec, files, placement)
-    run = run.model_copy(update={"models": boltzgen_models, "results": ResultsTarget(
-        uri=placement.target.uri, local_dir=str(tmp_path / "results"))})
+    run = run.model_copy(
+        update={
+            "models": boltzgen_models,
+            "results": ResultsTarget(uri=placement.target.uri, local_dir=str(tmp_path / "results")),
+        }
+    )
     spec_text = yaml.safe_dump(doc, sort_keys=False)
     total = 0
     for index in range(3):
@@ -229,14 +282,21 @@ def test_the_operators_uneven_split_adds_up_in_the_workers_shards(
 
 
 def test_denied_access_to_a_target_is_invalid_input_that_says_to_check_credentials(
-    boltzgen_models, fake_boltzgen, s3_env, s3_bucket, run_worker, tmp_path, monkeypatch  # noqa: F811
+    boltzgen_models,
+    fake_boltzgen,
+    s3_env,
+    s3_bucket,
+    run_worker,
+    tmp_path,
+    monkeypatch,  # noqa: F811
 ):
     s3_bucket.client().put_object(Bucket=s3_bucket.name, Key="targets/6m1u.cif", Body=TARGET_CIF.encode())
     spec_text, design, _ = operator_parts(campaign(s3_bucket), tmp_path / "work")
     results = ResultsTarget(uri="pvc://results/lab/pdl1/u1", local_dir=str(tmp_path / "results"))  # not S3
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
-    outcome = run_shard(run_worker, spec_text, design.model_copy(update={"models": boltzgen_models, "results": results}),
-                        tmp_path, 0)
+    outcome = run_shard(
+        run_worker, spec_text, design.model_copy(update={"models": boltzgen_models, "results": results}), tmp_path, 0
+    )
     assert outcome.exit_code == ExitCode.INVALID_INPUT
     message = outcome.summary["message"]
     assert message.startswith(f"access to input file s3://{s3_bucket.name}/targets/6m1u.cif was denied")

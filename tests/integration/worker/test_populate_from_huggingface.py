@@ -299,11 +299,15 @@ def test_both_bundles_in_one_run_each_from_its_own_repositories(
 
     summary = outcome.summary
     assert [f["path"] for f in summary["files"]] == [
-        *(f"boltz2/{n}" for n in FILES), "boltz2/mols/", *(f"boltzgen/{n}" for n in BOLTZGEN_FILES)
+        *(f"boltz2/{n}" for n in FILES),
+        "boltz2/mols/",
+        *(f"boltzgen/{n}" for n in BOLTZGEN_FILES),
     ]
     mols_bytes = manifest_of(models)["directories"]["boltz2/mols/"]["bytes"]
     assert summary["total_bytes"] == (
-        sum(len(c) for c in model_files.values()) + mols_bytes + sum(len(c) for c in bundle_files(boltzgen_files).values())
+        sum(len(c) for c in model_files.values())
+        + mols_bytes
+        + sum(len(c) for c in bundle_files(boltzgen_files).values())
     )
     assert summary["message"].startswith("9 downloaded, 0 already present")
     check_models(boltzgen_models_under(models))
@@ -326,9 +330,7 @@ def test_adding_the_boltzgen_bundle_later_fetches_only_boltzgen(tmp_path, fake_h
     assert {k: v for k, v in manifest.items() if k.startswith("boltz2/")} == boltz2_entries
 
 
-def test_a_cut_dataset_download_resumes_and_a_corrupt_one_is_rejected(
-    tmp_path, fake_hub, boltzgen_files, run_worker
-):
+def test_a_cut_dataset_download_resumes_and_a_corrupt_one_is_rejected(tmp_path, fake_hub, boltzgen_files, run_worker):
     key = f"{BOLTZGEN_DATASET}/mols.zip"
     good = boltzgen_files[BOLTZGEN_DATASET]["mols.zip"]
     fake_hub.cut_next_get[key] = len(good) // 2
@@ -372,4 +374,6 @@ def test_a_mirror_without_the_dataset_repo_names_the_dataset_url(tmp_path, fake_
     outcome = run_worker("populate", hf_run(tmp_path / "models", fake_hub.url, bundles=["boltzgen"]))
     assert outcome.exit_code == 1
     assert outcome.summary["error_class"] == "SourceUnavailable"
-    assert f"{fake_hub.url}/datasets/boltzgen/inference-data/resolve/main/mols.zip: HTTP 404" in outcome.summary["message"]
+    assert (
+        f"{fake_hub.url}/datasets/boltzgen/inference-data/resolve/main/mols.zip: HTTP 404" in outcome.summary["message"]
+    )

@@ -58,7 +58,9 @@ def test_populate_both_bundles_from_an_s3_prefix(tmp_path, s3_env, s3_bucket, mo
     assert (models / "boltz2" / "boltz2_aff.ckpt").read_bytes() == model_files["boltz2_aff.ckpt"]
     assert list(manifest["directories"]) == ["boltz2/mols/"]
     assert [f["path"] for f in outcome.summary["files"]] == [
-        *(f"boltz2/{n}" for n in model_files), "boltz2/mols/", *(f"boltzgen/{n}" for n in boltzgen)
+        *(f"boltz2/{n}" for n in model_files),
+        "boltz2/mols/",
+        *(f"boltzgen/{n}" for n in boltzgen),
     ]
     check_models(boltzgen_models_under(models))
 

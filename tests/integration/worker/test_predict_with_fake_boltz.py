@@ -88,11 +88,12 @@ def test_predict_uploads_everything_to_s3_with_result_json(model_cache, fake_bol
     assert (summary["affinity_pred_value"], summary["affinity_probability_binary"]) == (-1.25, 0.81)
 
     keys = s3_bucket.keys("ns/pred/1/")
-    expected_names = {
-        f"{RECORD}_model_{k}.cif" for k in (0, 1)
-    } | {f"confidence_{RECORD}_model_{k}.json" for k in (0, 1)} | {
-        f"{kind}_{RECORD}_model_{k}.npz" for kind in ("plddt", "pae", "pde") for k in (0, 1)
-    } | {f"affinity_{RECORD}.json", f"pre_affinity_{RECORD}.npz", f"input/{RECORD}.yaml", "result.json"}
+    expected_names = (
+        {f"{RECORD}_model_{k}.cif" for k in (0, 1)}
+        | {f"confidence_{RECORD}_model_{k}.json" for k in (0, 1)}
+        | {f"{kind}_{RECORD}_model_{k}.npz" for kind in ("plddt", "pae", "pde") for k in (0, 1)}
+        | {f"affinity_{RECORD}.json", f"pre_affinity_{RECORD}.npz", f"input/{RECORD}.yaml", "result.json"}
+    )
     assert {k.removeprefix("ns/pred/1/") for k in keys} == expected_names
 
     result = PredictionResult.model_validate_json(s3_bucket.read("ns/pred/1/result.json"))

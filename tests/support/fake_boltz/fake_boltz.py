@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0  # like boltz: no records left, nothing predicted, success
     if mode == "cuda_error":
         print("Running structure prediction for 1 input.")
-        print("Traceback (most recent call last):\n  File \"boltz/main.py\", line 1, in predict")
+        print('Traceback (most recent call last):\n  File "boltz/main.py", line 1, in predict')
         print("RuntimeError: CUDA error: an illegal memory access was encountered")
         return 1
 

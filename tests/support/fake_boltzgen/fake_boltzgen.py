@@ -175,7 +175,7 @@ def run_command(args, mode: str) -> int:
         if args.protocol == "protein-small_molecule":
             artifact_path(args.affinity_checkpoint)
     except (RuntimeError, FileNotFoundError) as e:
-        print("Traceback (most recent call last):\n  File \"boltzgen/cli/boltzgen.py\", line 1, in main")
+        print('Traceback (most recent call last):\n  File "boltzgen/cli/boltzgen.py", line 1, in main')
         print(f"{type(e).__name__}: {e}")
         return 1
     out: Path = args.output
@@ -245,9 +245,7 @@ def write_designs(directory: Path, stem: str, num_designs: int, seed: str) -> No
     for i in range(num_designs):
         name = f"{stem}_{i:0{digits}d}" if num_designs > 1 else stem
         sequence = "".join(rng.choice(AMINO) for _ in range(length))
-        (directory / f"{name}.cif").write_text(
-            f"data_{name}\n_entity_poly.pdbx_seq_one_letter_code {sequence}\n#\n"
-        )
+        (directory / f"{name}.cif").write_text(f"data_{name}\n_entity_poly.pdbx_seq_one_letter_code {sequence}\n#\n")
         (directory / f"{name}.npz").write_bytes(b"PK fake npz")
 
 

@@ -38,7 +38,8 @@ def test_one_script_per_kind_in_argo_cds_resource_customizations_layout():
 @pytest.mark.parametrize("path", sorted(generate_cm.OUTPUTS), ids=lambda p: p.name)
 def test_the_checked_in_file_is_the_generated_one(path: Path):
     assert path.read_text() == generate_cm.OUTPUTS[path](), (
-        f"{path.name} is out of date with argocd/health/: run `python argocd/generate_cm.py`")
+        f"{path.name} is out of date with argocd/health/: run `python argocd/generate_cm.py`"
+    )
 
 
 def test_the_configmap_carries_each_script_byte_for_byte():

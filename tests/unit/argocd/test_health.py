@@ -28,40 +28,55 @@ EXPECTED = {
     # BoltzPrediction
     "prediction-no-status": ("Progressing", "waiting for the operator: no status yet"),
     "prediction-waiting-cache-not-ready": (
-        "Progressing", "WaitingForModelCache: model cache 'default' is Populating; waiting until it is Ready"),
+        "Progressing",
+        "WaitingForModelCache: model cache 'default' is Populating; waiting until it is Ready",
+    ),
     "prediction-waiting-cache-not-found": (
-        "Progressing", "WaitingForModelCache: model cache 'default' not found in this namespace: create a "
-                       "BoltzModelCache named 'default' (see examples/modelcache.yaml)"),
+        "Progressing",
+        "WaitingForModelCache: model cache 'default' not found in this namespace: create a "
+        "BoltzModelCache named 'default' (see examples/modelcache.yaml)",
+    ),
     "prediction-waiting-cache-failed": (
-        "Degraded", f"model cache 'default' is Failed: {CACHE_FAILED}; the run starts when the cache is fixed "
-                    "and Ready"),
+        "Degraded",
+        f"model cache 'default' is Failed: {CACHE_FAILED}; the run starts when the cache is fixed and Ready",
+    ),
     "prediction-pending": ("Progressing", "Pending: waiting for a GPU"),
     "prediction-queued": ("Progressing", "Queued: the Job is suspended (queued, e.g. by Kueue)"),
     "prediction-running": ("Progressing", "Running: running boltz predict"),
     "prediction-succeeded": ("Healthy", "prediction complete; results: s3://results/boltz/egfr"),
     "prediction-succeeded-spec-changed": (
-        "Progressing", "waiting for the operator to observe generation 2 (status is for generation 1)"),
+        "Progressing",
+        "waiting for the operator to observe generation 2 (status is for generation 1)",
+    ),
     "prediction-failed-invalid-input": ("Degraded", "Failed to process bad.yaml: invalid SMILES 'C1CC'"),
     # BoltzModelCache
     "modelcache-no-status": ("Progressing", "waiting for the operator: no status yet"),
     "modelcache-pending-claim-not-found": (
-        "Progressing", "Pending: PVC 'weights-not-created-yet' (spec.storage.existingClaim) not found; create it or "
-                       "remove existingClaim"),
+        "Progressing",
+        "Pending: PVC 'weights-not-created-yet' (spec.storage.existingClaim) not found; create it or "
+        "remove existingClaim",
+    ),
     "modelcache-populating": ("Progressing", "Populating: populating the volume (Job default-populate-1: Pending)"),
     "modelcache-ready": ("Healthy", "3 files, 4190000000 bytes"),
     "modelcache-spec-changed": (
-        "Progressing", "waiting for the operator to observe generation 2 (status is for generation 1)"),
+        "Progressing",
+        "waiting for the operator to observe generation 2 (status is for generation 1)",
+    ),
     "modelcache-failed": ("Degraded", CACHE_FAILED),
     # BoltzGenCampaign
     "campaign-waiting-cache-lacks-bundle": (
-        "Degraded", "model cache 'boltzgen' does not hold the boltzgen bundle: add boltzgen to its spec.bundles; the "
-                    "run starts when the cache is Ready"),
+        "Degraded",
+        "model cache 'boltzgen' does not hold the boltzgen bundle: add boltzgen to its spec.bundles; the "
+        "run starts when the cache is Ready",
+    ),
     "campaign-designing": ("Progressing", "Designing: 0/2 shards done, 2 running"),
     "campaign-succeeded": ("Healthy", "3 designs selected from 10 (shards merged: 2/2)"),
     "campaign-failed": (
-        "Degraded", "1 of 2 shards failed after 0 retries each; 1 succeeded, at least 2 needed "
-                    "(minSuccessfulShardFraction 0.9). Shard errors: shard 0: GPUOutOfMemory: boltzgen run (shard 0): "
-                    "GPU out of memory"),
+        "Degraded",
+        "1 of 2 shards failed after 0 retries each; 1 succeeded, at least 2 needed "
+        "(minSuccessfulShardFraction 0.9). Shard errors: shard 0: GPUOutOfMemory: boltzgen run (shard 0): "
+        "GPU out of memory",
+    ),
 }
 
 
@@ -109,8 +124,9 @@ def test_the_fixtures_are_what_their_names_say():
     assert reason("prediction-waiting-cache-failed", "ModelCacheReady") == "ModelCacheFailed"
     assert reason("prediction-failed-invalid-input", "Failed") == "InvalidInput"
     assert reason("modelcache-pending-claim-not-found", "Ready") == "ClaimNotFound"
-    assert [phase(n) for n in ("prediction-pending", "prediction-queued", "prediction-running", "prediction-succeeded")] \
-        == ["Pending", "Queued", "Running", "Succeeded"]
+    assert [
+        phase(n) for n in ("prediction-pending", "prediction-queued", "prediction-running", "prediction-succeeded")
+    ] == ["Pending", "Queued", "Running", "Succeeded"]
     for name in ("prediction-succeeded-spec-changed", "modelcache-spec-changed"):
         obj = fixture(name)
         assert obj["metadata"]["generation"] == 2 and obj["status"]["observedGeneration"] == 1
@@ -166,8 +182,12 @@ def test_a_status_of_the_current_generation_is_not_stale():
 
 def campaign(phase: str | None, message: str | None = None, conditions=(), generation=1, observed=1) -> dict:
     """A BoltzGenCampaign status made up in the operator's conventions, for cases the captures do not hold."""
-    obj = {"apiVersion": "boltz-operator.io/v1alpha1", "kind": "BoltzGenCampaign",
-           "metadata": {"name": "binders", "namespace": "lab", "generation": generation}, "spec": {}}
+    obj = {
+        "apiVersion": "boltz-operator.io/v1alpha1",
+        "kind": "BoltzGenCampaign",
+        "metadata": {"name": "binders", "namespace": "lab", "generation": generation},
+        "spec": {},
+    }
     if phase is not None:
         obj["status"] = {"phase": phase, "observedGeneration": observed, "conditions": list(conditions)}
         if message is not None:
@@ -175,25 +195,46 @@ def campaign(phase: str | None, message: str | None = None, conditions=(), gener
     return obj
 
 
-@pytest.mark.parametrize(("obj", "expected"), [
-    (campaign(None), ("Progressing", "waiting for the operator: no status yet")),
-    (campaign("Pending", "waiting for a GPU"), ("Progressing", "Pending: waiting for a GPU")),
-    (campaign("WaitingForModelCache", "model cache 'default' is Populating",
-              [{"type": "ModelCacheReady", "status": "False", "reason": "ModelCacheNotReady"}]),
-     ("Progressing", "WaitingForModelCache: model cache 'default' is Populating")),
-    (campaign("WaitingForModelCache", "model cache 'default' is Failed: checksum",
-              [{"type": "ModelCacheReady", "status": "False", "reason": "ModelCacheFailed"}]),
-     ("Degraded", "model cache 'default' is Failed: checksum")),
-    (campaign("Designing", "1200/10000 designs"), ("Progressing", "Designing: 1200/10000 designs")),
-    (campaign("Filtering", "ranking 10000 designs"), ("Progressing", "Filtering: ranking 10000 designs")),
-    (campaign("Succeeded", "100 designs passed the filters"), ("Healthy", "100 designs passed the filters")),
-    (campaign("Succeeded"), ("Healthy", "campaign complete")),
-    (campaign("Failed", "GPU out of memory"), ("Degraded", "GPU out of memory")),
-    (campaign("Failed", conditions=[{"type": "Failed", "status": "True", "reason": "X", "message": "from the condition"}]),
-     ("Degraded", "from the condition")),
-    (campaign("Succeeded", "done", generation=3, observed=2),
-     ("Progressing", "waiting for the operator to observe generation 3 (status is for generation 2)")),
-], ids=lambda v: v["status"]["phase"] if isinstance(v, dict) and "status" in v else None)
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (campaign(None), ("Progressing", "waiting for the operator: no status yet")),
+        (campaign("Pending", "waiting for a GPU"), ("Progressing", "Pending: waiting for a GPU")),
+        (
+            campaign(
+                "WaitingForModelCache",
+                "model cache 'default' is Populating",
+                [{"type": "ModelCacheReady", "status": "False", "reason": "ModelCacheNotReady"}],
+            ),
+            ("Progressing", "WaitingForModelCache: model cache 'default' is Populating"),
+        ),
+        (
+            campaign(
+                "WaitingForModelCache",
+                "model cache 'default' is Failed: checksum",
+                [{"type": "ModelCacheReady", "status": "False", "reason": "ModelCacheFailed"}],
+            ),
+            ("Degraded", "model cache 'default' is Failed: checksum"),
+        ),
+        (campaign("Designing", "1200/10000 designs"), ("Progressing", "Designing: 1200/10000 designs")),
+        (campaign("Filtering", "ranking 10000 designs"), ("Progressing", "Filtering: ranking 10000 designs")),
+        (campaign("Succeeded", "100 designs passed the filters"), ("Healthy", "100 designs passed the filters")),
+        (campaign("Succeeded"), ("Healthy", "campaign complete")),
+        (campaign("Failed", "GPU out of memory"), ("Degraded", "GPU out of memory")),
+        (
+            campaign(
+                "Failed",
+                conditions=[{"type": "Failed", "status": "True", "reason": "X", "message": "from the condition"}],
+            ),
+            ("Degraded", "from the condition"),
+        ),
+        (
+            campaign("Succeeded", "done", generation=3, observed=2),
+            ("Progressing", "waiting for the operator to observe generation 3 (status is for generation 2)"),
+        ),
+    ],
+    ids=lambda v: v["status"]["phase"] if isinstance(v, dict) and "status" in v else None,
+)
 def test_boltzgen_campaign_derived_cases(obj, expected):
     assert health(obj) == expected
 
@@ -216,20 +257,31 @@ def test_scripts_use_no_library_argo_cd_leaves_closed(path):
 
 def test_the_sandbox_is_argo_cds():
     vm = lua_health.ArgoCDLua()
-    for script in ('return {status = string.upper("healthy")}', 'return {status = ("x"):upper()}',
-                   'return {status = tostring(math.floor(1.5))}', 'return {status = io.read()}'):
+    for script in (
+        'return {status = string.upper("healthy")}',
+        'return {status = ("x"):upper()}',
+        "return {status = tostring(math.floor(1.5))}",
+        "return {status = io.read()}",
+    ):
         with pytest.raises(lua_health.LuaHealthError, match="nil value|attempt to index"):
             vm.health(script, {})
-    assert vm.health('return {status = os.date("%Y") and "Healthy", message = table.concat({"a", "b"}, ",")}', {}) \
-        == {"status": "Healthy", "message": "a,b"}
-    assert vm.health('return {status = "Fine"}', {}) == {"status": "Unknown", "message": lua_health.INVALID_HEALTH_STATUS}
+    assert vm.health('return {status = os.date("%Y") and "Healthy", message = table.concat({"a", "b"}, ",")}', {}) == {
+        "status": "Healthy",
+        "message": "a,b",
+    }
+    assert vm.health('return {status = "Fine"}', {}) == {
+        "status": "Unknown",
+        "message": lua_health.INVALID_HEALTH_STATUS,
+    }
     with pytest.raises(lua_health.LuaHealthError, match="expect table output from Lua script, not string"):
         vm.health('return "Healthy"', {})
     with pytest.raises(lua_health.LuaHealthError, match="context deadline exceeded"):
         vm.health("while true do end", {})
     # JSON null is nil, arrays are 1-based, numbers are numbers.
-    assert vm.health('return {status = "Healthy", message = tostring(obj.a) .. obj.b[1] .. (obj.c + 1)}',
-                     {"a": None, "b": ["x"], "c": 1}) == {"status": "Healthy", "message": "nilx2"}
+    assert vm.health(
+        'return {status = "Healthy", message = tostring(obj.a) .. obj.b[1] .. (obj.c + 1)}',
+        {"a": None, "b": ["x"], "c": 1},
+    ) == {"status": "Healthy", "message": "nilx2"}
     # The string metatable is back after a sandboxed run (the harness itself stays usable).
     assert vm.health('return {status = ("healthy"):gsub("^h", "H")}', {}, open_libs=True)["status"] == "Healthy"
 

@@ -39,8 +39,13 @@ def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
 
         pytest.skip("helm is not built yet: `make binaries` builds the pinned helm")
     # No kubeconfig: rendering must never need a cluster.
-    env = {**os.environ, "KUBECONFIG": os.devnull, "HELM_CACHE_HOME": tempfile.gettempdir() + "/helm-cache",
-           "HELM_CONFIG_HOME": tempfile.gettempdir() + "/helm-config", "HELM_DATA_HOME": tempfile.gettempdir() + "/helm-data"}
+    env = {
+        **os.environ,
+        "KUBECONFIG": os.devnull,
+        "HELM_CACHE_HOME": tempfile.gettempdir() + "/helm-cache",
+        "HELM_CONFIG_HOME": tempfile.gettempdir() + "/helm-config",
+        "HELM_DATA_HOME": tempfile.gettempdir() + "/helm-data",
+    }
     result = subprocess.run([str(binary), *args], capture_output=True, text=True, timeout=60, env=env)
     if check and result.returncode != 0:
         raise HelmError(f"helm {' '.join(args[:2])} failed ({result.returncode}):\n{result.stderr}")
@@ -55,8 +60,9 @@ def _values_args(values: dict | None, workdir: Path) -> list[str]:
     return ["-f", str(path)]
 
 
-def render(values: dict | None = None, *, namespace: str = "boltz-system", release: str = "boltz-operator",
-           chart: Path = CHART) -> list[dict]:
+def render(
+    values: dict | None = None, *, namespace: str = "boltz-system", release: str = "boltz-operator", chart: Path = CHART
+) -> list[dict]:
     """The manifests `helm template` renders (CRDs excluded), parsed."""
     with tempfile.TemporaryDirectory() as tmp:
         out = helm("template", release, str(chart), "--namespace", namespace, *_values_args(values, Path(tmp))).stdout
@@ -80,9 +86,18 @@ def render_notes(values: dict | None = None, namespace: str = "boltz-system") ->
         (chart / "templates" / "NOTES.txt").unlink()
         (chart / "templates" / "_notes.tpl").write_text('{{- define "notes" -}}\n' + notes + "{{- end -}}\n")
         (chart / "templates" / "notes.yaml").write_text(
-            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ include \"notes\" . | quote }}\n")
-        out = helm("template", "boltz-operator", str(chart), "--namespace", namespace, "--show-only", "templates/notes.yaml",
-                   *_values_args(values, Path(tmp))).stdout
+            'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: notes}\ndata:\n  notes: {{ include "notes" . | quote }}\n'
+        )
+        out = helm(
+            "template",
+            "boltz-operator",
+            str(chart),
+            "--namespace",
+            namespace,
+            "--show-only",
+            "templates/notes.yaml",
+            *_values_args(values, Path(tmp)),
+        ).stdout
     return yaml.safe_load(out)["data"]["notes"]
 
 

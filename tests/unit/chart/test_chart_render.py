@@ -20,17 +20,32 @@ FULL_VALUES = {
     },
     "watchNamespaces": ["team-a", "team-b"],
     "workerServiceAccount": {"name": "boltz-worker", "create": True, "annotations": {"iam.example/role": "r"}},
-    "gpu": {"resourceName": "amd.com/gpu", "defaultCount": 2, "nodeSelector": {"gpu": "h100"},
-            "tolerations": [{"key": "gpu", "operator": "Equal", "value": "yes", "effect": "NoExecute", "tolerationSeconds": 60}],
-            "runtimeClassName": "nvidia"},
+    "gpu": {
+        "resourceName": "amd.com/gpu",
+        "defaultCount": 2,
+        "nodeSelector": {"gpu": "h100"},
+        "tolerations": [
+            {"key": "gpu", "operator": "Equal", "value": "yes", "effect": "NoExecute", "tolerationSeconds": 60}
+        ],
+        "runtimeClassName": "nvidia",
+    },
     "workers": {"cpu": "4", "memory": "32Gi", "populateCpu": "1", "populateMemory": "2Gi", "jobTTLSeconds": 3600},
-    "defaultResults": {"s3": {"uri": "s3://results/boltz", "endpoint": "https://s3.example", "region": "eu-1",
-                              "credentialsSecret": "results-s3"}},
+    "defaultResults": {
+        "s3": {
+            "uri": "s3://results/boltz",
+            "endpoint": "https://s3.example",
+            "region": "eu-1",
+            "credentialsSecret": "results-s3",
+        }
+    },
     "kueue": {"defaultQueueName": "gpu-queue"},
     "defaultModelCache": {"enabled": True, "namespaces": ["team-a"]},
     "metrics": {"port": 9191, "serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}},
-    "podAnnotations": {"a": "b"}, "podLabels": {"team": "x"}, "nodeSelector": {"pool": "system"},
-    "tolerations": [{"key": "system", "operator": "Exists"}], "priorityClassName": "system-cluster-critical",
+    "podAnnotations": {"a": "b"},
+    "podLabels": {"team": "x"},
+    "nodeSelector": {"pool": "system"},
+    "tolerations": [{"key": "system", "operator": "Exists"}],
+    "priorityClassName": "system-cluster-critical",
     "verbose": True,
 }
 
@@ -105,9 +120,14 @@ def test_watch_namespaces_bind_the_role_in_each_and_nowhere_else():
     assert sorted(b["metadata"]["namespace"] for b in bindings) == ["team-a", "team-b"]
     for binding in bindings:
         assert binding["metadata"]["name"] == "boltz-operator-boltz-system"
-        assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                      "name": "boltz-operator-boltz-system"}
-        assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "boltz-operator", "namespace": "boltz-system"}]
+        assert binding["roleRef"] == {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "boltz-operator-boltz-system",
+        }
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "boltz-operator", "namespace": "boltz-system"}
+        ]
     assert container_env(docs)["BOLTZ_OPERATOR_NAMESPACES"] == "team-a,team-b"
 
 
@@ -117,13 +137,21 @@ def test_the_deployment_is_one_recreated_restricted_replica_probed_on_kopfs_heal
     assert spec["replicas"] == 1 and spec["strategy"] == {"type": "Recreate"}
     pod = spec["template"]["spec"]
     assert pod["serviceAccountName"] == "boltz-operator"
-    assert pod["securityContext"] == {"runAsNonRoot": True, "runAsUser": 1000, "runAsGroup": 1000,
-                                      "seccompProfile": {"type": "RuntimeDefault"}}
+    assert pod["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "runAsGroup": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     [container] = pod["containers"]
     assert container["image"] == "ghcr.io/boltz-operator/operator:0.1.0"
     assert container["args"] == ["run", "--liveness=http://0.0.0.0:8080/healthz"]
-    assert container["securityContext"] == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
-                                            "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]}}
+    assert container["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"health": 8080, "metrics": 9090}
     for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -149,13 +177,22 @@ def test_every_value_reaches_the_operator_config():
     assert config.gpu_resource_name == "amd.com/gpu" and config.default_gpus == 2
     assert config.node_selector == {"gpu": "h100"}
     assert [t.model_dump(exclude_none=True) for t in config.gpu_tolerations] == [
-        {"key": "gpu", "operator": "Equal", "value": "yes", "effect": "NoExecute", "toleration_seconds": 60}]
+        {"key": "gpu", "operator": "Equal", "value": "yes", "effect": "NoExecute", "toleration_seconds": 60}
+    ]
     assert config.runtime_class_name == "nvidia"
-    assert (config.default_cpu, config.default_memory, config.populate_cpu, config.populate_memory) == ("4", "32Gi", "1", "2Gi")
+    assert (config.default_cpu, config.default_memory, config.populate_cpu, config.populate_memory) == (
+        "4",
+        "32Gi",
+        "1",
+        "2Gi",
+    )
     assert config.job_ttl_seconds == 3600
     assert config.default_results.model_dump(exclude_none=True) == {
-        "s3_uri": "s3://results/boltz", "s3_endpoint": "https://s3.example", "s3_region": "eu-1",
-        "s3_credentials_secret": "results-s3"}
+        "s3_uri": "s3://results/boltz",
+        "s3_endpoint": "https://s3.example",
+        "s3_region": "eu-1",
+        "s3_credentials_secret": "results-s3",
+    }
     assert config.default_queue_name == "gpu-queue"
     assert config.namespaces == ["team-a", "team-b"]
     assert env["BOLTZ_OPERATOR_METRICS_PORT"] == "9191"
@@ -171,7 +208,10 @@ def test_every_value_reaches_the_operator_config():
 def test_a_pvc_default_results_store():
     env = container_env(render({"defaultResults": {"pvc": {"claimName": "results", "subPath": "boltz"}}}))
     config = OperatorConfig.from_env(env)
-    assert config.default_results.model_dump(exclude_none=True) == {"pvc_claim_name": "results", "pvc_sub_path": "boltz"}
+    assert config.default_results.model_dump(exclude_none=True) == {
+        "pvc_claim_name": "results",
+        "pvc_sub_path": "boltz",
+    }
 
 
 def test_metrics_service_targets_the_named_port_and_can_be_turned_off():
@@ -189,10 +229,14 @@ def test_metrics_service_targets_the_named_port_and_can_be_turned_off():
 
 def test_service_monitor_is_off_by_default_and_scrapes_the_metrics_port_when_on():
     assert not [d for d in render() if d["kind"] == "ServiceMonitor"]
-    monitor = one(render({"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}}), "ServiceMonitor")
+    monitor = one(
+        render({"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prom"}}}}), "ServiceMonitor"
+    )
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prom"
-    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}]
+    assert monitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
+    ]
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["boltz-system"]}
 
 
@@ -212,33 +256,49 @@ def test_default_model_cache_and_worker_service_accounts_per_namespace():
     assert not [d for d in render() if d["kind"] == "BoltzModelCache"]
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"replicas": 2}, "additional properties 'replicas' not allowed"),
-    ({"gpu": {"count": 2}}, "additional properties 'count' not allowed"),
-    ({"gpu": {"defaultCount": "2"}}, "want integer"),
-    ({"defaultResults": {"s3": {"uri": "https://bucket"}}}, "does not match pattern"),
-    ({"watchNamespaces": ["Team_A"]}, "does not match pattern"),
-    ({"workerImages": {"pullPolicy": "Sometimes"}}, "/workerImages/pullPolicy': value must be one of"),
-    ({"metrics": {"port": 80}}, "minimum"),
-    ({"gpu": {"tolerations": [{"key": "k", "operator": "Has"}]}}, "/gpu/tolerations/0/operator': value must be one of"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"replicas": 2}, "additional properties 'replicas' not allowed"),
+        ({"gpu": {"count": 2}}, "additional properties 'count' not allowed"),
+        ({"gpu": {"defaultCount": "2"}}, "want integer"),
+        ({"defaultResults": {"s3": {"uri": "https://bucket"}}}, "does not match pattern"),
+        ({"watchNamespaces": ["Team_A"]}, "does not match pattern"),
+        ({"workerImages": {"pullPolicy": "Sometimes"}}, "/workerImages/pullPolicy': value must be one of"),
+        ({"metrics": {"port": 80}}, "minimum"),
+        (
+            {"gpu": {"tolerations": [{"key": "k", "operator": "Has"}]}},
+            "/gpu/tolerations/0/operator': value must be one of",
+        ),
+    ],
+)
 def test_the_schema_rejects_unknown_keys_and_bad_values(values, message):
     assert message in render_error(values)
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ({"defaultResults": {"s3": {"uri": "s3://results/x"}, "pvc": {"claimName": "r"}}}, "not both"),
-    ({"workerServiceAccount": {"create": True}}, "needs workerServiceAccount.name"),
-    ({"workerServiceAccount": {"create": True, "name": "w"}}, "needs workerServiceAccount.namespaces or watchNamespaces"),
-    ({"defaultModelCache": {"enabled": True}}, "needs defaultModelCache.namespaces"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"defaultResults": {"s3": {"uri": "s3://results/x"}, "pvc": {"claimName": "r"}}}, "not both"),
+        ({"workerServiceAccount": {"create": True}}, "needs workerServiceAccount.name"),
+        (
+            {"workerServiceAccount": {"create": True, "name": "w"}},
+            "needs workerServiceAccount.namespaces or watchNamespaces",
+        ),
+        ({"defaultModelCache": {"enabled": True}}, "needs defaultModelCache.namespaces"),
+    ],
+)
 def test_contradictory_values_fail_with_a_message(values, message):
     assert message in render_error(values)
 
 
 def test_notes_tell_the_next_commands():
-    notes = render_notes({"watchNamespaces": ["team-a"],
-                          "defaultResults": {"s3": {"uri": "s3://results/boltz", "credentialsSecret": "results-s3"}}})
+    notes = render_notes(
+        {
+            "watchNamespaces": ["team-a"],
+            "defaultResults": {"s3": {"uri": "s3://results/boltz", "credentialsSecret": "results-s3"}},
+        }
+    )
     assert "watches the namespaces team-a" in notes
     assert "kubectl -n team-a create secret generic results-s3" in notes
     assert "kubectl -n team-a apply -f examples/modelcache.yaml" in notes

@@ -33,6 +33,7 @@ def test_objects_with_fixed_keys_refuse_unknown_ones():
                 walk(sub, f"{path}.{key}")
         if isinstance(schema.get("items"), dict):
             walk(schema["items"], f"{path}[]")
+
     walk(SCHEMA)
 
 
@@ -46,4 +47,6 @@ def test_the_reference_table_lists_every_value_with_its_default():
 def test_the_readme_shows_the_current_reference_table():
     readme = (REPO / "README.md").read_text()
     block = readme.split("<!-- BEGIN values reference -->\n")[1].split("\n<!-- END values reference -->")[0]
-    assert block == reference_markdown().strip(), "regenerate: .venv/bin/python tests/unit/chart/chart_helpers.py reference"
+    assert block == reference_markdown().strip(), (
+        "regenerate: .venv/bin/python tests/unit/chart/chart_helpers.py reference"
+    )

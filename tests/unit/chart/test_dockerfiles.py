@@ -48,16 +48,18 @@ def stages(dockerfile: Path) -> list[dict]:
 
 @pytest.mark.parametrize("dockerfile", DOCKERFILES, ids=lambda p: p.name)
 def test_hadolint_finds_nothing_at_warning_level_or_above(dockerfile):
-    result = subprocess.run([hadolint(), "--no-color", "--format", "json", str(dockerfile)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [hadolint(), "--no-color", "--format", "json", str(dockerfile)], capture_output=True, text=True, timeout=60
+    )
     findings = json.loads(result.stdout or "[]")
     serious = [f for f in findings if f["level"] in ("error", "warning") and f["code"] not in ALLOWED_FINDINGS]
     assert not serious, "\n".join(f"{dockerfile.name}:{f['line']} {f['code']} {f['message']}" for f in serious)
     lines = dockerfile.read_text().splitlines()
     for number, line in enumerate(lines):
         if "hadolint ignore=" in line:
-            assert number > 0 and lines[number - 1].lstrip().startswith("#") and "hadolint" not in lines[number - 1], \
+            assert number > 0 and lines[number - 1].lstrip().startswith("#") and "hadolint" not in lines[number - 1], (
                 f"{dockerfile.name}:{number + 1}: an ignore needs a comment line above it saying why"
+            )
 
 
 def arg_defaults(dockerfile: Path) -> dict[str, str]:
@@ -86,9 +88,9 @@ def test_every_package_installed_is_pinned(dockerfile):
                 words = command.split()
                 if "pip" not in " ".join(words[:1]) or "install" not in words:
                     continue
-                operands = words[words.index("install") + 1:]
+                operands = words[words.index("install") + 1 :]
                 for previous, word in zip(["install", *operands], operands):
-                    word = word.strip('"\'')
+                    word = word.strip("\"'")
                     if previous in ("-c", "-r", "--constraint", "--requirement"):
                         continue  # a constraints or requirements file, itself all pins
                     if word.startswith("-") or word.startswith("./"):
@@ -122,7 +124,12 @@ def test_the_worker_targets_boltz_and_boltzgen_run_the_worker_as_non_root_withou
         assert final_user(stage, all_stages) == "1000:1000"
         assert ("ENTRYPOINT", '["boltz-worker"]') in stage["lines"]
     runtime_env = " ".join(rest for instruction, rest in targets["runtime"]["lines"] if instruction == "ENV")
-    for variable in ("HOME=/work/home", "XDG_CACHE_HOME=/work/cache", "TRITON_CACHE_DIR=/work/cache/", "HF_HUB_OFFLINE=1"):
+    for variable in (
+        "HOME=/work/home",
+        "XDG_CACHE_HOME=/work/cache",
+        "TRITON_CACHE_DIR=/work/cache/",
+        "HF_HUB_OFFLINE=1",
+    ):
         assert variable in runtime_env
     assert not re.search(r"huggingface\.co|\.ckpt|download", text.split("FROM", 1)[1]), "no weights in the image"
 
@@ -138,7 +145,10 @@ MODEL_PACKAGE_PINS = {
 def test_the_worker_can_share_an_environment_with_boltz_and_boltzgen():
     project = tomllib.loads((REPO / "worker" / "pyproject.toml").read_text())["project"]
     requirements = {Requirement(r).name.lower(): Requirement(r) for r in project["dependencies"]}
-    conflicts = [f"{model} pins {name}=={version}; boltz-worker wants {requirements[name]}"
-                 for model, pins in MODEL_PACKAGE_PINS.items() for name, version in pins.items()
-                 if name in requirements and not requirements[name].specifier.contains(version)]
+    conflicts = [
+        f"{model} pins {name}=={version}; boltz-worker wants {requirements[name]}"
+        for model, pins in MODEL_PACKAGE_PINS.items()
+        for name, version in pins.items()
+        if name in requirements and not requirements[name].specifier.contains(version)
+    ]
     assert not conflicts, conflicts

@@ -139,7 +139,10 @@ def test_msa_flag_false_does_not_count_as_a_variant():
         ({"options": {"outputFormat": "cif"}}, "mmcif"),
         ({"resources": {"memory": "64GB"}}, "String should match pattern"),
         ({"templates": [{"cif": {}}]}, "exactly one of configMapKeyRef, s3"),
-        ({"constraints": [{"contact": {"token1": {"chain": "A"}, "token2": {"chain": "A", "residue": 2}}}]}, "residue, atom"),
+        (
+            {"constraints": [{"contact": {"token1": {"chain": "A"}, "token2": {"chain": "A", "residue": 2}}}]},
+            "residue, atom",
+        ),
     ],
 )
 def test_invalid_specs(extra, message):
@@ -179,7 +182,12 @@ def test_prediction_status_round_trip():
                 "observedGeneration": 1,
             }
         ],
-        "results": {"uri": "s3://r/p", "structures": ["s3://r/p/a.cif"], "confidenceScore": 0.8, "affinityPredValue": -1.5},
+        "results": {
+            "uri": "s3://r/p",
+            "structures": ["s3://r/p/a.cif"],
+            "confidenceScore": 0.8,
+            "affinityPredValue": -1.5,
+        },
         "fieldFromANewerOperator": 1,  # status tolerates what this version does not know
     }
     status = BoltzPredictionStatus.model_validate(body)

@@ -13,8 +13,11 @@ KIND = "BoltzPrediction"
 
 
 def body(name: str = "p", uid: str = "u1", phase: str | None = None) -> dict:
-    return {"metadata": {"namespace": "ns", "name": name, "uid": uid}, "spec": {},
-            **({"status": {"phase": phase}} if phase else {})}
+    return {
+        "metadata": {"namespace": "ns", "name": name, "uid": uid},
+        "spec": {},
+        **({"status": {"phase": phase}} if phase else {}),
+    }
 
 
 def written(phase: PredictionPhase) -> Outcome:

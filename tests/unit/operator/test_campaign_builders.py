@@ -21,12 +21,27 @@ from boltz_operator.render import render_design_spec
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 REF = OwnerRef(builders.KIND, "lab", "pdl1", "uid-7")
-CONFIG = OperatorConfig(worker_image="worker:1", boltzgen_worker_image="worker-boltzgen:1",
-                        gpu_resource_name="nvidia.com/gpu", default_gpus=1)
-S3_RESULTS = {"s3": {"uri": "s3://bucket/campaigns", "endpoint": "http://s3:8333", "region": "eu-1",
-                     "credentialsSecretRef": {"name": "creds"}}}
-SPOT_KEYS = {"cloud.google.com/gke-spot", "cloud.google.com/gke-preemptible", "kubernetes.azure.com/scalesetpriority",
-             "eks.amazonaws.com/capacityType", "karpenter.sh/capacity-type"}
+CONFIG = OperatorConfig(
+    worker_image="worker:1",
+    boltzgen_worker_image="worker-boltzgen:1",
+    gpu_resource_name="nvidia.com/gpu",
+    default_gpus=1,
+)
+S3_RESULTS = {
+    "s3": {
+        "uri": "s3://bucket/campaigns",
+        "endpoint": "http://s3:8333",
+        "region": "eu-1",
+        "credentialsSecretRef": {"name": "creds"},
+    }
+}
+SPOT_KEYS = {
+    "cloud.google.com/gke-spot",
+    "cloud.google.com/gke-preemptible",
+    "kubernetes.azure.com/scalesetpriority",
+    "eks.amazonaws.com/capacityType",
+    "karpenter.sh/capacity-type",
+}
 
 
 def spec(example: str = "campaign.yaml", **changes) -> BoltzGenCampaignSpec:
@@ -37,8 +52,12 @@ def spec(example: str = "campaign.yaml", **changes) -> BoltzGenCampaignSpec:
 
 
 def minimal(**changes) -> BoltzGenCampaignSpec:
-    body = {"designSpec": {"entities": [{"protein": {"ids": ["A"], "sequence": "50"}}]}, "numDesigns": 100,
-            "results": S3_RESULTS, **changes}
+    body = {
+        "designSpec": {"entities": [{"protein": {"ids": ["A"], "sequence": "50"}}]},
+        "numDesigns": 100,
+        "results": S3_RESULTS,
+        **changes,
+    }
     return BoltzGenCampaignSpec.model_validate(body)
 
 
@@ -63,8 +82,20 @@ def filter_job(s: BoltzGenCampaignSpec, config: OperatorConfig = CONFIG) -> clie
 
 @pytest.mark.parametrize(
     ("fraction", "shards", "needed"),
-    [(0.9, 10, 9), (0.9, 4, 4), (1.0, 7, 7), (0.01, 3, 1), (0.5, 5, 3), (0.5, 4, 2), (0.3, 10, 3), (0.7, 10, 7),
-     (0.9, 20, 18), (0.95, 200, 190), (1.0, 1, 1), (0.1, 1, 1)],
+    [
+        (0.9, 10, 9),
+        (0.9, 4, 4),
+        (1.0, 7, 7),
+        (0.01, 3, 1),
+        (0.5, 5, 3),
+        (0.5, 4, 2),
+        (0.3, 10, 3),
+        (0.7, 10, 7),
+        (0.9, 20, 18),
+        (0.95, 200, 190),
+        (1.0, 1, 1),
+        (0.1, 1, 1),
+    ],
 )
 def test_min_successful_shards_is_the_fraction_rounded_up_and_at_least_one(fraction, shards, needed):
     s = minimal(numDesigns=1000, shards=shards, minSuccessfulShardFraction=fraction)
@@ -91,7 +122,8 @@ def test_step_options_map_to_boltzgens_flags():
         "sizeBuckets": [{"minLength": 80, "maxLength": 100, "count": 10}, {"minLength": 101, "maxLength": 140, "count": 5}],
     })  # fmt: skip
     assert builders.design_options(step) == contract.DesignOptions(
-        diffusion_batch_size=4, step_scale=1.8, noise_scale=0.95, inverse_fold_num_sequences=3, inverse_fold_avoid="CM")
+        diffusion_batch_size=4, step_scale=1.8, noise_scale=0.95, inverse_fold_num_sequences=3, inverse_fold_avoid="CM"
+    )
     assert builders.filter_options(step) == contract.FilterOptions(
         alpha=0.2, filter_biased=False, refolding_rmsd_threshold=2.5,
         additional_filters=["design_ALA>0.5", "filter_rmsd_design<2", "plip_hbonds_refolded>0.0001"],
@@ -109,8 +141,9 @@ def test_an_empty_inverse_fold_avoid_is_passed_on_not_dropped():
 @pytest.mark.parametrize("threshold", [0.1234567, 1234567.0, 2.5e-7, -0.75, 0.3, 100.0, 1 / 3])
 def test_filter_thresholds_reach_boltzgen_unrounded(threshold):
     # boltzgen splits 'metric>threshold' at the operator and float()s the rest: it must read back the same number.
-    step = StepOptions.model_validate({"additionalFilters": [{"metric": "design_iptm", "operator": ">",
-                                                              "threshold": threshold}]})
+    step = StepOptions.model_validate(
+        {"additionalFilters": [{"metric": "design_iptm", "operator": ">", "threshold": threshold}]}
+    )
     [text] = builders.filter_options(step).additional_filters
     metric, value = text.split(">", 1)
     assert metric == "design_iptm" and float(value) == threshold
@@ -138,7 +171,9 @@ def test_numdesigns_is_split_over_shards_and_the_worker_makes_exactly_numdesigns
     assert per_shard == [s.designs_in_shard(i) for i in range(10)]  # the API's split and the worker's agree
 
 
-@pytest.mark.parametrize(("designs", "shards"), [(2000, 20), (7, 7), (1, 1), (1_000_000, "auto"), (12345, 200), (99, 98)])
+@pytest.mark.parametrize(
+    ("designs", "shards"), [(2000, 20), (7, 7), (1, 1), (1_000_000, "auto"), (12345, 200), (99, 98)]
+)
 def test_every_split_sums_to_numdesigns(designs, shards):
     s = minimal(numDesigns=designs, shards=shards)
     _, files, results = parts(s)
@@ -165,7 +200,12 @@ def test_the_filter_run_carries_shards_minimum_budget_and_options():
     _, files, results = parts(s)
     run = builders.build_filter_run(s, files, results)
     assert (run.spec_file, run.protocol, run.num_shards, run.min_shards, run.budget) == (
-        builders.SPEC_FILE, "protein-anything", 20, 18, 50)
+        builders.SPEC_FILE,
+        "protein-anything",
+        20,
+        18,
+        50,
+    )
     assert run.top_designs == MAX_TOP_DESIGNS
     assert run.options == contract.FilterOptions(alpha=0.001, refolding_rmsd_threshold=2.5)
     assert run.results.uri == "s3://bucket/campaigns/lab/pdl1/uid-7"
@@ -183,8 +223,15 @@ def test_s3_targets_are_downloaded_with_the_results_stores_endpoint_and_a_size_c
         {"file": {"configMapKeyRef": {"name": "other", "key": "x.pdb"}}},
     ]})  # fmt: skip
     doc, files, results = parts(s)
-    expected = [contract.S3Download(uri="s3://targets/pdl1/6m1u.cif", dest="/work/inputs/target-1.cif",
-                                    endpoint_url="http://s3:8333", region="eu-1", max_bytes=MAX_STRUCTURE_FILE_BYTES)]
+    expected = [
+        contract.S3Download(
+            uri="s3://targets/pdl1/6m1u.cif",
+            dest="/work/inputs/target-1.cif",
+            endpoint_url="http://s3:8333",
+            region="eu-1",
+            max_bytes=MAX_STRUCTURE_FILE_BYTES,
+        )
+    ]
     assert builders.build_design_run(s, files, results).downloads == expected
     assert builders.build_filter_run(s, files, results).downloads == expected  # boltzgen reads the spec again
     assert doc["entities"][1]["file"]["path"] == expected[0].dest  # where the spec says
@@ -192,8 +239,16 @@ def test_s3_targets_are_downloaded_with_the_results_stores_endpoint_and_a_size_c
 
 
 def test_the_configmap_holds_the_spec_and_both_runs_and_is_immutable_and_owned():
-    s = minimal(designSpec={"entities": [{"protein": {"ids": ["B"], "sequence": "80..140"}},
-                                         {"file": {"s3": {"uri": "s3://targets/6m1u.cif"}}}]}, numDesigns=30, shards=4)
+    s = minimal(
+        designSpec={
+            "entities": [
+                {"protein": {"ids": ["B"], "sequence": "80..140"}},
+                {"file": {"s3": {"uri": "s3://targets/6m1u.cif"}}},
+            ]
+        },
+        numDesigns=30,
+        shards=4,
+    )
     doc, files, results = parts(s)
     design_run = builders.build_design_run(s, files, results)
     filter_run = builders.build_filter_run(s, files, results)
@@ -312,11 +367,15 @@ def test_the_config_volume_projects_this_steps_run_the_spec_and_configmap_target
         volume = next(v for v in pod.volumes if v.name == "run-config")
         own, *targets = volume.projected.sources
         assert own.config_map.name == "pdl1-campaign-run"
-        assert [(i.key, i.path) for i in own.config_map.items] == [(run_key, "run.json"),
-                                                                   ("design-spec.yaml", "design-spec.yaml")]
+        assert [(i.key, i.path) for i in own.config_map.items] == [
+            (run_key, "run.json"),
+            ("design-spec.yaml", "design-spec.yaml"),
+        ]
         # Only ConfigMap targets are projected, under inputs/ with the renderer's names; the S3 one is downloaded.
         assert [(t.config_map.name, [(i.key, i.path) for i in t.config_map.items]) for t in targets] == [
-            ("targets", [("6m1u.cif", "inputs/target-1.cif")]), ("more", [("t.PDB", "inputs/target-3.pdb")])]
+            ("targets", [("6m1u.cif", "inputs/target-1.cif")]),
+            ("more", [("t.PDB", "inputs/target-3.pdb")]),
+        ]
         [container] = pod.containers
         mounts = {m.mount_path: m for m in container.volume_mounts}
         assert mounts[contract.CONFIG_DIR].name == "run-config" and mounts[contract.CONFIG_DIR].read_only
@@ -328,15 +387,22 @@ def test_the_config_volume_projects_this_steps_run_the_spec_and_configmap_target
 
 
 def test_a_pvc_results_store_is_mounted_and_s3_targets_then_use_the_default_endpoint():
-    s = minimal(results={"pvc": {"claimName": "results", "subPath": "runs"}},
-                designSpec={"entities": [{"protein": {"ids": ["B"], "sequence": "80"}},
-                                         {"file": {"s3": {"uri": "s3://targets/x.cif"}}}]})
+    s = minimal(
+        results={"pvc": {"claimName": "results", "subPath": "runs"}},
+        designSpec={
+            "entities": [{"protein": {"ids": ["B"], "sequence": "80"}}, {"file": {"s3": {"uri": "s3://targets/x.cif"}}}]
+        },
+    )
     _, files, results = parts(s)
     run = builders.build_design_run(s, files, results)
-    assert run.results == contract.ResultsTarget(uri="pvc://results/runs/lab/pdl1/uid-7",
-                                                 local_dir="/results/runs/lab/pdl1/uid-7")
-    assert run.downloads == [contract.S3Download(uri="s3://targets/x.cif", dest="/work/inputs/target-1.cif",
-                                                 max_bytes=MAX_STRUCTURE_FILE_BYTES)]
+    assert run.results == contract.ResultsTarget(
+        uri="pvc://results/runs/lab/pdl1/uid-7", local_dir="/results/runs/lab/pdl1/uid-7"
+    )
+    assert run.downloads == [
+        contract.S3Download(
+            uri="s3://targets/x.cif", dest="/work/inputs/target-1.cif", max_bytes=MAX_STRUCTURE_FILE_BYTES
+        )
+    ]
     pod = design_job(s).spec.template.spec
     assert next(v for v in pod.volumes if v.name == "results").persistent_volume_claim.claim_name == "results"
     default = CONFIG.model_copy(update={"default_results": DefaultResultsStore(pvc_claim_name="shared")})

@@ -64,16 +64,21 @@ def designing_status() -> dict:
 
 
 def filtering_status() -> dict:
-    kube, _ = run(campaign_body(status=designing_status()), cache_body(),
-                  design_job(COMPLETE, completedIndexes="0-19", succeeded=20))
+    kube, _ = run(
+        campaign_body(status=designing_status()),
+        cache_body(),
+        design_job(COMPLETE, completedIndexes="0-19", succeeded=20),
+    )
     return kube.status_patches[-1]
 
 
 # ---------------------------------------------------------------------------------------------- pieces
 
 
-@pytest.mark.parametrize(("indexes", "count"), [(None, 0), ("", 0), ("0", 1), ("0-3,5,7-8", 7), ("1,3-5,7", 5),
-                                                ("0-19", 20), ("0-999", 1000)])
+@pytest.mark.parametrize(
+    ("indexes", "count"),
+    [(None, 0), ("", 0), ("0", 1), ("0-3,5,7-8", 7), ("1,3-5,7", 5), ("0-19", 20), ("0-999", 1000)],
+)
 def test_count_indexes(indexes, count):
     assert count_indexes(indexes) == count
 
@@ -184,8 +189,14 @@ def test_without_a_ready_boltzgen_cache_it_waits_and_creates_nothing(cache, reas
     assert words in status["message"] and "'boltzgen'" in status["message"]
     assert outcome.events == [(event_type, reason, status["message"])]
     assert status["estimate"]["gpuHours"] == 33.0  # written before anything runs
-    assert status["progress"] == {"shardsTotal": 20, "shardsSucceeded": 0, "shardsFailed": 0, "shardsRunning": 0,
-                                  "designsRequested": 2000, "designsCompleted": 0}
+    assert status["progress"] == {
+        "shardsTotal": 20,
+        "shardsSucceeded": 0,
+        "shardsFailed": 0,
+        "shardsRunning": 0,
+        "designsRequested": 2000,
+        "designsCompleted": 0,
+    }
     assert status["shards"] == "0/20"
     # The same wait again: no new write, no repeated event.
     again, outcome = run(campaign_body(status=status), cache)
@@ -246,14 +257,27 @@ def test_a_design_job_this_process_just_created_is_not_created_again():
 
 def test_progress_while_designing_comes_from_the_indexed_jobs_indexes():
     body = campaign_body(status=designing_status())
-    running = design_job(completedIndexes="0-3,5", failedIndexes="7", active=4, ready=4, succeeded=5, failed=1,
-                         startTime="2026-11-23T12:01:00Z")
+    running = design_job(
+        completedIndexes="0-3,5",
+        failedIndexes="7",
+        active=4,
+        ready=4,
+        succeeded=5,
+        failed=1,
+        startTime="2026-11-23T12:01:00Z",
+    )
     kube, outcome = run(body, cache_body(), running, now=LATER)
     assert kube.created == []
     status = kube.status_patches[-1]
     assert status["phase"] == "Designing"
-    assert status["progress"] == {"shardsTotal": 20, "shardsSucceeded": 5, "shardsFailed": 1, "shardsRunning": 4,
-                                  "designsRequested": 2000, "designsCompleted": 500}
+    assert status["progress"] == {
+        "shardsTotal": 20,
+        "shardsSucceeded": 5,
+        "shardsFailed": 1,
+        "shardsRunning": 4,
+        "designsRequested": 2000,
+        "designsCompleted": 500,
+    }
     assert status["shards"] == "5/20" and status["startTime"] == "2026-11-23T12:01:00Z"
     assert status["message"] == "5/20 shards done, 1 failed, 4 running"
     # The same observation again writes nothing.
@@ -269,7 +293,11 @@ def test_a_design_job_without_running_pods_is_pending_and_a_suspended_one_says_i
     assert kube.status_patches[-1]["phase"] == "Pending"
     assert kube.status_patches[-1]["message"] == "waiting for GPUs"
     # Shards that finished before Kueue suspended the Job again: still designing, with its progress.
-    kube, _ = run(campaign_body(status=status), cache_body(), JobBody("pdl1-design").suspended().status(completedIndexes="0-2").obj())
+    kube, _ = run(
+        campaign_body(status=status),
+        cache_body(),
+        JobBody("pdl1-design").suspended().status(completedIndexes="0-2").obj(),
+    )
     assert kube.status_patches[-1]["phase"] == "Designing"
     assert kube.status_patches[-1]["message"] == "3/20 shards done, 0 running"
 
@@ -284,7 +312,11 @@ def test_all_shards_done_creates_the_filter_job_and_filters():
     status = kube.status_patches[-1]
     assert status["phase"] == "Filtering" and status["jobNames"] == ["pdl1-design", "pdl1-filter"]
     done = condition(status, "DesignsComplete")
-    assert (done["status"], done["reason"], done["message"]) == ("True", "AllShardsSucceeded", "all 20 shards succeeded")
+    assert (done["status"], done["reason"], done["message"]) == (
+        "True",
+        "AllShardsSucceeded",
+        "all 20 shards succeeded",
+    )
     assert condition(status, "FilterJobCreated")["status"] == "True"
     assert status["progress"]["designsCompleted"] == 2000 and status["shards"] == "20/20"
     assert [e[1] for e in outcome.events] == ["FilterJobCreated"]
@@ -292,8 +324,10 @@ def test_all_shards_done_creates_the_filter_job_and_filters():
 
 def test_enough_shards_after_some_failed_goes_on_to_filtering_with_the_shard_errors():
     body = campaign_body(status=designing_status())
-    errors = [(19, shard_failure(ErrorClass.GPU_DEVICE_ERROR, "CUDA error: an illegal memory access", 14)),
-              (19, shard_failure(ErrorClass.GPU_DEVICE_ERROR, "CUDA error: an illegal memory access", 14))]
+    errors = [
+        (19, shard_failure(ErrorClass.GPU_DEVICE_ERROR, "CUDA error: an illegal memory access", 14)),
+        (19, shard_failure(ErrorClass.GPU_DEVICE_ERROR, "CUDA error: an illegal memory access", 14)),
+    ]
     kube = FakeKube(failed=errors)
     # 19 of 20 succeeded, 18 needed: the Job ends Failed (FailedIndexes) but the campaign goes on.
     design = design_job(failed("FailedIndexes"), completedIndexes="0-18", failedIndexes="19", succeeded=19, failed=3)
@@ -324,11 +358,14 @@ def test_too_many_failed_shards_fail_the_campaign_quoting_the_shards(reason):
     failure = condition(status, "Failed")
     assert failure["reason"] == "TooManyShardsFailed"
     message = status["message"]
-    assert message.startswith("3 of 20 shards failed after 2 retries each; 7 succeeded, at least 18 needed "
-                              "(minSuccessfulShardFraction 0.9)")
+    assert message.startswith(
+        "3 of 20 shards failed after 2 retries each; 7 succeeded, at least 18 needed (minSuccessfulShardFraction 0.9)"
+    )
     # One line per distinct error: shard 7 repeats shard 3's; the raw log is cut to its last 200 characters.
-    assert message.endswith("Shard errors: shard 3: GPUOutOfMemory: CUDA out of memory. Tried to allocate 2.00 GiB; "
-                            "shard 9: exit code 137: " + ("x" * 194 + "Killed"))
+    assert message.endswith(
+        "Shard errors: shard 3: GPUOutOfMemory: CUDA out of memory. Tried to allocate 2.00 GiB; "
+        "shard 9: exit code 137: " + ("x" * 194 + "Killed")
+    )
     assert status["completionTime"] == "2026-11-23T12:00:00Z"
     assert outcome.events == [("Warning", "TooManyShardsFailed", message)]
 
@@ -345,8 +382,12 @@ def test_shard_errors_quote_at_most_five_distinct_errors():
 
 def test_failed_shards_without_pods_say_so():
     kube = FakeKube(failed=[])
-    run(campaign_body(status=designing_status()), cache_body(),
-        design_job(failed("MaxFailedIndexesExceeded"), completedIndexes="0", failedIndexes="1-3"), kube=kube)
+    run(
+        campaign_body(status=designing_status()),
+        cache_body(),
+        design_job(failed("MaxFailedIndexesExceeded"), completedIndexes="0", failedIndexes="1-3"),
+        kube=kube,
+    )
     assert kube.status_patches[-1]["message"].endswith("Shard errors: none recorded (pods gone?)")
 
 
@@ -380,8 +421,9 @@ def test_designs_done_but_the_cache_gone_waits_to_filter():
 
 def test_a_filter_job_this_process_just_created_is_not_created_again():
     body = campaign_body(status=filtering_status())
-    kube, outcome = run(body, cache_body(), design_job(COMPLETE, completedIndexes="0-19"), None,
-                        in_flight=frozenset({"filter"}))
+    kube, outcome = run(
+        body, cache_body(), design_job(COMPLETE, completedIndexes="0-19"), None, in_flight=frozenset({"filter"})
+    )
     assert kube.created == [] and kube.status_patches == [] and not outcome.created_job
     assert outcome.phase.value == "Filtering"
 
@@ -412,17 +454,33 @@ def test_the_design_job_gone_while_filtering_is_not_recreated():
 
 
 def top(rank: int, iptm: float) -> TopDesign:
-    return TopDesign(rank=rank, id=f"shard-00003_binder_{rank}", sequence="MKTAYIAKQR",
-                     metrics={"design_to_target_iptm": iptm, "filter_rmsd": 1.2})
+    return TopDesign(
+        rank=rank,
+        id=f"shard-00003_binder_{rank}",
+        sequence="MKTAYIAKQR",
+        metrics={"design_to_target_iptm": iptm, "filter_rmsd": 1.2},
+    )
 
 
 def test_a_succeeded_filter_becomes_the_results_and_top_designs():
-    summary = RunSummary(ok=True, results_uri=f"{BASE}/final", designs_completed=1987, designs_selected=50,
-                         shards_merged=list(range(20)), top_designs=[top(1, 0.91), top(2, 0.88)])
+    summary = RunSummary(
+        ok=True,
+        results_uri=f"{BASE}/final",
+        designs_completed=1987,
+        designs_selected=50,
+        shards_merged=list(range(20)),
+        top_designs=[top(1, 0.91), top(2, 0.88)],
+    )
     kube = FakeKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     done = filter_job(COMPLETE, succeeded=1, completionTime="2026-11-23T14:00:00Z")
-    _, outcome = run(campaign_body(status=filtering_status()), cache_body(),
-                     design_job(COMPLETE, completedIndexes="0-19"), done, kube=kube, now=LATER)
+    _, outcome = run(
+        campaign_body(status=filtering_status()),
+        cache_body(),
+        design_job(COMPLETE, completedIndexes="0-19"),
+        done,
+        kube=kube,
+        now=LATER,
+    )
     status = kube.status_patches[-1]
     assert status["phase"] == "Succeeded" and status["completionTime"] == "2026-11-23T14:00:00Z"
     assert status["results"] == {
@@ -440,7 +498,10 @@ def test_a_succeeded_filter_becomes_the_results_and_top_designs():
     progress = status["progress"]
     assert (progress["designsRequested"], progress["designsProduced"], progress["designsSelected"]) == (2000, 1987, 50)
     assert "designsDroppedAsDuplicates" not in progress  # the summary did not say (a worker before issue 15)
-    assert status["message"] == "50 designs selected from 1987 (shards merged: 20/20); 1987 designs produced of 2000 requested"
+    assert (
+        status["message"]
+        == "50 designs selected from 1987 (shards merged: 20/20); 1987 designs produced of 2000 requested"
+    )
     complete = condition(status, "Complete")
     assert (complete["status"], complete["reason"]) == ("True", "Succeeded")
     assert kube.created == [] and outcome.phase.value == "Succeeded"
@@ -448,8 +509,14 @@ def test_a_succeeded_filter_becomes_the_results_and_top_designs():
 
 def test_a_succeeded_filter_without_a_summary_still_succeeds():
     kube = FakeKube(worker=None)
-    run(campaign_body(status=filtering_status(), budget=None), cache_body(),
-        design_job(COMPLETE, completedIndexes="0-19"), filter_job(COMPLETE, succeeded=1), kube=kube, now=LATER)
+    run(
+        campaign_body(status=filtering_status(), budget=None),
+        cache_body(),
+        design_job(COMPLETE, completedIndexes="0-19"),
+        filter_job(COMPLETE, succeeded=1),
+        kube=kube,
+        now=LATER,
+    )
     status = kube.status_patches[-1]
     assert status["phase"] == "Succeeded" and "summary was not found" in status["message"]
     assert status["completionTime"] == "2026-11-23T13:00:00Z"  # no completionTime on the Job: now
@@ -457,11 +524,19 @@ def test_a_succeeded_filter_without_a_summary_still_succeeds():
 
 
 def test_a_failed_filter_fails_the_campaign_with_the_workers_words():
-    summary = RunSummary(ok=False, error_class=ErrorClass.INVALID_INPUT,
-                         message="only 3 of 20 design shards are complete; at least 18 needed")
+    summary = RunSummary(
+        ok=False,
+        error_class=ErrorClass.INVALID_INPUT,
+        message="only 3 of 20 design shards are complete; at least 18 needed",
+    )
     kube = FakeKube(worker=TerminatedWorker(exit_code=10, summary=summary, raw_message="", reason="Error"))
-    _, outcome = run(campaign_body(status=filtering_status()), cache_body(),
-                     design_job(COMPLETE, completedIndexes="0-19"), filter_job(failed("PodFailurePolicy")), kube=kube)
+    _, outcome = run(
+        campaign_body(status=filtering_status()),
+        cache_body(),
+        design_job(COMPLETE, completedIndexes="0-19"),
+        filter_job(failed("PodFailurePolicy")),
+        kube=kube,
+    )
     status = kube.status_patches[-1]
     assert status["phase"] == "Failed" and condition(status, "Failed")["reason"] == "InvalidInput"
     assert status["message"] == "filter Job failed: only 3 of 20 design shards are complete; at least 18 needed"
@@ -473,13 +548,23 @@ def test_a_failed_filter_fails_the_campaign_with_the_workers_words():
 
 @pytest.mark.parametrize("phase", ["Succeeded", "Failed"])
 def test_a_finished_campaign_is_left_alone_even_when_its_jobs_are_gone(phase):
-    done = {"phase": phase, "observedGeneration": 1, "conditions": [], "jobNames": ["pdl1-design", "pdl1-filter"],
-            "message": "done", "results": {"uri": BASE, "topDesigns": []}}
+    done = {
+        "phase": phase,
+        "observedGeneration": 1,
+        "conditions": [],
+        "jobNames": ["pdl1-design", "pdl1-filter"],
+        "message": "done",
+        "results": {"uri": BASE, "topDesigns": []},
+    }
     kube, outcome = run(campaign_body(status=done, generation=2), cache_body())
     assert kube.created == []
     assert kube.status_patches == [{**done, "observedGeneration": 2}]
-    kube, _ = run(campaign_body(status={**done, "observedGeneration": 2}, generation=2), cache_body(),
-                  design_job(COMPLETE), filter_job(failed("DeadlineExceeded")))
+    kube, _ = run(
+        campaign_body(status={**done, "observedGeneration": 2}, generation=2),
+        cache_body(),
+        design_job(COMPLETE),
+        filter_job(failed("DeadlineExceeded")),
+    )
     assert kube.created == [] and kube.status_patches == []
 
 
@@ -500,8 +585,9 @@ def test_a_second_pass_with_the_same_observations_writes_nothing(observe):
     status = designing_status() if design is not None else {}
     first, _ = run(campaign_body(status=status), cache, design, filter_, in_flight=frozenset({"filter"}))
     written = first.status_patches[-1] if first.status_patches else status
-    again, outcome = run(campaign_body(status=written), cache, design, filter_, now=LATER,
-                         in_flight=frozenset({"filter"}))
+    again, outcome = run(
+        campaign_body(status=written), cache, design, filter_, now=LATER, in_flight=frozenset({"filter"})
+    )
     assert again.status_patches == [] and again.created == [] and not outcome.created_job
 
 
@@ -509,12 +595,25 @@ def test_a_second_pass_with_the_same_observations_writes_nothing(observe):
 
 
 def test_a_filter_that_dropped_repeated_sequences_says_how_many_and_why():
-    summary = RunSummary(ok=True, results_uri=f"{BASE}/final", designs_completed=3980, designs_selected=40,
-                         designs_duplicates_dropped=3950, shards_merged=list(range(20)), top_designs=[top(1, 0.9)])
+    summary = RunSummary(
+        ok=True,
+        results_uri=f"{BASE}/final",
+        designs_completed=3980,
+        designs_selected=40,
+        designs_duplicates_dropped=3950,
+        shards_merged=list(range(20)),
+        top_designs=[top(1, 0.9)],
+    )
     kube = FakeKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     body = campaign_body(status=filtering_status(), stepOptions={"inverseFoldNumSequences": 2})
-    run(body, cache_body(), design_job(COMPLETE, completedIndexes="0-19"), filter_job(COMPLETE, succeeded=1),
-        kube=kube, now=LATER)
+    run(
+        body,
+        cache_body(),
+        design_job(COMPLETE, completedIndexes="0-19"),
+        filter_job(COMPLETE, succeeded=1),
+        kube=kube,
+        now=LATER,
+    )
     status = kube.status_patches[-1]
     progress = status["progress"]
     assert (progress["designsRequested"], progress["designsProduced"]) == (4000, 3980)  # 2 sequences per backbone
@@ -522,17 +621,29 @@ def test_a_filter_that_dropped_repeated_sequences_says_how_many_and_why():
     assert status["message"] == (
         "40 designs selected from 3980 (shards merged: 20/20); 3980 designs produced of 4000 requested; 3950 dropped "
         "as repeated sequences (BoltzGen's filter keeps the first design of each sequence); fewer than the budget "
-        "of 50")
+        "of 50"
+    )
 
 
 def test_a_failed_filter_of_class_filter_failed_fails_the_campaign_saying_why():
-    summary = RunSummary(ok=False, error_class=ErrorClass.FILTER_FAILED, message=(
-        "boltzgen merge failed on the stored shard outputs (a retry would read the same files): FileNotFoundError: "
-        "Required file missing during merge: /work/shards/shard-00000/intermediate_designs/x_0.cif"))
+    summary = RunSummary(
+        ok=False,
+        error_class=ErrorClass.FILTER_FAILED,
+        message=(
+            "boltzgen merge failed on the stored shard outputs (a retry would read the same files): FileNotFoundError: "
+            "Required file missing during merge: /work/shards/shard-00000/intermediate_designs/x_0.cif"
+        ),
+    )
     kube = FakeKube(worker=TerminatedWorker(exit_code=16, summary=summary, raw_message="", reason="Error"))
     failed = filter_job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}], failed=1)
-    _, outcome = run(campaign_body(status=filtering_status()), cache_body(), design_job(COMPLETE, completedIndexes="0-19"),
-                     failed, kube=kube, now=LATER)
+    _, outcome = run(
+        campaign_body(status=filtering_status()),
+        cache_body(),
+        design_job(COMPLETE, completedIndexes="0-19"),
+        failed,
+        kube=kube,
+        now=LATER,
+    )
     status = kube.status_patches[-1]
     assert status["phase"] == "Failed" and condition(status, "Failed")["reason"] == "FilterFailed"
     assert "Required file missing during merge" in status["message"]
@@ -568,8 +679,11 @@ def test_the_analysis_memory_condition_turns_true_once_memory_is_raised():
     message = condition(short, "AnalysisMemory")["message"]
     assert "32 x about 1.3 GB = 41.6 GB (39Gi)" in message
     assert "the shards run 13 analysis processes instead of 32" in message  # 16Gi / 1.3 GB, as the worker caps
-    again, outcome = run(campaign_body(status=short, resources={"cpu": "32", "memory": "48Gi"}), cache_body(),
-                         design_job(COMPLETE, completedIndexes="0-19", succeeded=20))
+    again, outcome = run(
+        campaign_body(status=short, resources={"cpu": "32", "memory": "48Gi"}),
+        cache_body(),
+        design_job(COMPLETE, completedIndexes="0-19", succeeded=20),
+    )
     memory = condition(again.status_patches[-1], "AnalysisMemory")
     assert (memory["status"], memory["reason"]) == ("True", "Sufficient")
     assert "AnalysisMemoryShort" not in [e[1] for e in outcome.events]

@@ -59,7 +59,9 @@ def test_binder_against_a_configmap_target_with_binding_site_and_structure_group
             }},
         ]
     }  # fmt: skip
-    assert files == [InputFileRef(source="configMap", path=f"{INPUTS}/target-1.cif", name="kras-target", key="8jjs.cif")]
+    assert files == [
+        InputFileRef(source="configMap", path=f"{INPUTS}/target-1.cif", name="kras-target", key="8jjs.cif")
+    ]
     assert files[0].file_name == "target-1.cif"
 
 
@@ -88,18 +90,24 @@ def test_cyclotide_from_s3_with_disulfide_bonds():
     assert files == [InputFileRef(source="s3", path=f"{DOWNLOADS}/target-1.cif", uri="s3://targets/cyclotide/3IVQ.cif")]
     download = files[0].s3_download("http://s3:8333", "eu-1")
     assert (download.uri, download.dest, download.endpoint_url, download.region) == (
-        "s3://targets/cyclotide/3IVQ.cif", f"{DOWNLOADS}/target-1.cif", "http://s3:8333", "eu-1")
+        "s3://targets/cyclotide/3IVQ.cif",
+        f"{DOWNLOADS}/target-1.cif",
+        "http://s3:8333",
+        "eu-1",
+    )
 
 
 def test_protein_small_molecule_with_smiles_and_ccd_ligands():
     # boltzgen example/protein_binding_small_molecule/chorismite.yaml plus the showcase's SMILES ligand with two copies.
-    doc, files = render({
-        "entities": [
-            {"protein": {"ids": ["A"], "sequence": "140..180"}},
-            {"ligand": {"ids": ["B"], "ccd": "TSA"}},
-            {"ligand": {"ids": ["E", "F"], "smiles": TYROSINE}},
-        ]
-    })
+    doc, files = render(
+        {
+            "entities": [
+                {"protein": {"ids": ["A"], "sequence": "140..180"}},
+                {"ligand": {"ids": ["B"], "ccd": "TSA"}},
+                {"ligand": {"ids": ["E", "F"], "smiles": TYROSINE}},
+            ]
+        }
+    )
     assert doc == {
         "entities": [
             {"protein": {"id": "A", "sequence": "140..180"}},
@@ -183,8 +191,14 @@ def test_designed_protein_options_dna_rna_and_several_chain_ids():
 
 
 def test_id_is_the_first_key_of_each_entity_as_in_boltzgens_examples():
-    doc, _ = render({"entities": [{"protein": {"sequence": "80..140", "ids": ["C"], "cyclic": True}},
-                                  {"file": {"include": [{"chain": {"id": "A"}}], "s3": {"uri": "s3://bucket/t.pdb"}}}]})
+    doc, _ = render(
+        {
+            "entities": [
+                {"protein": {"sequence": "80..140", "ids": ["C"], "cyclic": True}},
+                {"file": {"include": [{"chain": {"id": "A"}}], "s3": {"uri": "s3://bucket/t.pdb"}}},
+            ]
+        }
+    )
     text = yaml.safe_dump(doc, sort_keys=False)  # as the campaign ConfigMap stores it
     assert text.splitlines()[:3] == ["entities:", "- protein:", "    id: C"]
     assert list(doc["entities"][1]["file"])[0] == "path"
@@ -204,18 +218,23 @@ def test_each_file_entity_gets_a_name_of_its_own_by_position_and_extension():
     assert paths == ["/in/target-0.cif", "/in/target-2.cif", "/dl/target-3.pdb"]
     assert [f.path for f in files] == paths  # in entity order
     assert [(f.source, f.name, f.key, f.uri) for f in files] == [
-        ("configMap", "t", "same.cif", None), ("configMap", "t", "same.cif", None), ("s3", None, None, "s3://bucket/dir/target.PDB")]
+        ("configMap", "t", "same.cif", None),
+        ("configMap", "t", "same.cif", None),
+        ("s3", None, None, "s3://bucket/dir/target.PDB"),
+    ]
     assert len({f.file_name for f in files}) == 3
     assert structure_file_name(7, spec.entities[3].file) == "target-7.pdb"
 
 
 def test_rendering_is_deterministic_and_leaves_out_unset_fields():
-    spec = DesignSpec.model_validate({"entities": [{"protein": {"ids": ["B"], "sequence": "12"}},
-                                                   {"file": {"s3": {"uri": "s3://bucket/x.cif"}}}]})
+    spec = DesignSpec.model_validate(
+        {"entities": [{"protein": {"ids": ["B"], "sequence": "12"}}, {"file": {"s3": {"uri": "s3://bucket/x.cif"}}}]}
+    )
     first, second = render_design_spec(spec), render_design_spec(spec)
     assert first == second
-    assert first[0] == {"entities": [{"protein": {"id": "B", "sequence": "12"}},
-                                     {"file": {"path": f"{DOWNLOADS}/target-1.cif"}}]}
+    assert first[0] == {
+        "entities": [{"protein": {"id": "B", "sequence": "12"}}, {"file": {"path": f"{DOWNLOADS}/target-1.cif"}}]
+    }
     assert "None" not in yaml.safe_dump(first[0]) and "null" not in yaml.safe_dump(first[0])
 
 
@@ -226,10 +245,18 @@ def test_the_shipped_examples_render(example):
     body = yaml.safe_load((Path(__file__).resolve().parents[3] / "examples" / example).read_text())
     doc, files = render_design_spec(BoltzGenCampaign.model_validate(body).spec.design_spec)
     if example == "campaign.yaml":
-        assert doc == {"entities": [{"protein": {"id": "B", "sequence": "80..140"}},
-                                    {"file": {"path": f"{INPUTS}/target-1.cif", "include": [{"chain": {"id": "A"}}]}}]}
-        assert files == [InputFileRef(source="configMap", path=f"{INPUTS}/target-1.cif", name="pdl1-target", key="6m1u.cif")]
+        assert doc == {
+            "entities": [
+                {"protein": {"id": "B", "sequence": "80..140"}},
+                {"file": {"path": f"{INPUTS}/target-1.cif", "include": [{"chain": {"id": "A"}}]}},
+            ]
+        }
+        assert files == [
+            InputFileRef(source="configMap", path=f"{INPUTS}/target-1.cif", name="pdl1-target", key="6m1u.cif")
+        ]
     else:
-        assert doc == {"entities": [{"protein": {"id": "A", "sequence": "140..180"}}, {"ligand": {"id": "B", "ccd": "SAH"}}]}
+        assert doc == {
+            "entities": [{"protein": {"id": "A", "sequence": "140..180"}}, {"ligand": {"id": "B", "ccd": "SAH"}}]
+        }
         assert files == []
     assert SPEC_FILE.endswith(".yaml")

@@ -85,7 +85,9 @@ def test_prediction_cel_rules():
     assert rules_at(PREDICTION_RESOURCE, ".spec.sequences[]") == [
         "(has(self.protein) ? 1 : 0) + (has(self.dna) ? 1 : 0) + (has(self.rna) ? 1 : 0) + (has(self.ligand) ? 1 : 0) == 1"
     ]
-    assert rules_at(PREDICTION_RESOURCE, ".spec.sequences[].ligand") == ["(has(self.smiles) ? 1 : 0) + (has(self.ccd) ? 1 : 0) == 1"]
+    assert rules_at(PREDICTION_RESOURCE, ".spec.sequences[].ligand") == [
+        "(has(self.smiles) ? 1 : 0) + (has(self.ccd) ? 1 : 0) == 1"
+    ]
     msa_rules = rules_at(PREDICTION_RESOURCE, ".spec.sequences[].protein.msa")
     assert msa_rules[0].startswith("((has(self.empty) && self.empty) ? 1 : 0)")
     assert any(".a3m" in r for r in msa_rules)

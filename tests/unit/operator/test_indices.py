@@ -20,24 +20,55 @@ T0, T1 = "2026-11-30T00:00:00Z", "2026-11-30T00:05:00Z"
 def full_job(status: dict | None = None, suspend: bool = False) -> dict:
     """A Job as the watch delivers it: the pod template and managedFields are most of it."""
     return {
-        "apiVersion": "batch/v1", "kind": "Job",
+        "apiVersion": "batch/v1",
+        "kind": "Job",
         "metadata": {
-            "name": "p-predict", "namespace": "ns", "uid": "job-uid", "resourceVersion": "123", "generation": 1,
-            "labels": {"app.kubernetes.io/managed-by": "boltz-operator", "boltz-operator.io/owner-kind": "BoltzPrediction",
-                       "boltz-operator.io/owner-name": "p"},
-            "ownerReferences": [{"apiVersion": "boltz-operator.io/v1alpha1", "kind": "BoltzPrediction", "name": "p",
-                                 "uid": "p-uid", "controller": True}],
+            "name": "p-predict",
+            "namespace": "ns",
+            "uid": "job-uid",
+            "resourceVersion": "123",
+            "generation": 1,
+            "labels": {
+                "app.kubernetes.io/managed-by": "boltz-operator",
+                "boltz-operator.io/owner-kind": "BoltzPrediction",
+                "boltz-operator.io/owner-name": "p",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "boltz-operator.io/v1alpha1",
+                    "kind": "BoltzPrediction",
+                    "name": "p",
+                    "uid": "p-uid",
+                    "controller": True,
+                }
+            ],
             "managedFields": [{"manager": "boltz-operator", "operation": "Update", "fieldsV1": {"f:spec": {}}}] * 3,
         },
         "spec": {
-            "suspend": suspend, "backoffLimit": 2, "ttlSecondsAfterFinished": 86400, "completionMode": "Indexed",
-            "podFailurePolicy": {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [10, 11]}}]},
-            "template": {"metadata": {"labels": {"a": "b"}}, "spec": {
-                "restartPolicy": "Never", "automountServiceAccountToken": False,
-                "containers": [{"name": "worker", "image": "worker:1", "args": ["predict", "--run", "/run/run.json"],
-                                "env": [{"name": f"E{i}", "value": "x" * 40} for i in range(20)],
-                                "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}]}],
-                "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": "c", "readOnly": True}}]}},
+            "suspend": suspend,
+            "backoffLimit": 2,
+            "ttlSecondsAfterFinished": 86400,
+            "completionMode": "Indexed",
+            "podFailurePolicy": {
+                "rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [10, 11]}}]
+            },
+            "template": {
+                "metadata": {"labels": {"a": "b"}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "automountServiceAccountToken": False,
+                    "containers": [
+                        {
+                            "name": "worker",
+                            "image": "worker:1",
+                            "args": ["predict", "--run", "/run/run.json"],
+                            "env": [{"name": f"E{i}", "value": "x" * 40} for i in range(20)],
+                            "volumeMounts": [{"name": "models", "mountPath": "/models", "readOnly": True}],
+                        }
+                    ],
+                    "volumes": [{"name": "models", "persistentVolumeClaim": {"claimName": "c", "readOnly": True}}],
+                },
+            },
         },
         "status": status or {},
     }
@@ -53,16 +84,39 @@ JOB_STATUSES = {
     "suspended": ({}, True),
     "pending": ({"active": 1, "ready": 0, "startTime": T0, "terminating": 0}, False),
     "running": ({"active": 1, "ready": 1, "startTime": T0}, False),
-    "pod finishing": ({"active": 0, "ready": 0, "startTime": T0, "uncountedTerminatedPods": {"succeeded": ["pod-uid"]}}, False),
-    "success criteria met": ({"startTime": T0, "succeeded": 1, "conditions": [cond("SuccessCriteriaMet", "CompletionsReached")]}, False),
-    "complete": ({"startTime": T0, "completionTime": T1, "succeeded": 1,
-                  "conditions": [cond("SuccessCriteriaMet"), cond("Complete")]}, False),
-    "retried then failed": ({"startTime": T0, "failed": 3, "conditions": [
-        cond("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
-        cond("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit")]}, False),
+    "pod finishing": (
+        {"active": 0, "ready": 0, "startTime": T0, "uncountedTerminatedPods": {"succeeded": ["pod-uid"]}},
+        False,
+    ),
+    "success criteria met": (
+        {"startTime": T0, "succeeded": 1, "conditions": [cond("SuccessCriteriaMet", "CompletionsReached")]},
+        False,
+    ),
+    "complete": (
+        {
+            "startTime": T0,
+            "completionTime": T1,
+            "succeeded": 1,
+            "conditions": [cond("SuccessCriteriaMet"), cond("Complete")],
+        },
+        False,
+    ),
+    "retried then failed": (
+        {
+            "startTime": T0,
+            "failed": 3,
+            "conditions": [
+                cond("FailureTarget", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+                cond("Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit"),
+            ],
+        },
+        False,
+    ),
     "deadline": ({"startTime": T0, "failed": 1, "conditions": [cond("Failed", "DeadlineExceeded", "too long")]}, False),
-    "indexed, some shards failed": ({"startTime": T0, "active": 2, "completedIndexes": "0-3,7", "failedIndexes": "5",
-                                     "failed": 1, "succeeded": 5}, False),
+    "indexed, some shards failed": (
+        {"startTime": T0, "active": 2, "completedIndexes": "0-3,7", "failedIndexes": "5", "failed": 1, "succeeded": 5},
+        False,
+    ),
 }
 
 
@@ -74,7 +128,9 @@ def test_a_projected_job_gives_the_same_facts_as_the_whole_body(case):
     assert job_facts(entry) == job_facts(job)
     for key in ("completedIndexes", "failedIndexes", "active", "failed"):  # what the campaign reads of its design Job
         assert entry["status"].get(key) == job["status"].get(key)
-    assert count_indexes(entry["status"].get("completedIndexes")) == count_indexes(job["status"].get("completedIndexes"))
+    assert count_indexes(entry["status"].get("completedIndexes")) == count_indexes(
+        job["status"].get("completedIndexes")
+    )
     assert entry["metadata"] == {"name": "p-predict", "namespace": "ns", "uid": "job-uid"}
     assert "template" not in entry.get("spec", {}) and "managedFields" not in entry["metadata"]
 
@@ -89,32 +145,55 @@ def test_a_projected_job_holds_nothing_of_the_event_body():
 
 def run(phase: str | None, generation: int = 1, observed: int | None = 1, cache: str = "default") -> dict:
     status = {"phase": phase, "observedGeneration": observed} if phase else {}
-    return {"metadata": {"namespace": "ns", "name": "p", "uid": "u", "generation": generation},
-            "spec": {"modelCache": cache}, "status": status}
+    return {
+        "metadata": {"namespace": "ns", "name": "p", "uid": "u", "generation": generation},
+        "spec": {"modelCache": cache},
+        "status": status,
+    }
 
 
-@pytest.mark.parametrize("body, done", [
-    (run("Succeeded"), True), (run("Failed"), True),
-    (run("Succeeded", generation=2, observed=1), False),  # a new generation not yet recorded in status
-    (run("Running"), False), (run("Pending"), False), (run(None), False), (run("WaitingForModelCache"), False),
-])
+@pytest.mark.parametrize(
+    "body, done",
+    [
+        (run("Succeeded"), True),
+        (run("Failed"), True),
+        (run("Succeeded", generation=2, observed=1), False),  # a new generation not yet recorded in status
+        (run("Running"), False),
+        (run("Pending"), False),
+        (run(None), False),
+        (run("WaitingForModelCache"), False),
+    ],
+)
 def test_finished_runs_leave_the_parent_index(body, done):
     assert finished(body) is done
     assert handlers.predictions(namespace="ns", name="p", body=body) == ({} if done else {("ns", "p"): body})
     assert handlers.campaigns(namespace="ns", name="p", body=body) == ({} if done else {("ns", "p"): body})
 
 
-@pytest.mark.parametrize("phase, waits", [(None, True), ("WaitingForModelCache", True), ("Pending", False),
-                                          ("Running", False), ("Succeeded", False), ("Failed", False)])
+@pytest.mark.parametrize(
+    "phase, waits",
+    [
+        (None, True),
+        ("WaitingForModelCache", True),
+        ("Pending", False),
+        ("Running", False),
+        ("Succeeded", False),
+        ("Failed", False),
+    ],
+)
 def test_only_runs_a_cache_change_may_start_are_in_the_by_cache_index(phase, waits):
     body = run(phase, cache="c1")
-    assert handlers.predictions_by_cache(namespace="ns", spec=body["spec"], body=body) == ({("ns", "c1"): body} if waits else {})
+    assert handlers.predictions_by_cache(namespace="ns", spec=body["spec"], body=body) == (
+        {("ns", "c1"): body} if waits else {}
+    )
 
 
 def test_the_job_index_keeps_the_projection():
     job = full_job(copy.deepcopy(JOB_STATUSES["complete"][0]))
     labels = job["metadata"]["labels"]
-    assert handlers.jobs_by_owner(namespace="ns", labels=labels, body=job) == {("ns", "BoltzPrediction", "p"): job_entry(job)}
+    assert handlers.jobs_by_owner(namespace="ns", labels=labels, body=job) == {
+        ("ns", "BoltzPrediction", "p"): job_entry(job)
+    }
 
 
 # ---------------------------------------------------------------------------------------------- own writes

@@ -30,8 +30,11 @@ def job(conditions: list[dict] | None = None, suspend: bool = False, **status) -
 
 
 def test_without_a_ready_cache_the_prediction_waits_and_creates_nothing():
-    for cache, reason in ((None, "ModelCacheNotFound"), (cache_body("Populating"), "ModelCacheNotReady"),
-                          (cache_body("Failed", "sha256 mismatch"), "ModelCacheFailed")):
+    for cache, reason in (
+        (None, "ModelCacheNotFound"),
+        (cache_body("Populating"), "ModelCacheNotReady"),
+        (cache_body("Failed", "sha256 mismatch"), "ModelCacheFailed"),
+    ):
         kube = FakeKube()
         outcome = reconcile_prediction(prediction_body(), cache, None, kube, CONFIG, NOW)
         assert kube.created == []
@@ -61,7 +64,9 @@ def test_a_pass_that_changes_nothing_writes_nothing():
 
 def test_invalid_input_fails_without_creating_anything():
     kube = FakeKube()
-    body = prediction_body(sequences=[{"protein": {"ids": ["A"], "sequence": "MKT"}}, {"ligand": {"ids": ["B"], "smiles": "C" * 140}}])
+    body = prediction_body(
+        sequences=[{"protein": {"ids": ["A"], "sequence": "MKT"}}, {"ligand": {"ids": ["B"], "smiles": "C" * 140}}]
+    )
     reconcile_prediction(body, cache_body("Ready"), None, kube, CONFIG, NOW)
     assert kube.created == []
     assert kube.status_patches[-1]["phase"] == "Failed"
@@ -76,12 +81,19 @@ def test_an_invalid_spec_is_written_once_not_on_every_pass():
     [failed] = kube.status_patches
     assert failed["phase"] == "Failed" and "retries" in failed["message"]
     again = FakeKube()
-    reconcile_prediction(prediction_body(status=failed, retries=-1), None, None, again, CONFIG, NOW + timedelta(minutes=5))
+    reconcile_prediction(
+        prediction_body(status=failed, retries=-1), None, None, again, CONFIG, NOW + timedelta(minutes=5)
+    )
     assert again.status_patches == [] and again.created == []
 
 
 def test_a_finished_prediction_is_never_rerun_even_when_its_job_is_gone():
-    done = {"phase": "Succeeded", "observedGeneration": 1, "conditions": [], "results": {"uri": "s3://x", "structures": []}}
+    done = {
+        "phase": "Succeeded",
+        "observedGeneration": 1,
+        "conditions": [],
+        "results": {"uri": "s3://x", "structures": []},
+    }
     kube = FakeKube()
     reconcile_prediction(prediction_body(status=done, generation=2), cache_body("Ready"), None, kube, CONFIG, NOW)
     assert kube.created == []
@@ -89,13 +101,26 @@ def test_a_finished_prediction_is_never_rerun_even_when_its_job_is_gone():
 
 
 def test_a_succeeded_job_becomes_results_from_the_workers_summary():
-    summary = RunSummary(ok=True, results_uri="s3://b/p", confidence_score=0.9, affinity_pred_value=-1.0, structures=["m0.cif"])
+    summary = RunSummary(
+        ok=True, results_uri="s3://b/p", confidence_score=0.9, affinity_pred_value=-1.0, structures=["m0.cif"]
+    )
     kube = FakeKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
-    reconcile_prediction(prediction_body(status={"phase": "Running"}), cache_body("Ready"),
-                         job([{"type": "Complete", "status": "True"}], succeeded=1), kube, CONFIG, NOW)
+    reconcile_prediction(
+        prediction_body(status={"phase": "Running"}),
+        cache_body("Ready"),
+        job([{"type": "Complete", "status": "True"}], succeeded=1),
+        kube,
+        CONFIG,
+        NOW,
+    )
     status = kube.status_patches[-1]
     assert status["phase"] == "Succeeded"
-    assert status["results"] == {"uri": "s3://b/p", "structures": ["s3://b/p/m0.cif"], "confidenceScore": 0.9, "affinityPredValue": -1.0}
+    assert status["results"] == {
+        "uri": "s3://b/p",
+        "structures": ["s3://b/p/m0.cif"],
+        "confidenceScore": 0.9,
+        "affinityPredValue": -1.0,
+    }
 
 
 def test_job_states_map_to_phases():
@@ -107,21 +132,36 @@ def test_job_states_map_to_phases():
 
 def test_failure_messages_say_what_happened():
     deadline = job_facts(job([{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}]))
-    assert describe_failure(deadline, None, None, 600) == ("Timeout", "timed out after 600s (spec.timeoutSeconds); the run was stopped")
+    assert describe_failure(deadline, None, None, 600) == (
+        "Timeout",
+        "timed out after 600s (spec.timeoutSeconds); the run was stopped",
+    )
     backoff = job_facts(job([{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}], failed=3))
     summary = RunSummary(ok=False, error_class=ErrorClass.RESULTS_STORE_ERROR, message="S3 PutObject denied")
-    assert describe_failure(backoff, 13, summary, 600) == ("ResultsStoreError", "failed after 3 attempts; last error: S3 PutObject denied")
+    assert describe_failure(backoff, 13, summary, 600) == (
+        "ResultsStoreError",
+        "failed after 3 attempts; last error: S3 PutObject denied",
+    )
     crash = job_facts(job([{"type": "Failed", "status": "True", "reason": "PodFailurePolicy"}], failed=1))
     assert describe_failure(crash, 11, None, 600)[0] == "ModelCacheUnusable"
 
 
 def test_a_populated_cache_is_ready_with_its_files_and_a_ready_one_is_left_alone():
-    summary = RunSummary(ok=True, files=[FileSummary(path="boltz2/boltz2_conf.ckpt", bytes=10, sha256="a" * 64)],
-                         total_bytes=10, duration_seconds=1.5)
+    summary = RunSummary(
+        ok=True,
+        files=[FileSummary(path="boltz2/boltz2_conf.ckpt", bytes=10, sha256="a" * 64)],
+        total_bytes=10,
+        duration_seconds=1.5,
+    )
     kube = FakeKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     body = cache_body("Populating")
-    reconcile_model_cache(body, job([{"type": "Complete", "status": "True"}]) | {"metadata": {"name": "default-populate-1"}},
-                          kube, CONFIG, NOW)
+    reconcile_model_cache(
+        body,
+        job([{"type": "Complete", "status": "True"}]) | {"metadata": {"name": "default-populate-1"}},
+        kube,
+        CONFIG,
+        NOW,
+    )
     ready = kube.status_patches[-1]
     assert ready["phase"] == "Ready" and ready["totalBytes"] == 10 and ready["observedGeneration"] == 1
     again = FakeKube()
@@ -158,5 +198,7 @@ def test_a_cache_with_both_bundles_passes_them_to_populate_and_lists_every_file_
 def test_a_job_this_process_just_created_is_not_created_again_before_the_watch_shows_it():
     kube = FakeKube()
     pending = {"phase": "Pending", "jobName": "egfr-predict", "conditions": []}
-    reconcile_prediction(prediction_body(status=pending), cache_body("Ready"), None, kube, CONFIG, NOW, job_in_flight=True)
+    reconcile_prediction(
+        prediction_body(status=pending), cache_body("Ready"), None, kube, CONFIG, NOW, job_in_flight=True
+    )
     assert kube.created == [] and kube.status_patches == []

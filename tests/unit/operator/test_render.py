@@ -59,7 +59,14 @@ def test_multiple_ids_modifications_cyclic_and_ccd():
     )
     doc, _ = render_boltz_input(spec)
     assert doc["sequences"] == [
-        {"protein": {"id": ["A", "B"], "sequence": PROTEIN, "msa": "empty", "modifications": [{"position": 3, "ccd": "SEP"}]}},
+        {
+            "protein": {
+                "id": ["A", "B"],
+                "sequence": PROTEIN,
+                "msa": "empty",
+                "modifications": [{"position": 3, "ccd": "SEP"}],
+            }
+        },
         {"rna": {"id": "R", "sequence": "ACGUACGU", "cyclic": True}},
         {"dna": {"id": ["D1", "D2"], "sequence": "ACGT"}},
         {"ligand": {"id": "L", "ccd": "SAH"}},
@@ -105,7 +112,11 @@ def test_msa_files_from_config_maps_secrets_and_s3():
 
 def test_server_msa_is_left_out_and_turns_on_the_msa_server():
     spec = spec_of(
-        sequences=[protein(["A"]), protein(["B"], sequence="GSHMKK", msa={"server": True}), ligand(["L"], smiles="CCO")],
+        sequences=[
+            protein(["A"]),
+            protein(["B"], sequence="GSHMKK", msa={"server": True}),
+            ligand(["L"], smiles="CCO"),
+        ],
         msaServer={"url": "https://msa.example.org", "pairingStrategy": "complete", "apiKeyHeader": "X-API-Key"},
     )
     doc, files = render_boltz_input(spec)
@@ -134,7 +145,12 @@ def test_constraints_in_boltz_shape():
     spec = spec_of(
         sequences=[protein(["A"], msa={"empty": True}), ligand(["L"], ccd="ATP")],
         constraints=[
-            {"bond": {"atom1": {"chain": "A", "residue": 12, "atom": "SG"}, "atom2": {"chain": "L", "residue": 1, "atom": "C1"}}},
+            {
+                "bond": {
+                    "atom1": {"chain": "A", "residue": 12, "atom": "SG"},
+                    "atom2": {"chain": "L", "residue": 1, "atom": "C1"},
+                }
+            },
             {
                 "pocket": {
                     "binder": "L",
@@ -230,7 +246,9 @@ def errors_for(**fields) -> list[str]:
 
 
 def test_affinity_ligand_too_large():
-    errors = errors_for(sequences=[protein(["A"], msa={"empty": True}), ligand(["B"], smiles="C" * 140)], affinity={"binder": "B"})
+    errors = errors_for(
+        sequences=[protein(["A"], msa={"empty": True}), ligand(["B"], smiles="C" * 140)], affinity={"binder": "B"}
+    )
     assert len(errors) == 1
     assert "ligand B has 140 heavy atoms" in errors[0] and "at most 128" in errors[0]
 
@@ -255,13 +273,27 @@ def test_template_file_of_the_other_format():
     "fields, expected",
     [
         (
-            {"sequences": [protein(["A"]), protein(["B"], sequence="GSHMKK", msa={"configMapKeyRef": {"name": "m", "key": "b.a3m"}})]},
+            {
+                "sequences": [
+                    protein(["A"]),
+                    protein(["B"], sequence="GSHMKK", msa={"configMapKeyRef": {"name": "m", "key": "b.a3m"}}),
+                ]
+            },
             "cannot mix MSA files",
         ),
-        ({"sequences": [protein(["A"], msa={"empty": True}), ligand(["A"], smiles="CCO")]}, "chain id 'A' is used more than once"),
-        ({"sequences": [protein(["A"], msa={"empty": True})], "affinity": {"binder": "A"}}, "affinity is only supported for ligands"),
         (
-            {"sequences": [protein(["A"], msa={"empty": True}), ligand(["B", "C"], smiles="CCO")], "affinity": {"binder": "B"}},
+            {"sequences": [protein(["A"], msa={"empty": True}), ligand(["A"], smiles="CCO")]},
+            "chain id 'A' is used more than once",
+        ),
+        (
+            {"sequences": [protein(["A"], msa={"empty": True})], "affinity": {"binder": "A"}},
+            "affinity is only supported for ligands",
+        ),
+        (
+            {
+                "sequences": [protein(["A"], msa={"empty": True}), ligand(["B", "C"], smiles="CCO")],
+                "affinity": {"binder": "B"},
+            },
             "has several copies",
         ),
         (
@@ -274,21 +306,30 @@ def test_template_file_of_the_other_format():
         (
             {
                 "sequences": [protein(["A"], msa={"empty": True}), ligand(["B"], smiles="CCO")],
-                "constraints": [{"contact": {"token1": {"chain": "Q", "residue": 1}, "token2": {"chain": "B", "atom": "C1"}}}],
+                "constraints": [
+                    {"contact": {"token1": {"chain": "Q", "residue": 1}, "token2": {"chain": "B", "atom": "C1"}}}
+                ],
             },
             "'Q' is not a chain of the input",
         ),
         (
-            {"sequences": [protein(["A"], msa={"empty": True}), ligand(["B"], smiles="CCO")],
-             "templates": [{"cif": {"configMapKeyRef": {"name": "t", "key": "t.cif"}}, "chainIds": ["B"]}]},
+            {
+                "sequences": [protein(["A"], msa={"empty": True}), ligand(["B"], smiles="CCO")],
+                "templates": [{"cif": {"configMapKeyRef": {"name": "t", "key": "t.cif"}}, "chainIds": ["B"]}],
+            },
             "'B' is not a protein chain",
         ),
         (
-            {"sequences": [protein(["A"], msa={"empty": True})],
-             "templates": [{"cif": {"configMapKeyRef": {"name": "t", "key": "t.cif"}}, "force": True}]},
+            {
+                "sequences": [protein(["A"], msa={"empty": True})],
+                "templates": [{"cif": {"configMapKeyRef": {"name": "t", "key": "t.cif"}}, "force": True}],
+            },
             "needs a numeric 'threshold'",
         ),
-        ({"sequences": [protein(["A"], msa={"empty": True}, modifications=[{"position": 99, "ccd": "SEP"}])]}, "outside the sequence"),
+        (
+            {"sequences": [protein(["A"], msa={"empty": True}, modifications=[{"position": 99, "ccd": "SEP"}])]},
+            "outside the sequence",
+        ),
     ],
 )
 def test_invalid_inputs_are_reported(fields, expected):

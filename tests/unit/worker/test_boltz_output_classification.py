@@ -63,8 +63,7 @@ def test_preprocessing_failure_is_invalid_input_with_boltz_s_text(tmp_path):
 
 def test_missing_msa_preprocessing_failure_keeps_boltz_s_wording(tmp_path):
     log = (
-        "Failed to process /w/rec1.yaml. Skipping. Error: "
-        "Missing MSA's in input and --use_msa_server flag not set..\n"
+        "Failed to process /w/rec1.yaml. Skipping. Error: Missing MSA's in input and --use_msa_server flag not set..\n"
     )
     error = outcome(tmp_path, log)
     assert error.error_class == ErrorClass.INVALID_INPUT

@@ -135,8 +135,11 @@ def test_executable_override_and_env(monkeypatch):
         (1, "FileNotFoundError: Model not found: /models/boltzgen/mols.zip", ErrorClass.MODEL_CACHE_UNUSABLE),
         (1, "ValueError: Malformed residue range specification 'all' in 'all'.", ErrorClass.INVALID_INPUT),
         (1, "ValueError: Specified chain id Q not in file /work/inputs/target-1.cif", ErrorClass.INVALID_INPUT),
-        (1, "ValueError: Misspecified design info. There were residues that have a binding type specified",
-         ErrorClass.INVALID_INPUT),
+        (
+            1,
+            "ValueError: Misspecified design info. There were residues that have a binding type specified",
+            ErrorClass.INVALID_INPUT,
+        ),
         (1, "ValueError: something else", ErrorClass.INTERNAL),
     ],
 )

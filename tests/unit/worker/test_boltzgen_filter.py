@@ -93,8 +93,12 @@ def test_shortfall_tolerance_is_five_percent_rounded_down(expected, allowed):
 
 @pytest.mark.parametrize(("sequences", "skip", "expected"), [(1, False, 10), (2, False, 20), (3, True, 10)])
 def test_designs_expected_of_a_shard_counts_every_inverse_folded_sequence(sequences, skip, expected):
-    run = DesignRun(spec_file="s.yaml", num_designs=10, results=ResultsTarget(uri="pvc://a/b", local_dir="/r"),
-                    options=DesignOptions(inverse_fold_num_sequences=sequences, skip_inverse_folding=skip))
+    run = DesignRun(
+        spec_file="s.yaml",
+        num_designs=10,
+        results=ResultsTarget(uri="pvc://a/b", local_dir="/r"),
+        options=DesignOptions(inverse_fold_num_sequences=sequences, skip_inverse_folding=skip),
+    )
     assert run.designs_expected(0) == expected
 
 

@@ -97,10 +97,22 @@ def design(run: DesignRun, config_dir: Path) -> RunSummary:
     cpus, memory = container_cpus(), container_memory_bytes()
     processes = analysis_processes(cpus, memory)
     if processes < cpus:
-        log.warning("%d analysis processes, not one per CPU (%d): %d bytes of memory hold %d at about %.1f GB each",
-                    processes, cpus, memory, processes, ANALYSIS_PROCESS_BYTES / 1e9)
+        log.warning(
+            "%d analysis processes, not one per CPU (%d): %d bytes of memory hold %d at about %.1f GB each",
+            processes,
+            cpus,
+            memory,
+            processes,
+            ANALYSIS_PROCESS_BYTES / 1e9,
+        )
     argv = build_design_argv(
-        boltzgen_executable(), spec, out_dir, run.protocol, run.designs_in_shard(index), run.options, run.models,
+        boltzgen_executable(),
+        spec,
+        out_dir,
+        run.protocol,
+        run.designs_in_shard(index),
+        run.options,
+        run.models,
         processes,
     )
     result = run_boltzgen(argv, cwd=work)
@@ -207,8 +219,10 @@ def check_shard_outputs(
             raise WorkerError(ErrorClass.INTERNAL, f"boltzgen's {directory.name}/{METRICS_CSV} lists no designs")
         expected = run.designs_expected(index)
         if expected - rows > allowed_shortfall(expected):
-            raise WorkerError(ErrorClass.HOST_OUT_OF_MEMORY, _shortfall_message(
-                index, rows, expected, analysis_processes, pool_breaks))
+            raise WorkerError(
+                ErrorClass.HOST_OUT_OF_MEMORY,
+                _shortfall_message(index, rows, expected, analysis_processes, pool_breaks),
+            )
         return rows
     cifs = [p for p in (out_dir / DESIGNS_DIR).glob("*.cif") if not p.name.endswith("_native.cif")]
     if not cifs:
@@ -217,13 +231,18 @@ def check_shard_outputs(
 
 
 def _shortfall_message(index: int, rows: int, expected: int, processes: int | None, pool_breaks: int) -> str:
-    why = (f"boltzgen's analysis restarted its process pool {pool_breaks} time(s): a worker process was killed, as the "
-           "kernel does at the pod's memory limit, and its designs were dropped" if pool_breaks else
-           "boltzgen exited 0, as it does when an analysis worker process is killed for memory")
+    why = (
+        f"boltzgen's analysis restarted its process pool {pool_breaks} time(s): a worker process was killed, as the "
+        "kernel does at the pod's memory limit, and its designs were dropped"
+        if pool_breaks
+        else "boltzgen exited 0, as it does when an analysis worker process is killed for memory"
+    )
     pool = f" x {processes} processes" if processes else " per process"
-    return (f"shard {index} produced {rows} of {expected} designs (at most {allowed_shortfall(expected)} may be "
-            f"missing, {SHORTFALL_TOLERANCE:.0%}): {why}. Each analysis process needs about "
-            f"{ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB{pool}: raise resources.memory, or lower resources.cpu")
+    return (
+        f"shard {index} produced {rows} of {expected} designs (at most {allowed_shortfall(expected)} may be "
+        f"missing, {SHORTFALL_TOLERANCE:.0%}): {why}. Each analysis process needs about "
+        f"{ANALYSIS_PROCESS_BYTES / 1e9:.1f} GB{pool}: raise resources.memory, or lower resources.cpu"
+    )
 
 
 def count_csv_rows(path: Path) -> int | None:

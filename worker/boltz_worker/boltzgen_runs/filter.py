@@ -143,8 +143,13 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
         downloaded_files, downloaded_bytes = downloaded_files + files, downloaded_bytes + size
         sources.append(dest)
     download_seconds = time.monotonic() - download_started
-    log.info("downloaded %d files, %d bytes of %d shards in %.1f s", downloaded_files, downloaded_bytes,
-             len(complete), download_seconds)
+    log.info(
+        "downloaded %d files, %d bytes of %d shards in %.1f s",
+        downloaded_files,
+        downloaded_bytes,
+        len(complete),
+        download_seconds,
+    )
 
     exe = boltzgen_executable()
     result = run_boltzgen(build_merge_argv(exe, sources, merged), cwd=work)
