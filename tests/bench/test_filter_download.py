@@ -35,7 +35,7 @@ from boltz_worker.boltzgen_runs.filter import download_shard
 REPO = Path(__file__).resolve().parents[2]
 FIDELITY = REPO / "tests" / "integration" / "fidelity"
 sys.path.insert(0, str(FIDELITY))
-from fidelity_support import BOLTZGEN_VERSION, CACHE_HOME, TARGET  # noqa: E402
+from support.fidelity import BOLTZGEN_VERSION, CACHE_HOME, TARGET  # noqa: E402
 
 SHARDS = int(os.environ.get("BOLTZ_BENCH_FILTER_SHARDS", "20"))
 DESIGNS = int(os.environ.get("BOLTZ_BENCH_FILTER_DESIGNS", "100"))

@@ -1,10 +1,10 @@
-"""Fixtures for the chart's cluster tests (helpers in chart_cluster.py)."""
+"""Fixtures for the chart's cluster tests (helpers in support/chart.py)."""
 
 from __future__ import annotations
 
 import pytest
-from chart_cluster import Helm, Namespaces
 
+from support.chart import Helm, Namespaces
 from support.operator_fixtures import install_crds_and_rbac
 
 

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import pytest
-from chart_cluster import FAKE_OPERATOR_IMAGE, RELEASE, RESTRICTED, Namespaces, can_i, deployment_env, operator_user
 
+from support.chart import FAKE_OPERATOR_IMAGE, RELEASE, RESTRICTED, Namespaces, can_i, deployment_env, operator_user
 from support.manifests import as_input, prediction
 from support.wait import wait_until
 
@@ -75,7 +75,7 @@ WORKER_CANNOT = [
 @pytest.fixture(scope="module")
 def cluster_wide(cluster, chart_crds, tmp_path_factory):
     """A release with default values (and a fake image) in a fresh namespace under the restricted Pod Security profile."""
-    from chart_cluster import Helm
+    from support.chart import Helm
 
     namespaces, helm = Namespaces(cluster), Helm(cluster, tmp_path_factory.mktemp("helm"))
     try:

@@ -6,7 +6,9 @@ a TokenRequest token of that ServiceAccount: a missing RBAC rule fails these tes
 from __future__ import annotations
 
 import pytest
-from chart_cluster import (
+
+import boltz_contract as contract
+from support.chart import (
     FAKE_OPERATOR_IMAGE,
     RELEASE,
     RESTRICTED,
@@ -17,8 +19,6 @@ from chart_cluster import (
     fenced,
     operator_user,
 )
-
-import boltz_contract as contract
 from support.manifests import as_input, model_cache, played, predict_ok, prediction
 from support.operator_fixtures import OperatorProcess, operator_kubeconfig
 from support.wait import wait_until

@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-from chart_cluster import RELEASE, RESTRICTED, AuditLog, Helm, Namespaces, fenced, operator_user
 
+from support.chart import RELEASE, RESTRICTED, AuditLog, Helm, Namespaces, fenced, operator_user
 from support.images import BUILD_SECONDS, Bind, ImageRoot, Run, build_image, pod_run, stop
 from support.manifests import as_input, model_cache, played, predict_ok, prediction
 from support.operator_fixtures import free_port

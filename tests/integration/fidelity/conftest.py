@@ -23,7 +23,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from fidelity_support import BOLTZGEN_VERSION, CACHE_HOME
+
+from support.fidelity import BOLTZGEN_VERSION, CACHE_HOME
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]

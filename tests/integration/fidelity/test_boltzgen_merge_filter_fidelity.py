@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fidelity_support import TARGET, relocate
 
 from boltz_contract import (
     ENV_WORK_DIR,
@@ -39,6 +38,7 @@ from boltz_operator.builders.campaign import SPEC_FILE
 from boltz_operator.render.boltzgen_yaml import render_design_spec
 from boltz_worker import cli
 from boltz_worker.boltzgen_runs.boltzgen_command import ENV_EXECUTABLE, filter_failure, run_boltzgen
+from support.fidelity import TARGET, relocate
 
 HERE = Path(__file__).resolve().parent
 BOLTZGEN_CPU = HERE / "boltzgen_cpu.py"

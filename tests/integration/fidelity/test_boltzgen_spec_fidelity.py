@@ -31,11 +31,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fidelity_support import BOLTZGEN_VERSION, TARGET, relocate
 
 from boltz_operator.api.design_spec import DesignSpec
 from boltz_operator.builders.campaign import SPEC_FILE
 from boltz_operator.render.boltzgen_yaml import render_design_spec
+from support.fidelity import BOLTZGEN_VERSION, TARGET, relocate
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from fidelity_support import relocate, write_msas
 
 from boltz_contract import PredictRun, ResultsTarget
 from boltz_contract.boltz_input import local_paths, validate_boltz_input
@@ -33,6 +32,7 @@ from boltz_operator.render import (
     validate_prediction,
 )
 from boltz_worker.boltz_runs import predict as worker_predict
+from support.fidelity import relocate, write_msas
 
 REPO = Path(__file__).resolve().parents[3]
 EGFR = "GEAPNQALLRILKETEFKKIKVLGSGAFGTVYKGLWIPEGEKVKIPVAIKELREATSPKANKEILDEAYVMASVDNPHVCRLLGICLTSTVQLITQLMPFGCLLDYVRE"

@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from fidelity_support import CPU_OPTIONS, example_spec, write_msas
 
 from boltz_contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
 from boltz_operator.api import BoltzPredictionSpec
@@ -29,6 +28,7 @@ from boltz_operator.builders.prediction import build_configmap, build_run
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.render import render_boltz_input, validate_prediction
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
+from support.fidelity import CPU_OPTIONS, example_spec, write_msas
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]

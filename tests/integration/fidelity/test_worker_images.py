@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from fidelity_support import TARGET, example_spec
 from kubernetes import client
 
 import boltz_contract as contract
@@ -35,8 +34,9 @@ from boltz_operator.config import DefaultResultsStore, OperatorConfig
 from boltz_operator.render import render_boltz_input, render_design_spec
 from boltz_worker.model_cache.model_catalog import BOLTZGEN
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
+from support.fidelity import TARGET, example_spec
 from support.images import BUILD_SECONDS, ImageRoot, Run, build_image, pod_run, project
-from support.worker_helpers import FakeHub, make_model_files, serving
+from support.worker import FakeHub, make_model_files, serving
 
 CPU_ONLY = {"BOLTZ_WORKER_ACCELERATOR": "cpu", "BOLTZ_WORKER_CPUS": "2"}
 SERIALIZE = client.ApiClient().sanitize_for_serialization

@@ -13,7 +13,7 @@ from boltz_worker import cli
 from boltz_worker.model_cache.model_catalog import BOLTZGEN
 from support.fake_boltz import fake_boltz_command
 from support.fake_boltzgen import fake_boltzgen_command
-from support.worker_helpers import (
+from support.worker import (
     FakeHub,
     WorkerOutcome,
     make_boltzgen_files,

@@ -22,7 +22,7 @@ from boltz_contract import (
     S3Target,
 )
 from boltz_worker.boltzgen_runs import design as design_module
-from support.worker_helpers import invocations
+from support.worker import invocations
 
 SPEC = "binder.yaml"
 SPEC_DOC = {

@@ -21,7 +21,7 @@ from boltz_operator.builders.results import place_results
 from boltz_operator.config import DefaultResultsStore
 from boltz_operator.render import render_design_spec
 from support.fake_boltzgen import FAKE_BOLTZGEN
-from support.worker_helpers import invocations
+from support.worker import invocations
 
 TARGET_CIF = "data_6M1U\n#\nloop_\n_atom_site.group_PDB\nATOM\n#\n"
 

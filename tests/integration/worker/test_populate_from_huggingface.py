@@ -12,7 +12,7 @@ import pytest
 
 from boltz_contract import ErrorClass, HuggingFaceSource, PopulateRun, PopulateSource, WorkerError
 from boltz_worker.boltzgen_runs.design import check_models
-from support.worker_helpers import (
+from support.worker import (
     BOLTZGEN_DATASET,
     BOLTZGEN_REPO,
     boltzgen_models_under,

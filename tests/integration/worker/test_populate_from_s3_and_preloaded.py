@@ -8,7 +8,7 @@ import pytest
 
 from boltz_contract import PopulateRun, PopulateSource, S3Source
 from boltz_worker.boltzgen_runs.design import check_models
-from support.worker_helpers import boltzgen_models_under, bundle_files, sha256, write_boltzgen_cache, write_model_cache
+from support.worker import boltzgen_models_under, bundle_files, sha256, write_boltzgen_cache, write_model_cache
 
 BOTH = ["boltz2", "boltzgen"]
 

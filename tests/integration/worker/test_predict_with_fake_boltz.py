@@ -30,7 +30,7 @@ from boltz_worker.boltz_runs import predict as predict_module
 from boltz_worker.results.results_store import LocalDirResultsStore
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.wait import wait_until
-from support.worker_helpers import sha256
+from support.worker import sha256
 
 RECORD = "lig-complex"
 

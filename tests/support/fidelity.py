@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 CACHE_HOME = Path(os.environ.get("BOLTZ_CACHE_HOME") or Path.home() / ".cache" / "boltz-operator")
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 BOLTZGEN_VERSION = "0.3.2"
 TARGET = REPO / "tests" / "fixtures" / "structures" / "3ch4.cif"  # PDB 3CH4, trimmed (see the boltzgen fidelity test)
 
