@@ -44,9 +44,11 @@ crds: venv
 crds-check: venv
 	$(PY) -m boltz_operator.crdgen --check
 
-# ruff (lint) over the repository and mypy over operator/ and contract/, as pyproject.toml configures them.
+# ruff (lint and format check) over the repository and mypy over operator/ and contract/, as pyproject.toml
+# configures them. `$(VENV)/bin/ruff format .` applies the formatting.
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
 unit: venv

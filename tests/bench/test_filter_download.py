@@ -74,8 +74,10 @@ def test_filter_downloads_only_what_merge_and_filtering_read(s3_bucket, s3_env, 
     fixture = tmp_path / "fixture"
     generate(fixture)
     upload(s3_bucket, fixture)
-    target = ResultsTarget(uri=f"s3://{s3_bucket.name}/{PREFIX}", s3=S3Target(
-        bucket=s3_bucket.name, prefix=PREFIX, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region))
+    target = ResultsTarget(
+        uri=f"s3://{s3_bucket.name}/{PREFIX}",
+        s3=S3Target(bucket=s3_bucket.name, prefix=PREFIX, endpoint_url=s3_bucket.endpoint_url, region=s3_bucket.region),
+    )
     reader = StoreReader(target)
 
     before_dir, after_dir = tmp_path / "before", tmp_path / "after"
@@ -94,5 +96,7 @@ def test_filter_downloads_only_what_merge_and_filtering_read(s3_bucket, s3_env, 
     print(f"\nfilter download, {SHARDS} shards x {DESIGNS} designs from SeaweedFS on loopback:")
     print(f"  before (whole shards): {len(before):6d} files {b_bytes / 1e6:9.1f} MB {before_s:7.1f} s")
     print(f"  after (merge+filter) : {len(after):6d} files {a_bytes / 1e6:9.1f} MB {after_s:7.1f} s")
-    print(f"  after/before         : {len(after) / len(before):6.1%} files {a_bytes / b_bytes:9.1%} bytes "
-          f"{after_s / before_s:6.1%} time")
+    print(
+        f"  after/before         : {len(after) / len(before):6.1%} files {a_bytes / b_bytes:9.1%} bytes "
+        f"{after_s / before_s:6.1%} time"
+    )

@@ -18,14 +18,14 @@ import os
 import re
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from bench.test_prediction_throughput import timed_creates
 from kubernetes import client
 
-from bench.benchlib import GROUP, VERSION, token_jti
-from bench.benchsupport import (
+from support.bench_cluster import (
     RESULTS_DIR,
     OnlyThisOperator,
     admin_client,
@@ -34,7 +34,7 @@ from bench.benchsupport import (
     wait_for_earlier_bench_namespaces,
     wait_model_cache_ready,
 )
-from bench.test_prediction_throughput import timed_creates
+from support.bench_recording import GROUP, VERSION, token_jti
 from support.cluster_fixtures import Cluster
 from support.manifests import model_cache, played, predict_ok, prediction
 from support.operator_fixtures import OperatorProcess
@@ -72,8 +72,10 @@ def succeeded_seen(operator: OperatorProcess, namespace: str) -> int:
     listing thousands of objects)."""
     with urllib.request.urlopen(operator.metrics_url, timeout=5) as resp:
         text = resp.read().decode()
-    pattern = (rf'^boltz_resources{{kind="BoltzPrediction",namespace="{re.escape(namespace)}",phase="Succeeded"}} '
-               r"([0-9.e+]+)$")
+    pattern = (
+        rf'^boltz_resources{{kind="BoltzPrediction",namespace="{re.escape(namespace)}",phase="Succeeded"}} '
+        r"([0-9.e+]+)$"
+    )
     found = re.search(pattern, text, re.M)
     return int(float(found.group(1))) if found else 0
 
@@ -81,13 +83,15 @@ def succeeded_seen(operator: OperatorProcess, namespace: str) -> int:
 def test_operator_memory(cluster: Cluster, operator_identity: Path, tmp_path: Path):
     api = admin_client(cluster)
     core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     wait_for_earlier_bench_namespaces(core)
 
     namespace = create_namespace(core, "bench-mem", wait_for_default_sa=True)
     width = max(5, len(str(STEPS[-1] - 1)))
-    operator = OperatorProcess(cluster, operator_identity, RESULTS_DIR / f"operator-memory-{stamp}.log", namespaces=[namespace])
+    operator = OperatorProcess(
+        cluster, operator_identity, RESULTS_DIR / f"operator-memory-{stamp}.log", namespaces=[namespace]
+    )
     guard = OnlyThisOperator(api, namespace, token_jti(operator_identity))
     rows: list[dict] = []
     try:
@@ -105,28 +109,43 @@ def test_operator_memory(cluster: Cluster, operator_identity: Path, tmp_path: Pa
                 t0 = time.monotonic()
                 deadline, next_report, created = t0 + TIMEOUT, 0.0, 0
                 while (seen := succeeded_seen(operator, namespace)) < target:
-                    assert time.monotonic() < deadline, f"{seen}/{target} Succeeded after {TIMEOUT:.0f} s (log: {operator.log_path})"
+                    assert time.monotonic() < deadline, (
+                        f"{seen}/{target} Succeeded after {TIMEOUT:.0f} s (log: {operator.log_path})"
+                    )
                     assert operator.proc.poll() is None, f"the operator exited:\n{operator.log_tail()}"
                     # At most IN_FLIGHT unfinished at a time (as GPUs bound a real cluster's): what stays is then
                     # what the operator keeps of finished work, not the high-water mark of a burst.
                     unfinished = done + created - seen
                     room = len(names) - created if not IN_FLIGHT else min(len(names) - created, IN_FLIGHT - unfinished)
                     if room > 0:
-                        batch, created = names[created:created + room], created + room
-                        timed_creates(batch, lambda n: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, prediction(
-                            n, pod_metadata=played(predict_ok(f"s3://results/boltz/{namespace}/{n}")))), THREADS)
+                        batch, created = names[created : created + room], created + room
+                        timed_creates(
+                            batch,
+                            lambda n: custom.create_namespaced_custom_object(
+                                GROUP,
+                                VERSION,
+                                namespace,
+                                PLURAL,
+                                prediction(n, pod_metadata=played(predict_ok(f"s3://results/boltz/{namespace}/{n}"))),
+                            ),
+                            THREADS,
+                        )
                         continue
                     if time.monotonic() >= next_report:
-                        print(f"[bench] {time.monotonic() - t0:6.1f} s: {seen}/{target} Succeeded, "
-                              f"VmRSS {proc_status(pid)['VmRSS'] / 1024:.1f} MB")
+                        print(
+                            f"[bench] {time.monotonic() - t0:6.1f} s: {seen}/{target} Succeeded, "
+                            f"VmRSS {proc_status(pid)['VmRSS'] / 1024:.1f} MB"
+                        )
                         next_report = time.monotonic() + 30
                     time.sleep(1)
                 seconds = time.monotonic() - t0
                 rss = settled_rss(pid)
                 rows.append({"finished": target, "seconds": round(seconds, 1), **rss})
                 done = target
-                print(f"[bench] {target} Succeeded ({len(names)} in {seconds:.0f} s): VmRSS {rss['VmRSS'] / 1024:.1f} MB, "
-                      f"peak (VmHWM) {rss['VmHWM'] / 1024:.1f} MB")
+                print(
+                    f"[bench] {target} Succeeded ({len(names)} in {seconds:.0f} s): VmRSS {rss['VmRSS'] / 1024:.1f} MB, "
+                    f"peak (VmHWM) {rss['VmHWM'] / 1024:.1f} MB"
+                )
             operator.stop()
     finally:
         operator.stop()
@@ -137,7 +156,11 @@ def test_operator_memory(cluster: Cluster, operator_identity: Path, tmp_path: Pa
     print(f"{'finished':>9} {'VmRSS MB':>9} {'peak MB':>8} {'KB/pred. over the start':>24} {'step s':>7}")
     for row in rows:
         per = f"{(row['VmRSS'] - base) / row['finished']:.1f}" if row["finished"] else "-"
-        print(f"{row['finished']:>9} {row['VmRSS'] / 1024:>9.1f} {row['VmHWM'] / 1024:>8.1f} {per:>24} {row['seconds']:>7}")
+        print(
+            f"{row['finished']:>9} {row['VmRSS'] / 1024:>9.1f} {row['VmHWM'] / 1024:>8.1f} {per:>24} {row['seconds']:>7}"
+        )
     record = RESULTS_DIR / f"operator-memory-{stamp}.json"
-    record.write_text(json.dumps({"namespace": namespace, "threads": THREADS, "in_flight": IN_FLIGHT, "rows": rows}, indent=2))
+    record.write_text(
+        json.dumps({"namespace": namespace, "threads": THREADS, "in_flight": IN_FLIGHT, "rows": rows}, indent=2)
+    )
     print(f"[bench] written to {record}")

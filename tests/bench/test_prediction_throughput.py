@@ -21,7 +21,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from bench.benchlib import (
+from kubernetes import client
+
+from support.bench_cluster import (
+    OPERATOR_USER,
+    RESULTS_DIR,
+    OnlyThisOperator,
+    admin_client,
+    cpu_pids,
+    create_namespace,
+    delete_namespace,
+    wait_for_earlier_bench_namespaces,
+    wait_model_cache_ready,
+    wait_operator_quiet,
+)
+from support.bench_recording import (
     GROUP,
     VERSION,
     AuditMark,
@@ -39,20 +53,6 @@ from bench.benchlib import (
     user_label,
     write_key,
 )
-from bench.benchsupport import (
-    OPERATOR_USER,
-    RESULTS_DIR,
-    OnlyThisOperator,
-    admin_client,
-    cpu_pids,
-    create_namespace,
-    delete_namespace,
-    wait_for_earlier_bench_namespaces,
-    wait_model_cache_ready,
-    wait_operator_quiet,
-)
-from kubernetes import client
-
 from support.cluster_fixtures import Cluster
 from support.manifests import model_cache, played, predict_ok, prediction
 from support.operator_fixtures import OperatorProcess
@@ -75,8 +75,15 @@ PLURAL = "boltzpredictions"
 def minimal_job(name: str) -> client.V1Job:
     return client.V1Job(
         metadata=client.V1ObjectMeta(name=name),
-        spec=client.V1JobSpec(suspend=True, template=client.V1PodTemplateSpec(spec=client.V1PodSpec(
-            restart_policy="Never", containers=[client.V1Container(name="c", image="registry.example/none:0")]))))
+        spec=client.V1JobSpec(
+            suspend=True,
+            template=client.V1PodTemplateSpec(
+                spec=client.V1PodSpec(
+                    restart_policy="Never", containers=[client.V1Container(name="c", image="registry.example/none:0")]
+                )
+            ),
+        ),
+    )
 
 
 def timed_creates(names: list[str], create, threads: int) -> tuple[dict[str, float], float, float, list[float]]:
@@ -116,7 +123,9 @@ def wait_for_no_other_operator(exclude: tuple[int, ...] = ()) -> list[int]:
     deadline, next_report = time.monotonic() + QUIET_WAIT, 0.0
     while (pids := other_operator_pids(exclude)) and time.monotonic() < deadline:
         if time.monotonic() >= next_report:
-            print(f"[bench] waiting for other operators to finish (pids {pids}; up to {QUIET_WAIT:.0f} s, BOLTZ_BENCH_QUIET_WAIT)")
+            print(
+                f"[bench] waiting for other operators to finish (pids {pids}; up to {QUIET_WAIT:.0f} s, BOLTZ_BENCH_QUIET_WAIT)"
+            )
             next_report = time.monotonic() + 60
         time.sleep(2)  # polling /proc; bounded by QUIET_WAIT
     if pids:
@@ -132,20 +141,32 @@ def measure_raw_write_rate(core: client.CoreV1Api, batch: client.BatchV1Api) -> 
     names = [f"raw-{i:05d}" for i in range(RAW_JOBS)]
     try:
         # Untimed warm-up: one TLS connection per thread in the pool, as a long-running operator has them.
-        timed_creates([f"warmup-{i:03d}" for i in range(2 * THREADS)],
-                      lambda n: batch.create_namespaced_job(namespace, minimal_job(n)), THREADS)
-        returned, t0, t_end, durations = timed_creates(names, lambda n: batch.create_namespaced_job(namespace, minimal_job(n)), THREADS)
+        timed_creates(
+            [f"warmup-{i:03d}" for i in range(2 * THREADS)],
+            lambda n: batch.create_namespaced_job(namespace, minimal_job(n)),
+            THREADS,
+        )
+        returned, t0, t_end, durations = timed_creates(
+            names, lambda n: batch.create_namespaced_job(namespace, minimal_job(n)), THREADS
+        )
     finally:
         # Wait until it is gone: the namespace controller's deletes would load the apiserver during the next phase.
         deletion = delete_namespace(core, namespace, wait=300)
     elapsed = t_end - t0
-    return {"jobs": len(returned), "threads": THREADS, "seconds": elapsed, "creates_per_second": len(returned) / elapsed,
-            "create_call_seconds": summary(durations),
-            "namespace": namespace, "namespace_deletion_seconds": deletion}
+    return {
+        "jobs": len(returned),
+        "threads": THREADS,
+        "seconds": elapsed,
+        "creates_per_second": len(returned) / elapsed,
+        "create_call_seconds": summary(durations),
+        "namespace": namespace,
+        "namespace_deletion_seconds": deletion,
+    }
 
 
-def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jti: str | None,
-                  creates_started: datetime) -> dict:
+def audit_figures(
+    mark: AuditMark, namespace: str, names: list[str], operator_jti: str | None, creates_started: datetime
+) -> dict:
     """The writes in the bench namespace since mark, from the audit log, per prediction and per user.
     creates_started: when the first prediction create was sent (the model cache's populate pod is older)."""
     events = namespace_writes(mark, namespace)
@@ -159,8 +180,9 @@ def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jt
 
     per_prediction = {name: grouped.by_owner.get(name, []) for name in names}
     counts = Counter(len(w) for w in per_prediction.values())
-    status_patches = Counter(sum(1 for e in w if (e.get("objectRef") or {}).get("subresource") == "status")
-                             for w in per_prediction.values())
+    status_patches = Counter(
+        sum(1 for e in w if (e.get("objectRef") or {}).get("subresource") == "status") for w in per_prediction.values()
+    )
     breakdown = Counter(write_key(e) for w in per_prediction.values() for e in w)
     codes = Counter((e.get("responseStatus") or {}).get("code") for w in per_prediction.values() for e in w)
 
@@ -169,12 +191,24 @@ def audit_figures(mark: AuditMark, namespace: str, names: list[str], operator_jt
     start_writes = []
     for writes in per_prediction.values():
         ordered = sorted(writes, key=stage_time)
-        job_at = next((i for i, e in enumerate(ordered) if e.get("verb") == "create"
-                       and (e.get("objectRef") or {}).get("resource") == "jobs"), None)
+        job_at = next(
+            (
+                i
+                for i, e in enumerate(ordered)
+                if e.get("verb") == "create" and (e.get("objectRef") or {}).get("resource") == "jobs"
+            ),
+            None,
+        )
         if job_at is None:
             continue
-        status_at = next((i for i, e in enumerate(ordered) if i > job_at
-                          and (e.get("objectRef") or {}).get("subresource") == "status"), job_at)
+        status_at = next(
+            (
+                i
+                for i, e in enumerate(ordered)
+                if i > job_at and (e.get("objectRef") or {}).get("subresource") == "status"
+            ),
+            job_at,
+        )
         start_writes.append(1 + status_at + 1)
 
     # Everything the apiserver wrote for the predictions, by user (Job controller pods, scheduler bindings, kwok...):
@@ -223,9 +257,11 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
     # 1. What the apiserver takes: minimal suspended Jobs from a pool of THREADS threads.
     wait_for_no_other_operator()
     raw_before = measure_raw_write_rate(core, batch)
-    print(f"\n[bench] raw apiserver write rate: {raw_before['jobs']} suspended Jobs in {raw_before['seconds']:.2f} s from "
-          f"{THREADS} threads = {raw_before['creates_per_second']:.1f} creates/s "
-          f"(namespace deleted in {fmt_s(raw_before['namespace_deletion_seconds'])})")
+    print(
+        f"\n[bench] raw apiserver write rate: {raw_before['jobs']} suspended Jobs in {raw_before['seconds']:.2f} s from "
+        f"{THREADS} threads = {raw_before['creates_per_second']:.1f} creates/s "
+        f"(namespace deleted in {fmt_s(raw_before['namespace_deletion_seconds'])})"
+    )
 
     # 2. The predictions, with a fresh operator watching only their namespace, the only operator allowed to write there.
     namespace = create_namespace(core, "bench-pred", wait_for_default_sa=True)
@@ -233,7 +269,9 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
     names = [f"p{i:0{width}d}" for i in range(PREDICTIONS)]
     recorder = WatchRecorder(cluster.kubeconfig, namespace, tmp_path / "watch.jsonl")
     # Only the bench namespace: `-A` would also reconcile other tests' namespaces on a shared cluster.
-    operator = OperatorProcess(cluster, operator_identity, RESULTS_DIR / f"operator-{stamp}.log", namespaces=[namespace])
+    operator = OperatorProcess(
+        cluster, operator_identity, RESULTS_DIR / f"operator-{stamp}.log", namespaces=[namespace]
+    )
     operator_jti = token_jti(operator_identity)
     assert operator_jti, "the operator's token has no jti claim: its writes cannot be told from other operators'"
     guard = OnlyThisOperator(api, namespace, operator_jti)
@@ -251,12 +289,17 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
             operator_to_cache_ready = time.monotonic() - t_operator
             print(f"[bench] operator started -> model cache Ready: {operator_to_cache_ready:.1f} s")
 
-            bodies = {n: prediction(n, pod_metadata=played(predict_ok(f"s3://results/boltz/{namespace}/{n}"))) for n in names}
+            bodies = {
+                n: prediction(n, pod_metadata=played(predict_ok(f"s3://results/boltz/{namespace}/{n}"))) for n in names
+            }
             print(f"[bench] creating {PREDICTIONS} BoltzPredictions from {THREADS} threads in {namespace}")
             meter = CpuMeter(cpu_pids(cluster, operator, recorder)).start()
             creates_started = datetime.now(UTC)
             created, t0, t_created, create_durations = timed_creates(
-                names, lambda n: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, bodies[n]), THREADS)
+                names,
+                lambda n: custom.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, bodies[n]),
+                THREADS,
+            )
 
             deadline, next_report, next_scan = t0 + TIMEOUT, 0.0, 0.0
             while True:
@@ -270,17 +313,22 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
                     others_seen.update(other_operator_pids(exclude=(operator.proc.pid,)))
                     next_scan = now + 2
                 if now >= next_report:
-                    print(f"[bench] {now - t0:6.1f} s: {len(job_times(recorder, 'added', names))} Jobs, "
-                          f"{len(job_times(recorder, 'complete', names))} complete, "
-                          f"{len(succeeded)} Succeeded, {len(failed)} Failed")
+                    print(
+                        f"[bench] {now - t0:6.1f} s: {len(job_times(recorder, 'added', names))} Jobs, "
+                        f"{len(job_times(recorder, 'complete', names))} complete, "
+                        f"{len(succeeded)} Succeeded, {len(failed)} Failed"
+                    )
                     next_report = now + 10
                 if not recorder.process.is_alive():
                     pytest.fail(f"the watch recorder died ({recorder.process.exitcode}): {recorder.errors[-3:]}")
                 time.sleep(0.25)  # polling the recorder's file; the waiting itself is bounded by TIMEOUT above
 
-            assert not failed, f"{len(failed)} predictions Failed, e.g. {sorted(failed)[:5]}; operator log: {operator.log_path}"
+            assert not failed, (
+                f"{len(failed)} predictions Failed, e.g. {sorted(failed)[:5]}; operator log: {operator.log_path}"
+            )
             assert len(succeeded) == PREDICTIONS, (
-                f"only {len(succeeded)}/{PREDICTIONS} Succeeded in {TIMEOUT:.0f} s (BOLTZ_BENCH_TIMEOUT); operator log: {operator.log_path}")
+                f"only {len(succeeded)}/{PREDICTIONS} Succeeded in {TIMEOUT:.0f} s (BOLTZ_BENCH_TIMEOUT); operator log: {operator.log_path}"
+            )
             t_all = max(succeeded.values())
             cpu = meter.stop()
 
@@ -309,8 +357,11 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
     started_steady = steady_rate(list(jobs_added.values()))
     apply_rate = PREDICTIONS / (t_created - t0)
     writes_to_start = writes["writes_to_start_per_prediction"]
-    raw = {"creates_per_second": (raw_before["creates_per_second"] + raw_after["creates_per_second"]) / 2,
-           "before": raw_before, "after": raw_after}
+    raw = {
+        "creates_per_second": (raw_before["creates_per_second"] + raw_after["creates_per_second"]) / 2,
+        "before": raw_before,
+        "after": raw_after,
+    }
     limit = raw["creates_per_second"] / writes_to_start if writes_to_start else None
     limit_whole_life = raw["creates_per_second"] / (1 + writes["operator_writes_per_prediction"])
     limit_all_users = raw["creates_per_second"] / writes["all_users_writes_per_prediction"]
@@ -320,8 +371,14 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
     figures = {
         "date": started_at.isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
-        "config": {"predictions": PREDICTIONS, "raw_jobs": RAW_JOBS, "threads": THREADS, "timeout_s": TIMEOUT,
-                   "namespace": namespace, "operator_log": str(operator.log_path)},
+        "config": {
+            "predictions": PREDICTIONS,
+            "raw_jobs": RAW_JOBS,
+            "threads": THREADS,
+            "timeout_s": TIMEOUT,
+            "namespace": namespace,
+            "operator_log": str(operator.log_path),
+        },
         "raw": raw,
         "predictions": {
             "apply_seconds": t_created - t0,
@@ -345,10 +402,14 @@ def test_prediction_throughput(cluster: Cluster, operator_identity: Path, tmp_pa
             "operator_start_to_cache_ready_seconds": operator_to_cache_ready,
         },
         "cpu": cpu,
-        "status_sequences": [{"count": c, "sequence": " -> ".join(seq)} for seq, c in
-                             Counter(tuple(recorder.sequences.get(n, [])) for n in names).most_common(6)],
+        "status_sequences": [
+            {"count": c, "sequence": " -> ".join(seq)}
+            for seq, c in Counter(tuple(recorder.sequences.get(n, [])) for n in names).most_common(6)
+        ],
         "other_operator_pids_seen": sorted(others_seen),
-        "foreign_writes_accepted": sum(v for k, v in writes["foreign_operator_breakdown"].items() if not k.endswith("403")),
+        "foreign_writes_accepted": sum(
+            v for k, v in writes["foreign_operator_breakdown"].items() if not k.endswith("403")
+        ),
         "writes": writes,
     }
     out = RESULTS_DIR / f"prediction-throughput-{stamp}.json"
@@ -394,20 +455,32 @@ def report(f: dict, out: Path) -> None:
         + f" ({w['all_users_unnamed_creates']} unnamed creates counted: the Jobs' pods, by generateName)",
     ]
     cpu = f["cpu"]
-    lines.append(f"CPU from first create to last Succeeded ({cpu['wall_seconds']:.0f} s, {cpu['cores']} cores: "
-                 f"{cpu['machine_busy_cpu_seconds'] / cpu['wall_seconds']:.2f} cores busy): "
-                 + ", ".join(f"{name} {sec / cpu['wall_seconds']:.2f}" for name, sec in
-                             sorted(cpu["cpu_seconds"].items(), key=lambda kv: -kv[1]))
-                 + f", everything else {cpu['others_cpu_seconds'] / cpu['wall_seconds']:.2f} (cores)")
-    lines.append("status as the watch saw it change (most common sequences; c=condition types' initials, a=attempts, s=startTime):")
+    lines.append(
+        f"CPU from first create to last Succeeded ({cpu['wall_seconds']:.0f} s, {cpu['cores']} cores: "
+        f"{cpu['machine_busy_cpu_seconds'] / cpu['wall_seconds']:.2f} cores busy): "
+        + ", ".join(
+            f"{name} {sec / cpu['wall_seconds']:.2f}"
+            for name, sec in sorted(cpu["cpu_seconds"].items(), key=lambda kv: -kv[1])
+        )
+        + f", everything else {cpu['others_cpu_seconds'] / cpu['wall_seconds']:.2f} (cores)"
+    )
+    lines.append(
+        "status as the watch saw it change (most common sequences; c=condition types' initials, a=attempts, s=startTime):"
+    )
     lines += [f"  {s['count']:4d} x {s['sequence']}" for s in f["status_sequences"]]
     if w["foreign_operator_writes"]:
-        lines.append(f"other operator processes (other sessions, -A) tried {w['foreign_operator_writes']} writes in the bench "
-                     f"namespace (refused by the bench's admission policy): {w['foreign_operator_breakdown']}")
+        lines.append(
+            f"other operator processes (other sessions, -A) tried {w['foreign_operator_writes']} writes in the bench "
+            f"namespace (refused by the bench's admission policy): {w['foreign_operator_breakdown']}"
+        )
     if f["other_operator_pids_seen"]:
-        lines.append(f"note: other operator processes ran during the run (pids {f['other_operator_pids_seen']}): "
-                     "their load is in the timings")
+        lines.append(
+            f"note: other operator processes ran during the run (pids {f['other_operator_pids_seen']}): "
+            "their load is in the timings"
+        )
     if p["recorder_errors"]:
-        lines.append(f"note: the watch recorder restarted {len(p['recorder_errors'])} times: {p['recorder_errors'][:3]}")
+        lines.append(
+            f"note: the watch recorder restarted {len(p['recorder_errors'])} times: {p['recorder_errors'][:3]}"
+        )
     lines.append(f"figures written to {out}")
     print("\n".join(lines))

@@ -1,5 +1,5 @@
 """Measuring tools for the campaign benchmark: a watch recorder of pods, Jobs and BoltzGenCampaigns (a
-benchlib.Recorder, in a process of its own), extra fake GPU nodes for kwok, and the figures of one campaign's run.
+bench_recording.Recorder, in a process of its own), extra fake GPU nodes for kwok, and the figures of one campaign's run.
 
 Times are time.monotonic() in both processes (system-wide on Linux); API timestamps (1 s resolution) are read too,
 and printed beside them, but the ratios use the watch's times.
@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench.benchlib import GROUP, VERSION, Recorder, WatchLog
+from support.bench_recording import GROUP, VERSION, Recorder, WatchLog
 
 CAMPAIGNS = "boltzgencampaigns"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -21,7 +21,7 @@ INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
 
 def _record(kubeconfig: str, namespace: str, out_path: str) -> None:
-    """Child process: watch pods, Jobs and campaigns in namespace (benchlib.WatchLog's lines).
+    """Child process: watch pods, Jobs and campaigns in namespace (bench_recording.WatchLog's lines).
 
     {"k": "pod"|"job"|"campaign", "n": name, "e": event, "j": job name (pods), "i": index (pods)}
     pod events: added, scheduled, Running, Succeeded, Failed; job events: added, successcriteriamet,
@@ -33,8 +33,10 @@ def _record(kubeconfig: str, namespace: str, out_path: str) -> None:
 
     def on_pod(obj: dict, via: str) -> None:
         meta = obj["metadata"]
-        extra = {"j": (meta.get("labels") or {}).get(JOB_NAME_LABEL),
-                 "i": (meta.get("annotations") or {}).get(INDEX_ANNOTATION)}
+        extra = {
+            "j": (meta.get("labels") or {}).get(JOB_NAME_LABEL),
+            "i": (meta.get("annotations") or {}).get(INDEX_ANNOTATION),
+        }
         log.emit("pod", meta["name"], "added", **extra)
         if (obj.get("spec") or {}).get("nodeName"):
             log.emit("pod", meta["name"], "scheduled", **extra)
@@ -56,12 +58,17 @@ def _record(kubeconfig: str, namespace: str, out_path: str) -> None:
         log.emit("campaign", obj["metadata"]["name"], status.get("phase") or "None")
 
     core, batch, custom = client.CoreV1Api(log.api()), client.BatchV1Api(log.api()), client.CustomObjectsApi(log.api())
-    log.run([
-        ("pod", lambda **kw: core.list_namespaced_pod(namespace, **kw), on_pod),
-        ("job", lambda **kw: batch.list_namespaced_job(namespace, **kw), on_job),
-        ("campaign", lambda **kw: custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CAMPAIGNS, **kw),
-         on_campaign),
-    ])
+    log.run(
+        [
+            ("pod", lambda **kw: core.list_namespaced_pod(namespace, **kw), on_pod),
+            ("job", lambda **kw: batch.list_namespaced_job(namespace, **kw), on_job),
+            (
+                "campaign",
+                lambda **kw: custom.list_namespaced_custom_object(GROUP, VERSION, namespace, CAMPAIGNS, **kw),
+                on_campaign,
+            ),
+        ]
+    )
 
 
 class CampaignRecorder(Recorder):
@@ -96,20 +103,41 @@ def bench_gpu_node(name: str) -> dict:
     """A fake 8-GPU node like hack/cluster/manifests/nodes.yaml's, which kwok plays (it manages the nodes annotated
     kwok.x-k8s.io/node=fake), plus a label the bench's campaigns select and a taint only they tolerate: other
     tests' pods on a shared cluster never land on it, and the bench's pods land nowhere else."""
-    resources = {"cpu": "64", "memory": "512Gi", "pods": "110", "ephemeral-storage": "1Ti", "nvidia.com/gpu": str(GPUS_PER_NODE)}
+    resources = {
+        "cpu": "64",
+        "memory": "512Gi",
+        "pods": "110",
+        "ephemeral-storage": "1Ti",
+        "nvidia.com/gpu": str(GPUS_PER_NODE),
+    }
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": name,
             "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                       "type": "kwok", "nvidia.com/gpu.present": "true", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
-                       "nvidia.com/gpu.count": str(GPUS_PER_NODE), BENCH_NODE_LABEL: "true"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                "nvidia.com/gpu.present": "true",
+                "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3",
+                "nvidia.com/gpu.count": str(GPUS_PER_NODE),
+                BENCH_NODE_LABEL: "true",
+            },
         },
-        "spec": {"taints": [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
-                            {"key": BENCH_TAINT, "value": "true", "effect": "NoSchedule"}]},
-        "status": {"allocatable": resources, "capacity": resources,
-                   "nodeInfo": {"kubeletVersion": "fake", "architecture": "amd64", "operatingSystem": "linux"}},
+        "spec": {
+            "taints": [
+                {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"},
+                {"key": BENCH_TAINT, "value": "true", "effect": "NoSchedule"},
+            ]
+        },
+        "status": {
+            "allocatable": resources,
+            "capacity": resources,
+            "nodeInfo": {"kubeletVersion": "fake", "architecture": "amd64", "operatingSystem": "linux"},
+        },
     }
 
 

@@ -37,8 +37,14 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def summary(values: list[float]) -> dict:
-    return {"n": len(values), "p50": percentile(values, 50), "p90": percentile(values, 90),
-            "p99": percentile(values, 99), "max": max(values) if values else None, "min": min(values) if values else None}
+    return {
+        "n": len(values),
+        "p50": percentile(values, 50),
+        "p90": percentile(values, 90),
+        "p99": percentile(values, 99),
+        "max": max(values) if values else None,
+        "min": min(values) if values else None,
+    }
 
 
 def fmt_s(value: float | None) -> str:
@@ -97,8 +103,9 @@ class WatchLog:
                     ready = True
                     self.write({"k": "ready", "n": kind})
                 while True:
-                    for event in watch.Watch().stream(lister, resource_version=rv, timeout_seconds=240,
-                                                      allow_watch_bookmarks=True, deserialize=False):
+                    for event in watch.Watch().stream(
+                        lister, resource_version=rv, timeout_seconds=240, allow_watch_bookmarks=True, deserialize=False
+                    ):
                         obj = event["object"]
                         rv = obj["metadata"].get("resourceVersion", rv)
                         if event["type"] in ("ADDED", "MODIFIED"):
@@ -185,8 +192,10 @@ def status_digest(status: dict) -> str:
         return "(none)"
     conds = "".join(sorted(c.get("type", "?")[0] for c in status.get("conditions") or []))
     attempts = status.get("attempts")
-    return (f"{status.get('phase')}[c={conds or '-'},a={'-' if attempts is None else attempts},"
-            f"s={'y' if status.get('startTime') else '-'}]")
+    return (
+        f"{status.get('phase')}[c={conds or '-'},a={'-' if attempts is None else attempts},"
+        f"s={'y' if status.get('startTime') else '-'}]"
+    )
 
 
 def _record_watch(kubeconfig: str, namespace: str, out_path: str) -> None:
@@ -219,11 +228,16 @@ def _record_watch(kubeconfig: str, namespace: str, out_path: str) -> None:
             log.write({"t": time.monotonic(), "k": "seq", "n": name, "e": digest})
 
     batch, custom = client.BatchV1Api(log.api()), client.CustomObjectsApi(log.api())
-    log.run([
-        ("job", lambda **kw: batch.list_namespaced_job(namespace, **kw), on_job),
-        ("pred", lambda **kw: custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "boltzpredictions", **kw),
-         on_prediction),
-    ])
+    log.run(
+        [
+            ("job", lambda **kw: batch.list_namespaced_job(namespace, **kw), on_job),
+            (
+                "pred",
+                lambda **kw: custom.list_namespaced_custom_object(GROUP, VERSION, namespace, "boltzpredictions", **kw),
+                on_prediction,
+            ),
+        ]
+    )
 
 
 class WatchRecorder(Recorder):
@@ -287,8 +301,13 @@ class CpuMeter:
             if now is not None and before is not None:
                 used[name] = now - before
         machine = machine_busy_seconds() - self.machine0
-        return {"wall_seconds": wall, "cpu_seconds": used, "machine_busy_cpu_seconds": machine,
-                "others_cpu_seconds": machine - sum(used.values()), "cores": os.cpu_count()}
+        return {
+            "wall_seconds": wall,
+            "cpu_seconds": used,
+            "machine_busy_cpu_seconds": machine,
+            "others_cpu_seconds": machine - sum(used.values()),
+            "cores": os.cpu_count(),
+        }
 
 
 # ---------------------------------------------------------------------------------------------- audit log
@@ -338,8 +357,11 @@ def audit_lines_since(mark: AuditMark, needle: str) -> Iterator[dict]:
 def namespace_writes(mark: AuditMark, namespace: str) -> list[dict]:
     """The audit events since mark on objects in namespace (the raw-line needle alone would also match an event that
     names the namespace elsewhere)."""
-    return [e for e in audit_lines_since(mark, f'"namespace":"{namespace}"')
-            if (e.get("objectRef") or {}).get("namespace") == namespace]
+    return [
+        e
+        for e in audit_lines_since(mark, f'"namespace":"{namespace}"')
+        if (e.get("objectRef") or {}).get("namespace") == namespace
+    ]
 
 
 def unnamed(event: dict) -> bool:
@@ -352,9 +374,12 @@ def owned_writes(events: Iterable[dict], owner_pattern: re.Pattern, since: datet
     """The events on objects whose name owner_pattern matches, and the unnamed ones (`unnamed`; only those from
     since on, when given): the caller knows that the namespace's unnamed writes in that time are its objects' own
     (their Jobs' pods)."""
-    return [e for e in events
-            if (unnamed(e) and (since is None or stage_time(e) >= since))
-            or (not unnamed(e) and owner_pattern.match(e["objectRef"]["name"]))]
+    return [
+        e
+        for e in events
+        if (unnamed(e) and (since is None or stage_time(e) >= since))
+        or (not unnamed(e) and owner_pattern.match(e["objectRef"]["name"]))
+    ]
 
 
 def token_jti(kubeconfig: Path) -> str | None:

@@ -11,10 +11,10 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.benchlib import GROUP, VERSION, AuditMark, Recorder, audit_lines_since, user_label
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from support.bench_recording import GROUP, VERSION, AuditMark, Recorder, audit_lines_since, user_label
 from support.cluster_fixtures import REPO, Cluster
 from support.operator_fixtures import (
     OPERATOR_NAMESPACE,
@@ -42,9 +42,15 @@ def admin_client(cluster: Cluster) -> client.ApiClient:
 
 def create_namespace(core: client.CoreV1Api, prefix: str, wait_for_default_sa: bool) -> str:
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={BENCH_LABEL.split("=")[0]: "true"})))
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels={BENCH_LABEL.split("=")[0]: "true"}))
+    )
     if wait_for_default_sa:  # pods are refused until the ServiceAccount controller made `default`
-        wait_until(lambda: core.read_namespaced_service_account("default", name), timeout=60, what=f"ServiceAccount default in {name}")
+        wait_until(
+            lambda: core.read_namespaced_service_account("default", name),
+            timeout=60,
+            what=f"ServiceAccount default in {name}",
+        )
     return name
 
 
@@ -76,8 +82,12 @@ def delete_namespace(core: client.CoreV1Api, name: str, wait: float = 0) -> floa
 def wait_for_earlier_bench_namespaces(core: client.CoreV1Api) -> None:
     """A previous run's namespace, still being deleted, would weigh on this one: wait (at most 5 minutes, then warn)."""
     try:
-        wait_until(lambda: not core.list_namespace(label_selector=BENCH_LABEL).items, timeout=300, interval=2,
-                   what="earlier bench namespaces to be deleted")
+        wait_until(
+            lambda: not core.list_namespace(label_selector=BENCH_LABEL).items,
+            timeout=300,
+            interval=2,
+            what="earlier bench namespaces to be deleted",
+        )
     except AssertionError as err:
         print(f"[bench] WARNING: {err}")
 
@@ -85,18 +95,33 @@ def wait_for_earlier_bench_namespaces(core: client.CoreV1Api) -> None:
 # ---------------------------------------------------------------------------------------------- during a run
 
 
-def wait_model_cache_ready(custom: client.CustomObjectsApi, namespace: str, name: str, operator: OperatorProcess) -> None:
+def wait_model_cache_ready(
+    custom: client.CustomObjectsApi, namespace: str, name: str, operator: OperatorProcess
+) -> None:
     """Only the bench's operator can make the cache Ready, so Ready also says it is serving the namespace."""
-    wait_until(lambda: (custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "boltzmodelcaches", name)
-                        .get("status") or {}).get("phase") == "Ready", timeout=300, interval=0.2,
-               what=f"model cache Ready (operator log: {operator.log_path})")
+    wait_until(
+        lambda: (
+            (
+                custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "boltzmodelcaches", name).get("status")
+                or {}
+            ).get("phase")
+            == "Ready"
+        ),
+        timeout=300,
+        interval=0.2,
+        what=f"model cache Ready (operator log: {operator.log_path})",
+    )
 
 
 def cpu_pids(cluster: Cluster, operator: OperatorProcess, recorder: Recorder) -> dict[str, int]:
     """The processes a CpuMeter follows: the operator, this client, the watch recorder, the control plane's."""
     state = json.loads((cluster.state_dir / "state.json").read_text())
-    return {"operator": operator.proc.pid, "bench client": os.getpid(), "watch recorder": recorder.process.pid,
-            **{name: proc["pid"] for name, proc in state["processes"].items()}}
+    return {
+        "operator": operator.proc.pid,
+        "bench client": os.getpid(),
+        "watch recorder": recorder.process.pid,
+        **{name: proc["pid"] for name, proc in state["processes"].items()},
+    }
 
 
 def wait_operator_quiet(cluster: Cluster, namespace: str, operator_jti: str | None) -> int:
@@ -106,8 +131,11 @@ def wait_operator_quiet(cluster: Cluster, namespace: str, operator_jti: str | No
 
     def operator_quiet() -> bool:
         mark_now = AuditMark.now(cluster.audit_log)
-        late = [e for e in audit_lines_since(quiet["mark"], f'"namespace":"{namespace}"')
-                if user_label(e, OPERATOR_USER, operator_jti) == "operator (this bench)"]
+        late = [
+            e
+            for e in audit_lines_since(quiet["mark"], f'"namespace":"{namespace}"')
+            if user_label(e, OPERATOR_USER, operator_jti) == "operator (this bench)"
+        ]
         quiet["mark"] = mark_now
         if late:
             quiet["late"] += len(late)
@@ -137,25 +165,54 @@ class OnlyThisOperator:
         self.namespace, self.jti = namespace, jti
 
     def __enter__(self) -> OnlyThisOperator:
-        self.admission.create_validating_admission_policy({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": self.name},
-            "spec": {
-                "failurePolicy": "Fail",
-                "matchConstraints": {"resourceRules": [{"apiGroups": ["*"], "apiVersions": ["*"], "resources": ["*/*"],
-                                                        "operations": ["CREATE", "UPDATE", "DELETE"]}]},
-                "matchConditions": [{"name": "operator-service-account", "expression": f"request.userInfo.username == '{OPERATOR_USER}'"}],
-                "validations": [{
-                    "expression": "'authentication.kubernetes.io/credential-id' in request.userInfo.extra && "
-                                  f"request.userInfo.extra['authentication.kubernetes.io/credential-id'].exists(c, c == 'JTI={self.jti}')",
-                    "message": "benchmark namespace: only the benchmark's own operator process writes here",
-                    "reason": "Forbidden"}],
-            }})
-        self.admission.create_validating_admission_policy_binding({
-            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": self.name},
-            "spec": {"policyName": self.name, "validationActions": ["Deny"],
-                     "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}}}})
+        self.admission.create_validating_admission_policy(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicy",
+                "metadata": {"name": self.name},
+                "spec": {
+                    "failurePolicy": "Fail",
+                    "matchConstraints": {
+                        "resourceRules": [
+                            {
+                                "apiGroups": ["*"],
+                                "apiVersions": ["*"],
+                                "resources": ["*/*"],
+                                "operations": ["CREATE", "UPDATE", "DELETE"],
+                            }
+                        ]
+                    },
+                    "matchConditions": [
+                        {
+                            "name": "operator-service-account",
+                            "expression": f"request.userInfo.username == '{OPERATOR_USER}'",
+                        }
+                    ],
+                    "validations": [
+                        {
+                            "expression": "'authentication.kubernetes.io/credential-id' in request.userInfo.extra && "
+                            f"request.userInfo.extra['authentication.kubernetes.io/credential-id'].exists(c, c == 'JTI={self.jti}')",
+                            "message": "benchmark namespace: only the benchmark's own operator process writes here",
+                            "reason": "Forbidden",
+                        }
+                    ],
+                },
+            }
+        )
+        self.admission.create_validating_admission_policy_binding(
+            {
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingAdmissionPolicyBinding",
+                "metadata": {"name": self.name},
+                "spec": {
+                    "policyName": self.name,
+                    "validationActions": ["Deny"],
+                    "matchResources": {
+                        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.namespace}}
+                    },
+                },
+            }
+        )
         return self
 
     def wait_effective(self, cluster: Cluster, operator_identity: Path, tmp_path: Path) -> None:
@@ -175,7 +232,10 @@ class OnlyThisOperator:
         wait_until(refused, timeout=30, interval=0.5, what="the bench admission policy in effect")
 
     def __exit__(self, *exc) -> None:
-        for delete in (self.admission.delete_validating_admission_policy_binding, self.admission.delete_validating_admission_policy):
+        for delete in (
+            self.admission.delete_validating_admission_policy_binding,
+            self.admission.delete_validating_admission_policy,
+        ):
             try:
                 delete(self.name)
             except ApiException as err:
