@@ -40,7 +40,14 @@ from boltz_operator.reconcile.analysis_memory import analysis_memory_condition
 from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
 from boltz_operator.reconcile.estimate import gpu_hour_estimate
 from boltz_operator.reconcile.jobs import JobState, count_indexes, describe_failure, job_facts
-from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
+from boltz_operator.reconcile.status import (
+    Outcome,
+    PassContext,
+    failed_status,
+    first_validation_error,
+    stored_status,
+    write_status,
+)
 from boltz_operator.render import render_design_spec
 
 log = logging.getLogger(__name__)
@@ -122,18 +129,9 @@ def reconcile_campaign(
 
 
 @dataclass
-class CampaignPass:
-    """One pass over one campaign: what every step reads (the status as this pass found it) and the outcome it
-    reports into. `cache`: the model cache's body, None when it does not exist."""
+class CampaignPass(PassContext[BoltzGenCampaignSpec, BoltzGenCampaignStatus]):
+    """A campaign's pass context, plus its results store and its model cache's body (None when it does not exist)."""
 
-    ref: OwnerRef
-    spec: BoltzGenCampaignSpec
-    status: BoltzGenCampaignStatus
-    generation: int | None
-    now: datetime
-    kube: KubeApi
-    config: OperatorConfig
-    outcome: Outcome
     results: ResultsPlacement
     cache: dict | None
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import ValidationError
 
 from boltz_operator.api import (
     PREDICTION_RESOURCE,
     BoltzPrediction,
+    BoltzPredictionSpec,
     BoltzPredictionStatus,
     PredictionPhase,
 )
@@ -28,7 +30,14 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
-from boltz_operator.reconcile.status import Outcome, failed_status, first_validation_error, stored_status, write_status
+from boltz_operator.reconcile.status import (
+    Outcome,
+    PassContext,
+    failed_status,
+    first_validation_error,
+    stored_status,
+    write_status,
+)
 from boltz_operator.render import render_boltz_input, validate_prediction
 
 log = logging.getLogger(__name__)
@@ -159,15 +168,19 @@ def reconcile_prediction(
         )
         return write_status(kube, PLURAL, body, new, outcome)
 
-    return write_status(kube, PLURAL, body, _from_job(prediction, ref, job, kube, generation, now, outcome), outcome)
+    ctx = PassContext(
+        ref=ref, spec=spec, status=status, generation=generation, now=now, kube=kube, config=config, outcome=outcome
+    )
+    return write_status(kube, PLURAL, body, _from_job(ctx, job), outcome)
 
 
-def _from_job(prediction: BoltzPrediction, ref, job: dict, kube: KubeApi, generation, now, outcome: Outcome):
-    status, spec = prediction.status, prediction.spec
+def _from_job(ctx: PassContext[BoltzPredictionSpec, BoltzPredictionStatus], job: dict) -> BoltzPredictionStatus:
+    status, spec, ref, kube, generation, now = ctx.status, ctx.spec, ctx.ref, ctx.kube, ctx.generation, ctx.now
+    outcome = ctx.outcome
     facts = job_facts(job)
     # Never backwards (a pod being replaced is counted by neither side for a moment); unset until a pod exists.
     attempts = max(facts.attempts, status.attempts or 0) or None
-    update = {
+    update: dict[str, Any] = {
         "job_name": facts.name,
         "attempts": attempts,
         "start_time": facts.start_time or status.start_time,

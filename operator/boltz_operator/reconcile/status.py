@@ -6,15 +6,18 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import ValidationError
 
 from boltz_operator.api.common import KindStatus, KubeModel
+from boltz_operator.builders.common import OwnerRef
 from boltz_operator.conditions import set_condition, updated
+from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
 
 S = TypeVar("S", bound=KindStatus)
+Spec = TypeVar("Spec", bound=KubeModel)
 FAILED_CONDITION = "Failed"
 
 log = logging.getLogger(__name__)
@@ -30,6 +33,21 @@ class Outcome:
     created_step: str | None = None  # which Job this pass created: predict, or a campaign's design or filter
     status_written: bool = False
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (type, reason, message)
+
+
+@dataclass
+class PassContext(Generic[Spec, S]):
+    """One pass over one object: what every step of its reconciler reads (the status as the pass found it) and the
+    outcome the steps report into. A kind whose steps need more derives from it (reconcile/campaign.CampaignPass)."""
+
+    ref: OwnerRef
+    spec: Spec
+    status: S
+    generation: int | None
+    now: datetime
+    kube: KubeApi
+    config: OperatorConfig
+    outcome: Outcome
 
 
 def write_status(kube: KubeApi, plural: str, body: dict, new_status: KindStatus, outcome: Outcome) -> Outcome:
