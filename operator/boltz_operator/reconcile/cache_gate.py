@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from boltz_operator.api import BoltzModelCache, ModelCachePhase
+from datetime import datetime
+
+from boltz_operator.api import BoltzModelCache, Condition, ModelCachePhase
 from boltz_operator.api.modelcache import Bundle
+from boltz_operator.conditions import set_condition
+
+MODEL_CACHE_READY = "ModelCacheReady"  # the condition type every run kind reports its cache gate under
 
 
 def cache_not_ready(cache_name: str, cache_body: dict | None, bundle: Bundle) -> tuple[str, str] | None:
@@ -39,3 +44,16 @@ def ready_claim(cache_body: dict | None) -> str:
     if claim is None:
         raise ValueError("a Ready model cache without status.claimName")
     return claim
+
+
+def cache_condition(
+    conditions: list[Condition], cache_name: str, waiting: tuple[str, str] | None, generation: int | None, now: datetime
+) -> list[Condition]:
+    """`conditions` with ModelCacheReady set from cache_not_ready's answer: True when `waiting` is None, else False
+    with its reason and message."""
+    if waiting is None:
+        return set_condition(
+            conditions, MODEL_CACHE_READY, True, "Ready", f"model cache '{cache_name}' is Ready", generation, now
+        )
+    reason, message = waiting
+    return set_condition(conditions, MODEL_CACHE_READY, False, reason, message, generation, now)

@@ -37,7 +37,7 @@ from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.analysis_memory import analysis_memory_condition
-from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
+from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim
 from boltz_operator.reconcile.estimate import gpu_hour_estimate
 from boltz_operator.reconcile.jobs import JobState, count_indexes, describe_failure, job_facts
 from boltz_operator.reconcile.status import (
@@ -163,9 +163,7 @@ def _start(ctx: CampaignPass) -> BoltzGenCampaignStatus:
                 "progress": progress,
                 "shards": _shards_text(progress),
                 "estimate": estimate,
-                "conditions": set_condition(
-                    status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message, generation, now
-                ),
+                "conditions": cache_condition(status.conditions, spec.model_cache, waiting, generation, now),
             },
         )
     claim = ready_claim(cache_body)
@@ -186,15 +184,7 @@ def _start(ctx: CampaignPass) -> BoltzGenCampaignStatus:
                 f"designs; estimate {estimate.gpu_hours} GPU-hours",
             )
         )
-    conditions = set_condition(
-        status.conditions,
-        Cond.MODEL_CACHE_READY.value,
-        True,
-        "Ready",
-        f"model cache '{spec.model_cache}' is Ready",
-        generation,
-        now,
-    )
+    conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
     conditions = set_condition(
         conditions, Cond.DESIGN_JOB_CREATED.value, True, "Created", f"Job {name} created", generation, now
     )

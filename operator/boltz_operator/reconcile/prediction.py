@@ -28,7 +28,7 @@ from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
-from boltz_operator.reconcile.cache_gate import cache_not_ready, ready_claim
+from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
 from boltz_operator.reconcile.status import (
     Outcome,
@@ -124,9 +124,7 @@ def reconcile_prediction(
                     "phase": PredictionPhase.WAITING_FOR_MODEL_CACHE,
                     "message": message,
                     "observed_generation": generation,
-                    "conditions": set_condition(
-                        status.conditions, Cond.MODEL_CACHE_READY.value, False, reason, message, generation, now
-                    ),
+                    "conditions": cache_condition(status.conditions, spec.model_cache, waiting, generation, now),
                 },
             )
             if status.phase != PredictionPhase.WAITING_FOR_MODEL_CACHE:
@@ -138,15 +136,7 @@ def reconcile_prediction(
         kube.create(builders.build_configmap(ref, doc, run))
         outcome.created_job = kube.create(builders.build_job(ref, spec, run, files, results, claim, config))
         outcome.created_step = builders.COMPONENT
-        conditions = set_condition(
-            status.conditions,
-            Cond.MODEL_CACHE_READY.value,
-            True,
-            "Ready",
-            f"model cache '{spec.model_cache}' is Ready",
-            generation,
-            now,
-        )
+        conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
         conditions = set_condition(
             conditions,
             Cond.JOB_CREATED.value,
