@@ -16,6 +16,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from .msa import ChainMsa, MsaRequest, MsaStoreTarget
+
 CONTRACT_VERSION: Final = "v1"
 
 # Paths inside worker pods.
@@ -64,6 +66,8 @@ class ExitCode(IntEnum):
     CHECKSUM_MISMATCH = 15  # a source served bytes that do not match their checksum
     FILTER_FAILED = 16  # boltzgen merge/filtering raised on shard outputs already stored: a retry reads the same
     HOST_OUT_OF_MEMORY = 17  # a design shard lost designs to killed analysis processes: fails its index only
+    MEMORY_LIMIT_EXCEEDED = 18  # the container's memory limit killed boltz (or the kubelet says OOMKilled)
+    MSA_SERVER_UNAVAILABLE = 19  # the MSA server refused (rate limit, errors) past the bounded retries
 
 
 FAIL_FAST_EXIT_CODES = (
@@ -73,6 +77,7 @@ FAIL_FAST_EXIT_CODES = (
     ExitCode.CHECKSUM_MISMATCH,
     ExitCode.FILTER_FAILED,
     ExitCode.HOST_OUT_OF_MEMORY,
+    ExitCode.MEMORY_LIMIT_EXCEEDED,
 )
 
 
@@ -86,6 +91,8 @@ class ErrorClass(str, Enum):
     SOURCE_UNAVAILABLE = "SourceUnavailable"
     FILTER_FAILED = "FilterFailed"
     HOST_OUT_OF_MEMORY = "HostOutOfMemory"
+    MEMORY_LIMIT_EXCEEDED = "MemoryLimitExceeded"
+    MSA_SERVER_UNAVAILABLE = "MsaServerUnavailable"
     INTERNAL = "Internal"
 
 
@@ -98,10 +105,30 @@ EXIT_CODE_OF = {
     ErrorClass.CHECKSUM_MISMATCH: ExitCode.CHECKSUM_MISMATCH,
     ErrorClass.FILTER_FAILED: ExitCode.FILTER_FAILED,
     ErrorClass.HOST_OUT_OF_MEMORY: ExitCode.HOST_OUT_OF_MEMORY,
+    ErrorClass.MEMORY_LIMIT_EXCEEDED: ExitCode.MEMORY_LIMIT_EXCEEDED,
+    ErrorClass.MSA_SERVER_UNAVAILABLE: ExitCode.MSA_SERVER_UNAVAILABLE,
     ErrorClass.SOURCE_UNAVAILABLE: ExitCode.RETRYABLE,
     ErrorClass.INTERNAL: ExitCode.RETRYABLE,
 }
 ERROR_CLASS_OF_EXIT_CODE = {int(code): cls for cls, code in EXIT_CODE_OF.items() if code != ExitCode.RETRYABLE}
+
+
+MESSAGE_KEEP = 1024  # characters of a message a termination message keeps when it must cut one
+
+
+def shorten_middle(text: str, limit: int) -> str:
+    """`text` cut to at most `limit` characters by dropping its middle, never its ends: a worker's message starts
+    with what failed and ends with the cause (boltz's exception text is its last line), so both ends are kept.
+
+    Raises ValueError when limit < 20 (too short to keep both ends)."""
+    if limit < 20:
+        raise ValueError(f"limit {limit} is too short to keep both ends of a message")
+    if len(text) <= limit:
+        return text
+    marker = " [...] "
+    head = (limit - len(marker)) // 3  # the end usually says more (the exception), so it keeps two thirds
+    tail = limit - len(marker) - head
+    return text[:head] + marker + text[len(text) - tail :]
 
 
 class WorkerError(Exception):
@@ -176,6 +203,8 @@ class S3Download(_Model):
     endpoint_url: str | None = None
     region: str | None = None
     max_bytes: int | None = Field(default=None, ge=1)  # larger objects are refused before they are fetched
+    # "": the pod's AWS_* credentials (the results store's); msa.ENV_MSA_STORE_PREFIX: the MSA store's.
+    credentials_env_prefix: str = ""
 
 
 class PredictRun(_Model):
@@ -190,6 +219,25 @@ class PredictRun(_Model):
     results: ResultsTarget
     # The affinity binder's chain id, when affinity was asked for (the worker checks affinity_<id>.json).
     affinity_binder: str | None = None
+
+
+class PrepareRun(_Model):
+    """The CPU step before a prediction's GPU Job: boltz's own parsing and input processing on the rendered input
+    (with the cache's molecules), the given MSA files checked, and the MSAs of `msa_request` looked up in the MSA
+    store, fetched from the MSA server only on a miss. Reports ChainMsa per protein chain in its summary. The GPU
+    Job is created only after it succeeded, with the store's files as the MSAs of the requested chains."""
+
+    kind: Literal["prepare"] = "prepare"
+    contract: Literal["v1"] = CONTRACT_VERSION
+    record_id: str
+    input_file: str  # the rendered input; chains of msa_request have no `msa` in it
+    options: PredictOptions = PredictOptions()  # msa_server_url, msa_pairing_strategy, msa_api_key_header, ...
+    downloads: list[S3Download] = []
+    cache_dir: str = BOLTZ2_CACHE_DIR
+    msa_request: MsaRequest | None = None  # None: every protein chain has an MSA (or empty)
+    msa_store: MsaStoreTarget | None = None  # required with msa_request
+    msa_server_attempts: int = Field(default=6, ge=1)  # submissions refused for a rate limit before giving up
+    msa_server_backoff_seconds: float = Field(default=10.0, ge=0)  # first wait; doubles, with jitter, capped
 
 
 class HuggingFaceSource(_Model):
@@ -332,8 +380,8 @@ class FilterRun(_Model):
     results: ResultsTarget  # the campaign's results base: shards are read from it, FILTER_DIR/ is written
 
 
-Run = Annotated[PredictRun | PopulateRun | DesignRun | FilterRun, Field(discriminator="kind")]
-RUN_ADAPTER: TypeAdapter[PredictRun | PopulateRun | DesignRun | FilterRun] = TypeAdapter(Run)
+Run = Annotated[PredictRun | PrepareRun | PopulateRun | DesignRun | FilterRun, Field(discriminator="kind")]
+RUN_ADAPTER: TypeAdapter[PredictRun | PrepareRun | PopulateRun | DesignRun | FilterRun] = TypeAdapter(Run)
 
 
 # ---------------------------------------------------------------------------------------------- summaries
@@ -369,6 +417,9 @@ class RunSummary(_Model):
     affinity_pred_value: float | None = None
     affinity_probability_binary: float | None = None
     structures: list[str] = []  # file names under results_uri
+    # prepare
+    msas: list[ChainMsa] = []  # one per protein chain
+    msa_server_calls: int | None = None  # MSA searches submitted to the server (0: every MSA given or reused)
     # populate
     files: list[FileSummary] = []
     total_bytes: int | None = None
@@ -388,7 +439,7 @@ class RunSummary(_Model):
         summary = self
         text = summary._dump()
         if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and summary.message:
-            summary = summary.model_copy(update={"message": summary.message[:512] + "..."})
+            summary = summary.model_copy(update={"message": shorten_middle(summary.message, MESSAGE_KEEP)})
             text = summary._dump()
         while len(text.encode()) > TERMINATION_MESSAGE_LIMIT and summary.top_designs:
             summary = summary.model_copy(update={"top_designs": summary.top_designs[:-1]})

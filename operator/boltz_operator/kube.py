@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from boltz_contract import RunSummary
+from boltz_contract import RunSummary, shorten_middle
 from boltz_operator.api import GROUP, VERSION
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Kube:
             ),
             type=type_,
             reason=reason,
-            message=message[:1024],
+            message=shorten_middle(message, 1024),
             first_timestamp=now,
             last_timestamp=now,
             count=1,

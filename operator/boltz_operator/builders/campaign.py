@@ -17,6 +17,7 @@ from boltz_operator.api.campaign import MAX_TOP_DESIGNS, BoltzGenCampaignSpec, S
 from boltz_operator.api.design_spec import MAX_STRUCTURE_FILE_BYTES
 from boltz_operator.builders.common import (
     CONFIG_VOLUME,
+    OOM_KILLED_EXIT_CODE,
     OwnerRef,
     WorkerPod,
     failure_policy,
@@ -34,8 +35,14 @@ DESIGN = "design"
 FILTER = "filter"
 SPEC_FILE = "design-spec.yaml"
 RUN_KEYS = {DESIGN: "design-run.json", FILTER: "filter-run.json"}
+# Out of memory (GPU, host, the container's limit) ends the shard, not the campaign: minSuccessfulShardFraction decides.
 SHARD_FAIL_INDEX_CODES = frozenset(
-    {int(contract.ExitCode.GPU_OUT_OF_MEMORY), int(contract.ExitCode.HOST_OUT_OF_MEMORY)}
+    {
+        int(contract.ExitCode.GPU_OUT_OF_MEMORY),
+        int(contract.ExitCode.HOST_OUT_OF_MEMORY),
+        int(contract.ExitCode.MEMORY_LIMIT_EXCEEDED),
+        OOM_KILLED_EXIT_CODE,
+    }
 )
 
 

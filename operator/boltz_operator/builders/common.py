@@ -146,6 +146,9 @@ def scratch_env() -> list[client.V1EnvVar]:
     ]
 
 
+OOM_KILLED_EXIT_CODE = 137  # 128 + SIGKILL: what a container killed by its memory limit exits with
+
+
 def s3_credentials_env(secret_name: str | None) -> list[client.V1EnvVar]:
     """AWS credentials from a Secret (keys AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY), by reference only."""
     if not secret_name:
@@ -160,9 +163,12 @@ def s3_credentials_env(secret_name: str | None) -> list[client.V1EnvVar]:
 
 
 def failure_policy(fail_index_codes: frozenset[int] = frozenset()) -> client.V1PodFailurePolicy:
-    """Fail at once on errors a retry cannot fix; never count a disruption (preemption, eviction, drain).
+    """Never count a disruption (preemption, eviction, drain); fail at once on errors a retry cannot fix: the
+    worker's permanent exit codes and a container killed by its memory limit (exit 137, the kernel's SIGKILL; the
+    same input runs out of the same memory again). The disruption rule comes first (the first matching rule wins):
+    a preempted pod killed with SIGKILL also exits 137.
     fail_index_codes (Indexed Jobs with backoffLimitPerIndex): of those, fail only the pod's index, not the Job."""
-    fail_fast = {int(code) for code in contract.FAIL_FAST_EXIT_CODES}
+    fail_fast = {int(code) for code in contract.FAIL_FAST_EXIT_CODES} | {OOM_KILLED_EXIT_CODE}
     rules = [
         client.V1PodFailurePolicyRule(
             action=action,
@@ -175,13 +181,13 @@ def failure_policy(fail_index_codes: frozenset[int] = frozenset()) -> client.V1P
     ]
     return client.V1PodFailurePolicy(
         rules=[
-            *rules,
             client.V1PodFailurePolicyRule(
                 action="Ignore",
                 on_pod_conditions=[
                     client.V1PodFailurePolicyOnPodConditionsPattern(type="DisruptionTarget", status="True")
                 ],
             ),
+            *rules,
         ]
     )
 

@@ -96,9 +96,9 @@ def test_campaign_runs_shards_then_one_filter_and_reports_the_top_designs(cluste
     assert spec["backoffLimitPerIndex"] == 1
     assert spec["maxFailedIndexes"] == 0  # minSuccessfulShardFraction 0.9 of 4 shards: all 4 needed
     rules = spec["podFailurePolicy"]["rules"]
-    assert rules[0]["action"] == "FailJob" and rules[0]["onExitCodes"]["values"] == [10, 11, 15, 16]
-    assert rules[1]["action"] == "FailIndex" and rules[1]["onExitCodes"]["values"] == [12, 17]
-    assert rules[2] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert rules[1]["action"] == "FailJob" and rules[1]["onExitCodes"]["values"] == [10, 11, 15, 16]
+    assert rules[2]["action"] == "FailIndex" and rules[2]["onExitCodes"]["values"] == [12, 17, 18, 137]
     pod = spec["template"]["spec"]
     worker = pod["containers"][0]
     assert worker["command"] == ["boltz-worker", "design"]

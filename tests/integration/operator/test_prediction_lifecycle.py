@@ -140,9 +140,9 @@ def check_prediction_job(job: dict, pred: dict, cluster, namespace: str) -> None
     assert env["HOME"]["value"].startswith("/work/")
     assert env["AWS_ACCESS_KEY_ID"]["valueFrom"]["secretKeyRef"] == {"name": "results-s3", "key": "AWS_ACCESS_KEY_ID"}
     rules = spec["podFailurePolicy"]["rules"]
-    assert rules[0]["action"] == "FailJob"
-    assert sorted(rules[0]["onExitCodes"]["values"]) == sorted(int(c) for c in contract.FAIL_FAST_EXIT_CODES)
-    assert rules[1] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert rules[0] == {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]}
+    assert rules[1]["action"] == "FailJob"
+    assert sorted(rules[1]["onExitCodes"]["values"]) == sorted([*(int(c) for c in contract.FAIL_FAST_EXIT_CODES), 137])
     assert spec["activeDeadlineSeconds"] == 3600 and spec["backoffLimit"] == 2
     assert spec["ttlSecondsAfterFinished"] > 0
 

@@ -71,8 +71,8 @@ def test_gpus_cpu_and_memory_come_from_the_spec_else_the_operator_defaults():
 
 def test_the_failure_policy_fails_fast_on_the_workers_permanent_exit_codes_and_ignores_disruptions():
     job, _, _ = build(spec())
-    fail, ignore = job.spec.pod_failure_policy.rules
-    assert fail.action == "FailJob" and fail.on_exit_codes.values == [10, 11, 12, 15, 16, 17]
+    ignore, fail = job.spec.pod_failure_policy.rules
+    assert fail.action == "FailJob" and fail.on_exit_codes.values == [10, 11, 12, 15, 16, 17, 18, 137]
     assert fail.on_exit_codes.container_name == "worker"
     assert ignore.action == "Ignore" and ignore.on_pod_conditions[0].type == "DisruptionTarget"
     assert job.spec.backoff_limit == 2 and job.spec.active_deadline_seconds == 3600

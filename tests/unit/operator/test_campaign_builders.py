@@ -290,17 +290,17 @@ def test_the_design_job_is_indexed_one_index_per_shard_with_per_index_retries():
     assert [e.name for e in container.env if e.value_from] == ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]
     assert container.resources.limits == {"cpu": "8", "memory": "64Gi", "nvidia.com/gpu": "1"}
     assert job.spec.template.metadata.labels["app.kubernetes.io/component"] == "design"
-    fail_job, fail_index, ignore = job.spec.pod_failure_policy.rules
+    ignore, fail_job, fail_index = job.spec.pod_failure_policy.rules
     assert fail_job.action == "FailJob" and fail_job.on_exit_codes.values == [10, 11, 15, 16]
-    # Out of GPU or host memory ends the shard, not the campaign: minSuccessfulShardFraction decides.
-    assert fail_index.action == "FailIndex" and fail_index.on_exit_codes.values == [12, 17]
+    # Out of memory (GPU, host, the container's limit) ends the shard, not the campaign.
+    assert fail_index.action == "FailIndex" and fail_index.on_exit_codes.values == [12, 17, 18, 137]
     assert ignore.action == "Ignore" and ignore.on_pod_conditions[0].type == "DisruptionTarget"
 
 
 def test_the_filter_job_fails_at_once_on_every_fail_fast_code():
     job = filter_job(minimal())
-    fail_job, ignore = job.spec.pod_failure_policy.rules
-    assert fail_job.action == "FailJob" and fail_job.on_exit_codes.values == [10, 11, 12, 15, 16, 17]
+    ignore, fail_job = job.spec.pod_failure_policy.rules
+    assert fail_job.action == "FailJob" and fail_job.on_exit_codes.values == [10, 11, 12, 15, 16, 17, 18, 137]
     assert ignore.action == "Ignore"
 
 

@@ -86,15 +86,19 @@ def test_an_unexpected_exception_without_text(run_file, tmp_path, monkeypatch):
     assert invoke(run_file, tmp_path) == (1, {"ok": False, "error_class": "Internal", "message": "RuntimeError"})
 
 
-def test_a_huge_error_message_still_fits_the_termination_message(run_file, tmp_path, monkeypatch):
+def test_a_huge_error_message_still_fits_the_termination_message_and_keeps_its_cause(run_file, tmp_path, monkeypatch):
     def fail():
-        raise WorkerError(ErrorClass.INVALID_INPUT, "x" * 20_000)
+        raise WorkerError(
+            ErrorClass.INVALID_INPUT, "boltz could not process the input: " + "x" * 20_000 + " KeyError: 'C16'"
+        )
 
     fake_command(monkeypatch, fail)
     code, message = invoke(run_file, tmp_path)
     assert code == 10
     assert len((tmp_path / "termination-log").read_bytes()) <= TERMINATION_MESSAGE_LIMIT
-    assert message["message"].startswith("xxx") and message["message"].endswith("...")
+    # Cut in the middle: what failed (the start) and why (boltz's exception, the end) both survive.
+    assert message["message"].startswith("boltz could not process the input: xxx")
+    assert message["message"].endswith("xxx KeyError: 'C16'") and " [...] " in message["message"]
 
 
 def test_a_summary_with_many_structures_fits_and_keeps_its_scores():

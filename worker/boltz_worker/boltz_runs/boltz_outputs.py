@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from boltz_contract import ErrorClass, WorkerError
+from boltz_contract import ErrorClass, WorkerError, shorten_middle
 
 TAIL_LINES = 200
 NOTABLE_LINES = 100
@@ -201,4 +201,4 @@ def _device_failure(lines: list[str]) -> WorkerError | None:
 
 
 def _clip(text: str) -> str:
-    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+    return shorten_middle(text, MESSAGE_LIMIT)
