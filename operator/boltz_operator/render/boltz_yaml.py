@@ -13,9 +13,7 @@ from typing import Any, Literal
 
 import boltz_contract as contract
 
-from ..api.common import KeyRef, S3File
-from ..api.prediction import (
-    BoltzPredictionSpec,
+from ..api.boltz_input import (
     Constraint,
     FileRef,
     MsaSource,
@@ -23,6 +21,8 @@ from ..api.prediction import (
     Template,
     TokenRef,
 )
+from ..api.common import KeyRef, S3File
+from ..api.prediction import BoltzPredictionSpec
 
 DEFAULT_INPUTS_DIR = f"{contract.CONFIG_DIR}/inputs"
 DEFAULT_DOWNLOADS_DIR = f"{contract.WORK_DIR}/inputs"

@@ -12,7 +12,8 @@ from typing import Any
 
 from boltz_contract import boltz_input
 
-from ..api.prediction import BoltzPredictionSpec, FileRef, MsaSource
+from ..api.boltz_input import FileRef, MsaSource
+from ..api.prediction import BoltzPredictionSpec
 from .boltz_yaml import (
     DEFAULT_DOWNLOADS_DIR,
     DEFAULT_INPUTS_DIR,

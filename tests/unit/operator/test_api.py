@@ -19,9 +19,10 @@ from boltz_operator.api import (
     ModelCachePhase,
     PredictionPhase,
 )
+from boltz_operator.api.boltz_input import MsaSource
 from boltz_operator.api.common import KindStatus
 from boltz_operator.api.modelcache import AccessMode
-from boltz_operator.api.prediction import MsaSource, OutputFormat
+from boltz_operator.api.prediction import OutputFormat
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
