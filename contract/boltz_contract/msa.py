@@ -88,3 +88,24 @@ class ChainMsa(_Model):
 
     chain: str
     source: MsaSource
+
+
+def msa_request_of(doc: dict, server_url: str | None, pairing_strategy: str) -> MsaRequest | None:
+    """The MSAs a rendered Boltz input needs from the server: its protein entities whose `msa` is absent (or "",
+    or null: boltz reads all three as "compute it"), in document order, as boltz's process_input collects them
+    (`to_generate`, one per entity). None when every protein has an MSA file or is `empty`."""
+    chains: list[str] = []
+    sequences: list[str] = []
+    for item in doc.get("sequences") or []:
+        if not isinstance(item, dict) or len(item) != 1:
+            continue
+        kind, body = next(iter(item.items()))
+        if str(kind).lower() != "protein" or not isinstance(body, dict) or body.get("msa") not in (None, ""):
+            continue
+        ids = body.get("id")
+        first = ids if isinstance(ids, str) else (ids or ["?"])[0]
+        chains.append(str(first))
+        sequences.append(str(body.get("sequence") or ""))
+    if not sequences:
+        return None
+    return MsaRequest(key=msa_key(server_url, pairing_strategy, sequences), chains=chains, sequences=sequences)
