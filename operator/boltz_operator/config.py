@@ -26,6 +26,11 @@ class DefaultResultsStore(BaseModel):
     pvc_sub_path: str | None = None
 
 
+class DefaultMsaStore(DefaultResultsStore):
+    """Where MSAs go when a prediction's msaServer names no store of its own (same fields as the results store).
+    Unset: the results store's (the resource's own, else the default) `msas/` prefix or folder."""
+
+
 class OperatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -46,6 +51,18 @@ class OperatorConfig(BaseModel):
     default_memory: str = "64Gi"
     populate_cpu: str = "2"
     populate_memory: str = "4Gi"
+    # The CPU prepare Job before every prediction's GPU Job (boltz's input checks, MSAs). Its memory holds boltz's
+    # imports (torch, RDKit) and the parsed input: sized from the worker's measured peak (README, "Prepare").
+    prepare_cpu: str = "1"
+    prepare_memory: str = "4Gi"
+    prepare_node_selector: dict[str, str] = {}
+    prepare_tolerations: list[Toleration] = []
+    # A prepare that waits on a slow MSA server: past this the prediction fails with Timeout.
+    prepare_timeout_seconds: int = 3600
+    default_msa_store: DefaultMsaStore = DefaultMsaStore()
+    # Prepare Jobs that may call MSA servers at once (the public server asks for few submitting addresses); a
+    # prepare whose MSA another one is fetching waits for it whatever this says.
+    msa_server_max_concurrent: int = Field(4, ge=1)
     node_selector: dict[str, str] = {}
     gpu_tolerations: list[Toleration] = [
         Toleration(key="nvidia.com/gpu", operator=TolerationOperator.EXISTS, effect=TaintEffect.NO_SCHEDULE)

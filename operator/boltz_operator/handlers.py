@@ -11,9 +11,26 @@ from __future__ import annotations
 import kopf
 
 from boltz_operator.api import CAMPAIGN_RESOURCE, GROUP, MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE, VERSION
-from boltz_operator.builders.common import LABEL_MANAGED_BY, LABEL_OWNER_KIND, LABEL_OWNER_NAME, MANAGED_BY
+from boltz_operator.builders.common import (
+    LABEL_COMPONENT,
+    LABEL_MANAGED_BY,
+    LABEL_OWNER_KIND,
+    LABEL_OWNER_NAME,
+    MANAGED_BY,
+)
+from boltz_operator.builders.prepare import ANNOTATION_MSA_KEY
+from boltz_operator.builders.prepare import COMPONENT as PREPARE
 from boltz_operator.reconcile.indices import finished, job_entry
-from boltz_operator.reconcile.passes import count_retries, forget, run_pass, waiting_on_cache, waits_on_cache
+from boltz_operator.reconcile.jobs import JobState, job_facts
+from boltz_operator.reconcile.msa_gate import ALL
+from boltz_operator.reconcile.passes import (
+    count_retries,
+    forget,
+    run_pass,
+    waiting_on_cache,
+    waits_on_cache,
+    wake_msa_waiters,
+)
 from boltz_operator.reconcile.registry import BY_KIND, CAMPAIGN, MODEL_CACHE, PREDICTION
 from boltz_operator.startup import configure_operator
 
@@ -60,14 +77,26 @@ def jobs_by_owner(namespace, labels, body, **_):
     return {(namespace, labels.get(LABEL_OWNER_KIND), labels.get(LABEL_OWNER_NAME)): job_entry(body)}
 
 
+@kopf.index("batch", "v1", "jobs", labels={**CHILD_LABELS, LABEL_COMPONENT: PREPARE})
+def msa_fetches(namespace, labels, annotations, body, **_):
+    """Prepare Jobs in flight that may call the MSA server: key -> owner, and ALL -> owner (reconcile/msa_gate.py)."""
+    key = annotations.get(ANNOTATION_MSA_KEY)
+    if not key or job_facts(body).state in (JobState.SUCCEEDED, JobState.FAILED):
+        return {}
+    owner = (namespace, labels.get(LABEL_OWNER_NAME))
+    return {key: owner, ALL: owner}
+
+
 # ---------------------------------------------------------------------------------------------- events
 
 
 @kopf.on.event(GROUP, VERSION, PREDICTION_RESOURCE.plural)
-def prediction_event(event, body, model_caches, jobs_by_owner, memo, **_):
+def prediction_event(event, body, predictions, model_caches, jobs_by_owner, msa_fetches, memo, **_):
     if event["type"] == "DELETED":
-        return forget(PREDICTION, body, memo)
-    run_pass(PREDICTION, body, model_caches, jobs_by_owner, memo)
+        forget(PREDICTION, body, memo)
+    else:
+        run_pass(PREDICTION, body, model_caches, jobs_by_owner, memo, msa_fetches)
+    wake_msa_waiters(predictions, model_caches, jobs_by_owner, msa_fetches, memo)
 
 
 @kopf.on.event(GROUP, VERSION, CAMPAIGN_RESOURCE.plural)
@@ -79,7 +108,17 @@ def campaign_event(event, body, model_caches, jobs_by_owner, memo, **_):
 
 @kopf.on.event(GROUP, VERSION, MODEL_CACHE_RESOURCE.plural)
 def model_cache_event(
-    event, body, namespace, name, predictions_by_cache, campaigns_by_cache, model_caches, jobs_by_owner, memo, **_
+    event,
+    body,
+    namespace,
+    name,
+    predictions_by_cache,
+    campaigns_by_cache,
+    model_caches,
+    jobs_by_owner,
+    msa_fetches,
+    memo,
+    **_,
 ):
     if event["type"] == "DELETED":
         return forget(MODEL_CACHE, body, memo)
@@ -88,11 +127,13 @@ def model_cache_event(
     # rare, and a pass that changes nothing writes nothing.
     for registration, by_cache in ((PREDICTION, predictions_by_cache), (CAMPAIGN, campaigns_by_cache)):
         for waiting in waiting_on_cache(registration, by_cache.get((namespace, name), [])):
-            run_pass(registration, waiting, model_caches, jobs_by_owner, memo)
+            run_pass(registration, waiting, model_caches, jobs_by_owner, memo, msa_fetches)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILD_LABELS)
-def job_event(event, body, namespace, name, labels, predictions, campaigns, model_caches, jobs_by_owner, memo, **_):
+def job_event(
+    event, body, namespace, name, labels, predictions, campaigns, model_caches, jobs_by_owner, msa_fetches, memo, **_
+):
     if event["type"] == "DELETED":
         return memo.book.forget_job(
             namespace, name
@@ -104,5 +145,6 @@ def job_event(event, body, namespace, name, labels, predictions, campaigns, mode
     parents = {PREDICTION.kind.kind: predictions, CAMPAIGN.kind.kind: campaigns, MODEL_CACHE.kind.kind: model_caches}
     store = parents[registration.kind.kind].get((namespace, labels.get(LABEL_OWNER_NAME)))
     if store:  # none for a finished run (it left the index): its pass would change nothing
-        run_pass(registration, next(iter(store)), model_caches, jobs_by_owner, memo)
+        run_pass(registration, next(iter(store)), model_caches, jobs_by_owner, memo, msa_fetches)
+    wake_msa_waiters(predictions, model_caches, jobs_by_owner, msa_fetches, memo)
     return None

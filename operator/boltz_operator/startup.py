@@ -1,5 +1,5 @@
 """The operator's start: kopf's settings and what every pass shares (kopf's `memo`): configuration, the API client,
-metrics, and the per-object bookkeeping."""
+metrics, the per-object bookkeeping and the MSA gate."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.metrics import Metrics
 from boltz_operator.reconcile.bookkeeping import Bookkeeping
+from boltz_operator.reconcile.msa_gate import MsaGate
 
 
 def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None:
-    """Fill `memo` (config, kube, metrics, book) and set kopf's settings; serves metrics when a port is set."""
+    """Fill `memo` (config, kube, metrics, book, msa_gate) and set kopf's settings; serves metrics when a port is set."""
     settings.posting.enabled = False  # our Events are few and deliberate (Kube.post_event)
     settings.watching.server_timeout = 300
     # kopf types it str; None turns finalizers off (kopf's documented setting), which the operator relies on.
@@ -26,6 +27,7 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None
     memo.kube = Kube(api_client(memo.config.worker_threads))
     memo.metrics = Metrics()
     memo.book = Bookkeeping()
+    memo.msa_gate = MsaGate(limit=memo.config.msa_server_max_concurrent)
     if memo.config.metrics_port:
         memo.metrics.serve(memo.config.metrics_port)
 

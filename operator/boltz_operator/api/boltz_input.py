@@ -8,6 +8,7 @@ host paths. `boltz_operator.render` turns it into the Boltz YAML.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -25,7 +26,11 @@ from .common import (
     KeyRef,
     KubeModel,
     Ligand,
+    PvcResults,
     S3File,
+    S3Location,
+    SecretRef,
+    Url,
 )
 
 # Bounds keep the CEL rules within the apiserver's cost limits: estimates are priced at maxItems, and the
@@ -277,4 +282,48 @@ class Template(KubeModel):
         default=None,
         ge=0,
         description="With force: distance in Ångström the prediction may deviate from the template.",
+    )
+
+
+# ---------------------------------------------------------------------------------------------- MSA server
+
+
+class MsaStore(KubeModel):
+    """Where MSAs computed by the MSA server are kept, keyed by server, pairing and sequences: a prediction of a
+    protein whose MSA is there reuses it instead of asking the server again. Exactly one of s3, pvc."""
+
+    one_of = ("s3", "pvc")
+
+    s3: S3Location | None = Field(default=None, description="An S3 prefix; MSAs go under <uri>/<namespace>/<key>/.")
+    pvc: PvcResults | None = Field(
+        default=None,
+        description="A PVC (ReadWriteMany for runs on several nodes); MSAs go under <subPath>/<namespace>/<key>/.",
+    )
+
+
+class PairingStrategy(str, Enum):
+    GREEDY = "greedy"
+    COMPLETE = "complete"
+
+
+class MsaServer(KubeModel):
+    """The MMseqs2 server that computes MSAs for proteins without an MSA file."""
+
+    url: Url | None = Field(
+        default=None, description="Server URL. Boltz's default (the public ColabFold server) if omitted."
+    )
+    pairing_strategy: PairingStrategy = Field(
+        default=PairingStrategy.GREEDY, description="How MSAs of different chains are paired: greedy or complete."
+    )
+    credentials_secret_ref: SecretRef | None = Field(
+        default=None,
+        description="Secret with the keys username and password (basic auth), or apiKey (sent in apiKeyHeader).",
+    )
+    api_key_header: str | None = Field(
+        default=None, max_length=256, description="HTTP header carrying the API key (e.g. X-API-Key)."
+    )
+    store: MsaStore | None = Field(
+        default=None,
+        description="Where computed MSAs are kept and reused (one search per sequence): exactly one of s3, pvc. "
+        "The operator's default MSA store if omitted.",
     )

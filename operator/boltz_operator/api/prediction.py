@@ -9,7 +9,15 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from .boltz_input import MAX_CONSTRAINTS, MAX_SEQUENCES, MAX_TEMPLATES, Constraint, SequenceEntry, Template
+from .boltz_input import (
+    MAX_CONSTRAINTS,
+    MAX_SEQUENCES,
+    MAX_TEMPLATES,
+    Constraint,
+    MsaServer,
+    SequenceEntry,
+    Template,
+)
 from .common import (
     AGE_COLUMN,
     API_VERSION,
@@ -25,10 +33,8 @@ from .common import (
     PrinterColumn,
     ResourceKind,
     ResultsStore,
-    SecretRef,
     StatusModel,
     Toleration,
-    Url,
     cel_ids,
     cel_validations,
     conditions_field,
@@ -91,29 +97,6 @@ class PredictionOptions(KubeModel):
     )
     use_kernels: bool = Field(
         default=True, description="Use the cuEquivariance GPU kernels; set false for GPUs or images without them."
-    )
-
-
-class PairingStrategy(str, Enum):
-    GREEDY = "greedy"
-    COMPLETE = "complete"
-
-
-class MsaServer(KubeModel):
-    """The MMseqs2 server that computes MSAs for proteins without an MSA file."""
-
-    url: Url | None = Field(
-        default=None, description="Server URL. Boltz's default (the public ColabFold server) if omitted."
-    )
-    pairing_strategy: PairingStrategy = Field(
-        default=PairingStrategy.GREEDY, description="How MSAs of different chains are paired: greedy or complete."
-    )
-    credentials_secret_ref: SecretRef | None = Field(
-        default=None,
-        description="Secret with the keys username and password (basic auth), or apiKey (sent in apiKeyHeader).",
-    )
-    api_key_header: str | None = Field(
-        default=None, max_length=256, description="HTTP header carrying the API key (e.g. X-API-Key)."
     )
 
 
@@ -255,10 +238,11 @@ class BoltzPredictionSpec(KubeModel):
 
 
 class PredictionPhase(str, Enum):
-    """Pending, WaitingForModelCache, Queued, Running, Succeeded or Failed."""
+    """Pending, WaitingForModelCache, Preparing, Queued, Running, Succeeded or Failed."""
 
     PENDING = "Pending"
     WAITING_FOR_MODEL_CACHE = "WaitingForModelCache"
+    PREPARING = "Preparing"  # the CPU prepare Job: boltz's input checks, MSAs (or waiting to fetch one)
     QUEUED = "Queued"
     RUNNING = "Running"
     SUCCEEDED = "Succeeded"
@@ -267,6 +251,7 @@ class PredictionPhase(str, Enum):
 
 class PredictionConditionType(str, Enum):
     MODEL_CACHE_READY = "ModelCacheReady"
+    PREPARED = "Prepared"
     JOB_CREATED = "JobCreated"
     COMPLETE = "Complete"
     FAILED = "Failed"
@@ -291,11 +276,33 @@ class PredictionResults(StatusModel):
     )
 
 
+class MsaSourceName(str, Enum):
+    GIVEN = "given"
+    EMPTY = "empty"
+    REUSED = "reused"
+    FETCHED = "fetched"
+
+
+class ChainMsaStatus(StatusModel):
+    """Where a protein chain's MSA came from."""
+
+    chain: str = Field(description="Chain id.")
+    source: MsaSourceName = Field(
+        description="given (a file in the spec), empty (single-sequence mode), reused (found in the MSA store) or "
+        "fetched (computed by the MSA server during prepare, then stored)."
+    )
+
+
 class BoltzPredictionStatus(KindStatus[PredictionPhase]):
     """Observed state of a BoltzPrediction, written by the operator."""
 
-    conditions: list[Condition] = conditions_field("Conditions: ModelCacheReady, JobCreated, Complete, Failed.")
-    job_name: str | None = Field(default=None, description="Name of the Job running the prediction.")
+    conditions: list[Condition] = conditions_field(
+        "Conditions: ModelCacheReady, Prepared, JobCreated, Complete, Failed."
+    )
+    msa: list[ChainMsaStatus] | None = Field(
+        default=None, description="Each protein chain's MSA and where it came from, once prepared."
+    )
+    job_name: str | None = Field(default=None, description="Name of the GPU Job running the prediction.")
     attempts: int | None = Field(default=None, ge=0, description="Pods started for the run so far.")
     start_time: datetime | None = Field(default=None, description="When the Job started.")
     completion_time: datetime | None = Field(default=None, description="When the run succeeded or failed.")
@@ -320,8 +327,9 @@ PREDICTION_RESOURCE = ResourceKind(
     spec_model=BoltzPredictionSpec,
     status_model=BoltzPredictionStatus,
     description=(
-        "BoltzPrediction runs one Boltz-2 structure (and optionally affinity) prediction as a GPU Job and "
-        "reports where the results are and their scores."
+        "BoltzPrediction runs one Boltz-2 structure (and optionally affinity) prediction: a CPU prepare Job "
+        "(boltz's input checks, MSAs computed once per sequence) then a GPU Job, and reports where the results are "
+        "and their scores."
     ),
     printer_columns=(
         PrinterColumn("Phase", ".status.phase", "string", "Where the run is."),

@@ -262,10 +262,11 @@ def worker_job(
     active_deadline_seconds: int | None,
     ttl_seconds: int,
     queue_name: str | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> client.V1Job:
     """The Job every worker runs in: restricted pod, no token, scratch dirs, the worker's termination message,
     and the failure policy that reads its exit code. Labelled and owned by `owner` (plus Kueue's queue label on the
-    Job when `queue_name`)."""
+    Job when `queue_name`); `annotations` go on the Job (what the operator's indices read back)."""
     container = client.V1Container(
         name=WORKER_CONTAINER,
         image=pod.image,
@@ -295,10 +296,12 @@ def worker_job(
     pod_labels = {**(pod.pod_metadata.labels if pod.pod_metadata else {}), **labels}
     pod_annotations = dict(pod.pod_metadata.annotations) if pod.pod_metadata else None
     job_labels = {**labels, KUEUE_QUEUE_LABEL: queue_name} if queue_name else None
+    metadata = owner.child_meta(name, component, labels=job_labels)
+    metadata.annotations = annotations or None
     return client.V1Job(
         api_version="batch/v1",
         kind="Job",
-        metadata=owner.child_meta(name, component, labels=job_labels),
+        metadata=metadata,
         spec=client.V1JobSpec(
             backoff_limit=backoff_limit,
             active_deadline_seconds=active_deadline_seconds,

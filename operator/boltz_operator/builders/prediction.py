@@ -1,6 +1,10 @@
-"""The children of a BoltzPrediction: the run ConfigMap (run.json + Boltz YAML) and the GPU Job."""
+"""The GPU children of a BoltzPrediction: the run ConfigMap (run.json + Boltz YAML) and the GPU Job, created once the
+prepare Job (builders/prepare.py) succeeded. The MSAs the MSA server computed come from the MSA store: the GPU pod
+never calls the server."""
 
 from __future__ import annotations
+
+import copy
 
 import yaml
 from kubernetes import client
@@ -17,9 +21,10 @@ from boltz_operator.builders.common import (
     run_volumes,
     worker_job,
 )
+from boltz_operator.builders.msa_store import MsaStorePlacement
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.config import OperatorConfig
-from boltz_operator.render import InputFileRef, predict_options
+from boltz_operator.render import DEFAULT_DOWNLOADS_DIR, InputFileRef, predict_options
 
 KIND = PREDICTION_RESOURCE.kind
 COMPONENT = "predict"
@@ -38,24 +43,66 @@ def input_file_name(name: str) -> str:
     return f"{name}.yaml"
 
 
+def with_stored_msas(
+    doc: dict, request: contract.MsaRequest | None, store: MsaStorePlacement | None
+) -> tuple[dict, list[contract.S3Download]]:
+    """`doc` (a rendered input) with the MSA store's files as the MSAs of the requested entities (each entity's
+    first chain names it), and the downloads that bring S3 files to the paths it names. Unchanged without a request.
+    Raises ValueError when a requested chain is not a protein entity of `doc` without an MSA."""
+    if request is None:
+        return doc, []
+    if store is None:
+        raise ValueError("an MSA request needs an MSA store")
+    doc = copy.deepcopy(doc)
+    entities = {}
+    for item in doc["sequences"]:
+        body = item.get("protein")
+        if body is not None and body.get("msa") in (None, ""):
+            ids = body["id"]
+            entities[ids if isinstance(ids, str) else ids[0]] = body
+    downloads = []
+    for index, chain in enumerate(request.chains):
+        if chain not in entities:
+            raise ValueError(f"chain {chain} of the MSA request is not a protein without an MSA in the input")
+        path, download = store.file_path(request.key, index, DEFAULT_DOWNLOADS_DIR, chain)
+        entities[chain]["msa"] = path
+        if download is not None:
+            downloads.append(download)
+    return doc, downloads
+
+
 def build_run(
-    ref: OwnerRef, spec: BoltzPredictionSpec, files: list[InputFileRef], results: ResultsPlacement
+    ref: OwnerRef,
+    spec: BoltzPredictionSpec,
+    files: list[InputFileRef],
+    results: ResultsPlacement,
+    msa_downloads: list[contract.S3Download] = (),  # type: ignore[assignment]
 ) -> contract.PredictRun:
+    """The GPU run: every MSA is a file by now (given, or prepared into the MSA store), so no MSA server."""
     return contract.PredictRun(
         record_id=ref.name,
         input_file=input_file_name(ref.name),
-        options=predict_options(spec),
-        downloads=[f.s3_download(results.s3_endpoint, results.s3_region) for f in files if f.source == "s3"],
+        options=predict_options(spec).model_copy(update={"use_msa_server": False}),
+        downloads=[
+            *(f.s3_download(results.s3_endpoint, results.s3_region) for f in files if f.source == "s3"),
+            *msa_downloads,
+        ],
         results=results.target,
         affinity_binder=spec.affinity.binder if spec.affinity else None,
     )
 
 
-def build_configmap(ref: OwnerRef, boltz_input: dict, run: contract.PredictRun) -> client.V1ConfigMap:
-    """Owned by the prediction (not the Job) so it can be created first: a pod never waits on a missing volume
-    and a restarted operator re-creates neither."""
+def build_configmap(
+    ref: OwnerRef,
+    boltz_input: dict,
+    run: contract.PredictRun | contract.PrepareRun,
+    name: str | None = None,
+    component: str = COMPONENT,
+) -> client.V1ConfigMap:
+    """run.json and the input YAML (named `name`, default the GPU run's). Owned by the prediction (not the Job) so
+    it can be created first: a pod never waits on a missing volume and a restarted operator re-creates neither."""
     return client.V1ConfigMap(
-        metadata=ref.child_meta(configmap_name(ref.name), COMPONENT),
+        metadata=ref.child_meta(name or configmap_name(ref.name), component),
         data={
             contract.RUN_FILE: run.model_dump_json(indent=2, exclude_defaults=False),
             run.input_file: yaml.safe_dump(boltz_input, sort_keys=False),
@@ -72,15 +119,22 @@ def build_job(
     results: ResultsPlacement,
     cache_claim: str,
     config: OperatorConfig,
+    store: MsaStorePlacement | None = None,
 ) -> client.V1Job:
+    """The GPU Job. `store`: the MSA store the run's prepared MSAs are read from (read-only), if any."""
     placement = gpu_placement(spec.resources, spec.resources.tolerations or [], spec.queue_name, config)
+    store_env = store.env if store else []
     pod = WorkerPod.placed(
         placement,
         image=config.worker_image,
         command=["boltz-worker", "predict"],
-        env=_env(spec, results),
-        mounts=run_mounts(results.mounts),
-        volumes=run_volumes(_config_volume(ref, run, files), cache_claim, results.volumes),
+        env=[*_env(results), *store_env],
+        mounts=run_mounts([*results.mounts, *(store.mounts(read_only=True) if store else [])]),
+        volumes=run_volumes(
+            config_volume(configmap_name(ref.name), run.input_file, files),
+            cache_claim,
+            [*results.volumes, *(store.volumes if store else [])],
+        ),
         image_pull_policy=config.image_pull_policy,
         service_account=config.worker_service_account,
         pod_metadata=spec.pod_metadata,
@@ -99,12 +153,17 @@ def build_job(
     )
 
 
-def _env(spec: BoltzPredictionSpec, results: ResultsPlacement) -> list[client.V1EnvVar]:
-    env = [
+def _env(results: ResultsPlacement) -> list[client.V1EnvVar]:
+    return [
         client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
         client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),  # weights come from the cache, never the network
         *results.env,
     ]
+
+
+def msa_server_env(spec: BoltzPredictionSpec) -> list[client.V1EnvVar]:
+    """The MSA server's credentials, from the spec's Secret by reference (only the prepare pod calls the server)."""
+    env: list[client.V1EnvVar] = []
     server = spec.msa_server
     if server and server.credentials_secret_ref:
         secret = server.credentials_secret_ref.name
@@ -125,16 +184,16 @@ def _env(spec: BoltzPredictionSpec, results: ResultsPlacement) -> list[client.V1
     return env
 
 
-def _config_volume(ref: OwnerRef, run: contract.PredictRun, files: list[InputFileRef]) -> client.V1Volume:
-    """One projected volume at CONFIG_DIR: run.json and the Boltz YAML from the run ConfigMap, and the user's
-    ConfigMap/Secret keys (MSAs, templates) under inputs/, read in place, never copied."""
+def config_volume(configmap: str, input_file: str, files: list[InputFileRef]) -> client.V1Volume:
+    """One projected volume at CONFIG_DIR: run.json and the Boltz YAML from the run ConfigMap `configmap`, and the
+    user's ConfigMap/Secret keys (MSAs, templates) under inputs/, read in place, never copied."""
     sources = [
         client.V1VolumeProjection(
             config_map=client.V1ConfigMapProjection(
-                name=configmap_name(ref.name),
+                name=configmap,
                 items=[
                     client.V1KeyToPath(key=contract.RUN_FILE, path=contract.RUN_FILE),
-                    client.V1KeyToPath(key=run.input_file, path=run.input_file),
+                    client.V1KeyToPath(key=input_file, path=input_file),
                 ],
             )
         )

@@ -354,7 +354,14 @@ def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> 
                 ),
             },
         )
-    reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
+    reason, message = describe_failure(
+        facts,
+        worker.exit_code if worker else None,
+        summary,
+        spec.timeout_seconds,
+        worker.reason if worker else None,
+        spec.resources.memory or ctx.config.default_memory,
+    )
     message = f"filter Job failed: {message}"
     outcome.events.append(("Warning", reason, message))
     return failed_status(updated(status, update), CampaignPhase.FAILED, reason, message, generation, now)
@@ -372,7 +379,12 @@ def _design_failure(ctx: CampaignPass, facts, succeeded: int, failed: int, neede
         return "TooManyShardsFailed", message
     worker = kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
     reason, message = describe_failure(
-        facts, worker.exit_code if worker else None, worker.summary if worker else None, spec.timeout_seconds
+        facts,
+        worker.exit_code if worker else None,
+        worker.summary if worker else None,
+        spec.timeout_seconds,
+        worker.reason if worker else None,
+        spec.resources.memory or ctx.config.default_memory,
     )
     return reason, f"design Job failed: {message}"
 

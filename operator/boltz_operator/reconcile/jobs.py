@@ -67,12 +67,28 @@ def worker_error_class(exit_code: int | None, summary: contract.RunSummary | Non
     return contract.ERROR_CLASS_OF_EXIT_CODE.get(exit_code, contract.ErrorClass.INTERNAL).value
 
 
+OOM_KILLED = "OOMKilled"  # the kubelet's reason for a container its memory limit killed
+
+
 def describe_failure(
-    facts: JobFacts, exit_code: int | None, summary: contract.RunSummary | None, timeout_seconds: int | None
+    facts: JobFacts,
+    exit_code: int | None,
+    summary: contract.RunSummary | None,
+    timeout_seconds: int | None,
+    container_reason: str | None = None,
+    memory_limit: str | None = None,
+    memory_setting: str = "spec.resources.memory",
 ) -> tuple[str, str]:
-    """(reason, message) for a failed Job: the worker's own words first, then what the Job controller says."""
+    """(reason, message) for a failed Job: the worker's own words first, then what the kubelet says (a container
+    its memory limit killed: `container_reason` OOMKilled, `memory_limit` its limit), then the Job controller."""
     if facts.failure_reason == "DeadlineExceeded":
         return "Timeout", f"timed out after {timeout_seconds}s (spec.timeoutSeconds); the run was stopped"
+    if container_reason == OOM_KILLED and (summary is None or summary.error_class is None):
+        limit = f" of {memory_limit}" if memory_limit else ""
+        return contract.ErrorClass.MEMORY_LIMIT_EXCEEDED.value, (
+            f"the worker was killed by its memory limit{limit} (OOMKilled, exit code {exit_code}); the same input "
+            f"needs the same memory again, so it was not retried: raise {memory_setting}"
+        )
     if summary is not None and summary.error_class is not None:
         reason = worker_error_class(exit_code, summary)
         message = summary.message or reason

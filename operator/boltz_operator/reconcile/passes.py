@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from boltz_operator.builders.common import WORKER_CONTAINER
 from boltz_operator.metrics import Metrics
 from boltz_operator.reconcile.jobs import JobState, job_facts, worker_error_class
-from boltz_operator.reconcile.registry import PassInput, Registration
+from boltz_operator.reconcile.msa_gate import MsaGateView
+from boltz_operator.reconcile.registry import BY_KIND, PassInput, Registration
 from boltz_operator.reconcile.status import Outcome
 
 log = logging.getLogger(__name__)
@@ -26,10 +27,18 @@ def _job_named(jobs: Iterable[dict], name: str) -> dict | None:
     return next((job for job in jobs if job["metadata"]["name"] == name), None)
 
 
-def run_pass(registration: Registration, body: dict, model_caches: Mapping, jobs_by_owner: Mapping, memo) -> Outcome:
+def run_pass(
+    registration: Registration,
+    body: dict,
+    model_caches: Mapping,
+    jobs_by_owner: Mapping,
+    memo,
+    msa_fetches: Mapping | None = None,
+) -> Outcome:
     """One pass over one object: observe (cache, Jobs, own writes), reconcile, report, remember.
 
-    model_caches: the index (namespace, name) -> cache bodies; jobs_by_owner: (namespace, kind, owner name) -> Jobs.
+    model_caches: the index (namespace, name) -> cache bodies; jobs_by_owner: (namespace, kind, owner name) -> Jobs;
+    msa_fetches: the index of prepare Jobs that may call the MSA server (key -> owners; msa_gate.ALL -> all).
     Raises whatever the reconciler raises (kopf logs it and retries the event; counted in reconcile_errors).
     """
     kind, meta = registration.kind.kind, body["metadata"]
@@ -45,11 +54,21 @@ def run_pass(registration: Registration, body: dict, model_caches: Mapping, jobs
         owned = jobs_by_owner.get((namespace, kind, name), [])
         jobs = {step: _job_named(owned, registration.job_name(meta, step)) for step in registration.steps}
         in_flight = book.steps_in_flight(kind, meta, jobs)
-        outcome = registration.reconcile(PassInput(body, cache, jobs, in_flight, memo.kube, memo.config))
+        msa = MsaGateView(memo.msa_gate, msa_fetches) if msa_fetches is not None else None
+        outcome = registration.reconcile(PassInput(body, cache, jobs, in_flight, memo.kube, memo.config, msa))
         book.remember_created(kind, meta, outcome)
         _report(kind, body, outcome, memo)
         book.remember_write(kind, body, outcome)
     return outcome
+
+
+def wake_msa_waiters(predictions: Mapping, model_caches: Mapping, jobs_by_owner: Mapping, msa_fetches: Mapping, memo):
+    """Run a pass for each prediction the MSA gate told to wait, now that a prepare it may have waited on finished
+    (or its holder was deleted). A prediction gone from the index (finished, deleted) has nothing to do."""
+    for namespace, name in memo.msa_gate.take_wakeups():
+        store = predictions.get((namespace, name))
+        if store:
+            run_pass(BY_KIND["BoltzPrediction"], next(iter(store)), model_caches, jobs_by_owner, memo, msa_fetches)
 
 
 def waits_on_cache(registration: Registration, body: Mapping) -> bool:
@@ -63,8 +82,9 @@ def waiting_on_cache(registration: Registration, bodies: Iterable[dict]) -> list
 
 
 def forget(registration: Registration, body: dict, memo) -> None:
-    """The object was deleted: drop its metrics series and bookkeeping."""
+    """The object was deleted: drop its metrics series, bookkeeping and MSA reservations."""
     meta = body["metadata"]
+    memo.msa_gate.forget((meta["namespace"], meta["name"]))
     memo.metrics.phases.forget(registration.kind.kind, meta["namespace"], meta["name"])
     memo.book.forget(registration.kind.kind, meta)
 

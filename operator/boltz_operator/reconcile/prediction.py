@@ -1,4 +1,6 @@
-"""BoltzPrediction: from (the resource, its model cache, its Job, the worker's summary) to children and status.
+"""BoltzPrediction: from (the resource, its model cache, its prepare and GPU Jobs, the workers' summaries) to children
+and status. The GPU Job is created only after the CPU prepare Job succeeded: input that boltz refuses never gets a
+GPU, and no GPU waits on an MSA server.
 
 Level-based: every pass recomputes the status from what it observes and writes it only when it changed. The
 Job and ConfigMap have deterministic names, so a pass that repeats a create after a crash finds them there.
@@ -12,6 +14,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from boltz_contract.msa import msa_request_of
 from boltz_operator.api import (
     PREDICTION_RESOURCE,
     BoltzPrediction,
@@ -20,16 +23,19 @@ from boltz_operator.api import (
     PredictionPhase,
 )
 from boltz_operator.api.modelcache import Bundle
+from boltz_operator.api.prediction import ChainMsaStatus, MsaSourceName, PredictionResults
 from boltz_operator.api.prediction import PredictionConditionType as Cond
-from boltz_operator.api.prediction import PredictionResults
 from boltz_operator.builders import prediction as builders
+from boltz_operator.builders import prepare
 from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
+from boltz_operator.builders.msa_store import place_msa_store
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
+from boltz_operator.reconcile.msa_gate import Admission, MsaGateView, Wait
 from boltz_operator.reconcile.status import (
     Outcome,
     PassContext,
@@ -48,6 +54,7 @@ _PHASE_OF_STATE = {
     JobState.RUNNING: PredictionPhase.RUNNING,
 }
 TERMINAL = (PredictionPhase.SUCCEEDED, PredictionPhase.FAILED)
+PredictionPass = PassContext[BoltzPredictionSpec, BoltzPredictionStatus]
 
 
 def reconcile_prediction(
@@ -57,9 +64,15 @@ def reconcile_prediction(
     kube: KubeApi,
     config: OperatorConfig,
     now: datetime | None = None,
-    job_in_flight: bool = False,
+    *,
+    prepare_job: dict | None = None,
+    msa: MsaGateView | None = None,
+    in_flight: frozenset[str] = frozenset(),
 ) -> Outcome:
-    """job_in_flight: this process created the Job and the watch has not delivered it yet (nothing to do)."""
+    """One pass: check the spec, wait for the model cache, prepare on CPU (waiting for the MSA gate when the input
+    needs the MSA server), then the GPU Job (`job`), then its outcome. `in_flight`: the steps (prepare, predict) whose Job
+    this process created and the watch has not delivered yet (nothing to do for them). `msa`: the MSA gate (None:
+    every prepare may fetch at once, as in unit tests of other steps)."""
     now = now or datetime.now(UTC).replace(microsecond=0)
     meta = body["metadata"]
     ref = OwnerRef.of(builders.KIND, meta)
@@ -85,86 +98,180 @@ def reconcile_prediction(
         # leaves the result as it is, even after the Job is garbage-collected.
         return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
 
-    spec = prediction.spec
-    if job is None and job_in_flight:
+    ctx = PassContext(
+        ref=ref, spec=prediction.spec, status=status, generation=generation, now=now, kube=kube, config=config,
+        outcome=outcome,
+    )  # fmt: skip
+    if job is not None:
+        return write_status(kube, PLURAL, body, _from_job(ctx, job), outcome)
+    if builders.COMPONENT in in_flight or (prepare_job is None and prepare.COMPONENT in in_flight):
         outcome.phase, outcome.status = status.phase, status
         return outcome  # creating it again would only earn a 409
-    if job is None:
-        doc, files = render_boltz_input(spec)
-        errors = validate_prediction(spec, doc)
-        if errors:
-            outcome.events.append(("Warning", "InvalidInput", errors[0]))
-            return write_status(
-                kube,
-                PLURAL,
-                body,
-                failed_status(
-                    prediction.status, PredictionPhase.FAILED, "InvalidInput", "; ".join(errors), generation, now
-                ),
-                outcome,
-            )
-        try:
-            results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
-        except NoResultsStore as err:
-            outcome.events.append(("Warning", "NoResultsStore", str(err)))
-            return write_status(
-                kube,
-                PLURAL,
-                body,
-                failed_status(prediction.status, PredictionPhase.FAILED, "NoResultsStore", str(err), generation, now),
-                outcome,
-            )
+    return write_status(kube, PLURAL, body, _before_gpu(ctx, cache_body, prepare_job, msa), outcome)
 
-        waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZ2)
-        if waiting:
-            reason, message = waiting
-            new = updated(
-                status,
-                {
-                    "phase": PredictionPhase.WAITING_FOR_MODEL_CACHE,
-                    "message": message,
-                    "observed_generation": generation,
-                    "conditions": cache_condition(status.conditions, spec.model_cache, waiting, generation, now),
-                },
-            )
-            if status.phase != PredictionPhase.WAITING_FOR_MODEL_CACHE:
-                outcome.events.append(("Normal", reason, message))
-            return write_status(kube, PLURAL, body, new, outcome)
 
-        run = builders.build_run(ref, spec, files, results)
-        claim = ready_claim(cache_body)
-        kube.create(builders.build_configmap(ref, doc, run))
-        outcome.created_job = kube.create(builders.build_job(ref, spec, run, files, results, claim, config))
-        outcome.created_step = builders.COMPONENT
-        conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
-        conditions = set_condition(
-            conditions,
-            Cond.JOB_CREATED.value,
-            True,
-            "Created",
-            f"Job {builders.job_name(ref.name)} created",
-            generation,
-            now,
-        )
-        new = updated(
+def _fail(ctx: PredictionPass, reason: str, message: str, condition: Cond | None = None) -> BoltzPredictionStatus:
+    ctx.outcome.events.append(("Warning", reason, message))
+    status = failed_status(ctx.status, PredictionPhase.FAILED, reason, message, ctx.generation, ctx.now)
+    if condition is not None:
+        status = updated(
             status,
             {
-                "phase": PredictionPhase.PENDING,
-                "job_name": builders.job_name(ref.name),
-                "message": "waiting for a GPU",
-                "observed_generation": generation,
-                "conditions": conditions,
+                "conditions": set_condition(
+                    status.conditions, condition.value, False, reason, message, ctx.generation, ctx.now
+                )
             },
         )
-        return write_status(kube, PLURAL, body, new, outcome)
+    return status
 
-    ctx = PassContext(
-        ref=ref, spec=spec, status=status, generation=generation, now=now, kube=kube, config=config, outcome=outcome
+
+def _before_gpu(
+    ctx: PredictionPass, cache_body: dict | None, prepare_job: dict | None, msa: MsaGateView | None
+) -> BoltzPredictionStatus:
+    """Everything before the GPU Job: spec checks, the cache gate, the MSA gate, the prepare Job and its outcome."""
+    spec, status, ref, config, generation, now = ctx.spec, ctx.status, ctx.ref, ctx.config, ctx.generation, ctx.now
+    doc, files = render_boltz_input(spec)
+    errors = validate_prediction(spec, doc)
+    if errors:
+        return _fail(ctx, "InvalidInput", "; ".join(errors))
+    server = spec.msa_server
+    request = msa_request_of(doc, server.url if server else None, server.pairing_strategy.value if server else "greedy")
+    try:
+        results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
+        store = (
+            place_msa_store(
+                server.store if server else None,
+                config.default_msa_store,
+                spec.results,
+                config.default_results,
+                ref.namespace,
+            )
+            if request
+            else None
+        )
+    except NoResultsStore as err:
+        return _fail(ctx, "NoResultsStore", str(err))
+
+    waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZ2)
+    if waiting:
+        reason, message = waiting
+        if status.phase != PredictionPhase.WAITING_FOR_MODEL_CACHE:
+            ctx.outcome.events.append(("Normal", reason, message))
+        return updated(
+            status,
+            {
+                "phase": PredictionPhase.WAITING_FOR_MODEL_CACHE,
+                "message": message,
+                "observed_generation": generation,
+                "conditions": cache_condition(status.conditions, spec.model_cache, waiting, generation, now),
+            },
+        )
+    claim = ready_claim(cache_body)
+    conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
+    owner = (ref.namespace, ref.name)
+
+    if prepare_job is None:
+        admission = msa.admit(owner, request.key) if msa and request else Admission(fetch=request is not None)
+        if isinstance(admission, Wait):
+            if status.phase != PredictionPhase.PREPARING or status.message != admission.message:
+                ctx.outcome.events.append(("Normal", admission.reason, admission.message))
+            return _preparing(ctx, conditions, admission.reason, admission.message)
+        prepare_run = prepare.build_run(ref, spec, files, results, request, store)
+        ctx.kube.create(prepare.build_prepare_configmap(ref, doc, prepare_run))
+        ctx.outcome.created_job = ctx.kube.create(
+            prepare.build_job(ref, spec, prepare_run, files, results, store, claim, config, fetch=admission.fetch)
+        )
+        ctx.outcome.created_step = prepare.COMPONENT
+        what = "checking the input with boltz" + (" and looking up its MSAs" if request else "")
+        return _preparing(ctx, conditions, "Preparing", f"{what} (Job {prepare.job_name(ref.name)}, no GPU)")
+
+    facts = job_facts(prepare_job)
+    if facts.state in (JobState.QUEUED, JobState.PENDING, JobState.RUNNING):
+        if status.phase == PredictionPhase.PREPARING and _prepared_reason(status) == "Preparing":
+            return status
+        return _preparing(ctx, conditions, "Preparing", f"preparing on CPU (Job {facts.name}, no GPU)")
+    worker = ctx.kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
+    summary = worker.summary if worker else None
+    if msa and request:
+        stored = facts.state == JobState.SUCCEEDED
+        msa.release(owner, request.key, stored)
+    if facts.state == JobState.FAILED:
+        reason, message = describe_failure(
+            facts,
+            worker.exit_code if worker else None,
+            summary,
+            config.prepare_timeout_seconds,
+            worker.reason if worker else None,
+            config.prepare_memory,
+            "the chart value prepare.memory",
+        )
+        ctx.status = updated(status, {"conditions": conditions})
+        return _fail(ctx, reason, f"prepare: {message} (no GPU was used)", Cond.PREPARED)
+
+    # Prepared: the GPU run reads every MSA from a file (given, or the store's).
+    doc, msa_downloads = builders.with_stored_msas(doc, request, store)
+    run = builders.build_run(ref, spec, files, results, msa_downloads)
+    ctx.kube.create(builders.build_configmap(ref, doc, run))
+    ctx.outcome.created_job = ctx.kube.create(
+        builders.build_job(ref, spec, run, files, results, claim, config, store=store)
     )
-    return write_status(kube, PLURAL, body, _from_job(ctx, job), outcome)
+    ctx.outcome.created_step = builders.COMPONENT
+    sources = summary.msas if summary else []
+    conditions = set_condition(
+        conditions, Cond.PREPARED.value, True, "Prepared", _prepared_message(sources), generation, now
+    )
+    conditions = set_condition(
+        conditions,
+        Cond.JOB_CREATED.value,
+        True,
+        "Created",
+        f"Job {builders.job_name(ref.name)} created",
+        generation,
+        now,
+    )
+    return updated(
+        status,
+        {
+            "phase": PredictionPhase.PENDING,
+            "job_name": builders.job_name(ref.name),
+            "message": "waiting for a GPU",
+            "observed_generation": generation,
+            "conditions": conditions,
+            "msa": [ChainMsaStatus(chain=m.chain, source=MsaSourceName(m.source)) for m in sources] or None,
+        },
+    )
 
 
-def _from_job(ctx: PassContext[BoltzPredictionSpec, BoltzPredictionStatus], job: dict) -> BoltzPredictionStatus:
+def _preparing(ctx: PredictionPass, conditions: list, reason: str, message: str) -> BoltzPredictionStatus:
+    return updated(
+        ctx.status,
+        {
+            "phase": PredictionPhase.PREPARING,
+            "message": message,
+            "observed_generation": ctx.generation,
+            "conditions": set_condition(
+                conditions, Cond.PREPARED.value, False, reason, message, ctx.generation, ctx.now
+            ),
+        },
+    )
+
+
+def _prepared_reason(status: BoltzPredictionStatus) -> str | None:
+    return next((c.reason for c in status.conditions if c.type == Cond.PREPARED.value), None)
+
+
+def _prepared_message(sources: list) -> str:
+    if not sources:
+        return "input checked by boltz"
+    by_source: dict[str, list[str]] = {}
+    for m in sources:
+        by_source.setdefault(m.source, []).append(m.chain)
+    return "input checked by boltz; MSAs: " + ", ".join(
+        f"{source} ({', '.join(chains)})" for source, chains in sorted(by_source.items())
+    )
+
+
+def _from_job(ctx: PredictionPass, job: dict) -> BoltzPredictionStatus:
     status, spec, ref, kube, generation, now = ctx.status, ctx.spec, ctx.ref, ctx.kube, ctx.generation, ctx.now
     outcome = ctx.outcome
     facts = job_facts(job)
@@ -225,7 +332,14 @@ def _from_job(ctx: PassContext[BoltzPredictionSpec, BoltzPredictionStatus], job:
             },
         )
 
-    reason, message = describe_failure(facts, worker.exit_code if worker else None, summary, spec.timeout_seconds)
+    reason, message = describe_failure(
+        facts,
+        worker.exit_code if worker else None,
+        summary,
+        spec.timeout_seconds,
+        worker.reason if worker else None,
+        ctx.config.default_memory if spec.resources.memory is None else spec.resources.memory,
+    )
     outcome.events.append(("Warning", reason, message))
     conditions = set_condition(update["conditions"], Cond.FAILED.value, True, reason, message, generation, now)
     return updated(status, {**update, "phase": PredictionPhase.FAILED, "message": message, "conditions": conditions})

@@ -22,11 +22,13 @@ from boltz_operator.api import (
 from boltz_operator.builders import campaign as campaign_builders
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as prediction_builders
+from boltz_operator.builders import prepare as prepare_builders
 from boltz_operator.builders.common import OwnerRef
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
+from boltz_operator.reconcile.msa_gate import MsaGateView
 from boltz_operator.reconcile.prediction import reconcile_prediction
 from boltz_operator.reconcile.status import Outcome
 
@@ -43,6 +45,7 @@ class PassInput:
     in_flight: frozenset[str]
     kube: KubeApi
     config: OperatorConfig
+    msa: MsaGateView | None = None  # the MSA gate, for kinds that fetch MSAs (predictions)
 
 
 @dataclass(frozen=True)
@@ -60,17 +63,24 @@ class Registration:
         return bool(self.waits_on_cache_in)
 
 
+_PREDICTION_JOB_NAMES = {
+    prepare_builders.COMPONENT: prepare_builders.job_name,
+    prediction_builders.COMPONENT: prediction_builders.job_name,
+}
+
 PREDICTION = Registration(
     kind=PREDICTION_RESOURCE,
-    steps=(prediction_builders.COMPONENT,),
-    job_name=lambda meta, _step: prediction_builders.job_name(meta["name"]),
+    steps=(prepare_builders.COMPONENT, prediction_builders.COMPONENT),
+    job_name=lambda meta, step: _PREDICTION_JOB_NAMES[step](meta["name"]),
     reconcile=lambda p: reconcile_prediction(
         p.body,
         p.cache,
         p.jobs[prediction_builders.COMPONENT],
         p.kube,
         p.config,
-        job_in_flight=prediction_builders.COMPONENT in p.in_flight,
+        prepare_job=p.jobs[prepare_builders.COMPONENT],
+        msa=p.msa,
+        in_flight=p.in_flight,
     ),
     waits_on_cache_in=(None, PredictionPhase.WAITING_FOR_MODEL_CACHE.value),
 )

@@ -44,13 +44,13 @@ def test_without_a_ready_cache_the_prediction_waits_and_creates_nothing():
         assert outcome.events and outcome.events[0][1] == reason
 
 
-def test_with_a_ready_cache_it_creates_the_configmap_then_the_job_and_is_pending():
+def test_with_a_ready_cache_it_creates_the_prepare_configmap_then_the_prepare_job_and_is_preparing():
     kube = FakeKube()
     outcome = reconcile_prediction(prediction_body(), cache_body("Ready"), None, kube, CONFIG, NOW)
-    assert [type(o).__name__ for o in kube.created] == ["V1ConfigMap", "V1Job"]
-    assert outcome.created_job
-    assert kube.status_patches[-1]["phase"] == "Pending"
-    assert kube.status_patches[-1]["jobName"] == "egfr-predict"
+    assert [o.metadata.name for o in kube.created] == ["egfr-prepare-run", "egfr-prepare"]
+    assert outcome.created_job and outcome.created_step == "prepare"
+    assert kube.status_patches[-1]["phase"] == "Preparing"
+    assert "jobName" not in kube.status_patches[-1]
 
 
 def test_a_pass_that_changes_nothing_writes_nothing():
@@ -199,6 +199,6 @@ def test_a_job_this_process_just_created_is_not_created_again_before_the_watch_s
     kube = FakeKube()
     pending = {"phase": "Pending", "jobName": "egfr-predict", "conditions": []}
     reconcile_prediction(
-        prediction_body(status=pending), cache_body("Ready"), None, kube, CONFIG, NOW, job_in_flight=True
+        prediction_body(status=pending), cache_body("Ready"), None, kube, CONFIG, NOW, in_flight=frozenset({"predict"})
     )
     assert kube.created == [] and kube.status_patches == []

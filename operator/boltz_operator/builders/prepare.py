@@ -1,0 +1,115 @@
+"""The CPU child of a BoltzPrediction that runs before any GPU: `boltz-worker prepare` (boltz's own input checks
+with the cache's molecules, the given MSA files checked, the MSAs the input needs looked up in the MSA store and
+fetched from the MSA server only on a miss). No GPU request: its own small resources and CPU placement (chart
+values `prepare.*`)."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+import boltz_contract as contract
+from boltz_operator.api.prediction import BoltzPredictionSpec
+from boltz_operator.builders.common import OwnerRef, WorkerPod, run_mounts, run_volumes, worker_job
+from boltz_operator.builders.msa_store import MsaStorePlacement
+from boltz_operator.builders.prediction import (
+    KIND,
+    build_configmap,
+    config_volume,
+    input_file_name,
+    msa_server_env,
+)
+from boltz_operator.builders.results import ResultsPlacement
+from boltz_operator.config import OperatorConfig
+from boltz_operator.render import InputFileRef, predict_options
+
+__all__ = ["KIND", "COMPONENT", "ANNOTATION_MSA_KEY", "job_name", "build_run", "build_prepare_configmap", "build_job"]
+
+COMPONENT = "prepare"
+# On a prepare Job that may call the MSA server: the key it fetches (the operator's index of MSAs in flight).
+ANNOTATION_MSA_KEY = "boltz-operator.io/msa-key"
+
+
+def job_name(name: str) -> str:
+    return f"{name}-prepare"
+
+
+def configmap_name(name: str) -> str:
+    return f"{name}-prepare-run"
+
+
+def build_run(
+    ref: OwnerRef,
+    spec: BoltzPredictionSpec,
+    files: list[InputFileRef],
+    results: ResultsPlacement,
+    request: contract.MsaRequest | None,
+    store: MsaStorePlacement | None,
+) -> contract.PrepareRun:
+    """S3 inputs (MSAs, templates) are fetched with the results store's endpoint and credentials, as the GPU run
+    does; the MSA store only when there is something to compute."""
+    return contract.PrepareRun(
+        record_id=ref.name,
+        input_file=input_file_name(ref.name),
+        options=predict_options(spec),
+        downloads=[f.s3_download(results.s3_endpoint, results.s3_region) for f in files if f.source == "s3"],
+        msa_request=request,
+        msa_store=store.target if store and request else None,
+    )
+
+
+def build_prepare_configmap(ref: OwnerRef, boltz_input: dict, run: contract.PrepareRun) -> client.V1ConfigMap:
+    return build_configmap(ref, boltz_input, run, name=configmap_name(ref.name), component=COMPONENT)
+
+
+def build_job(
+    ref: OwnerRef,
+    spec: BoltzPredictionSpec,
+    run: contract.PrepareRun,
+    files: list[InputFileRef],
+    results: ResultsPlacement,
+    store: MsaStorePlacement | None,
+    cache_claim: str,
+    config: OperatorConfig,
+    fetch: bool = True,
+) -> client.V1Job:
+    """The prepare Job: CPU only, the model cache read-only (boltz parses CCD ligands from its molecules), the MSA
+    store read-write (a PVC) or its credentials (S3), the MSA server's credentials. Retried like the GPU run
+    (network and store errors); bad input fails it at once (exit code 10). `fetch`: it may call the MSA server
+    (the MSA gate admitted it), so the Job carries its key for the gate's index; False: the key is known stored."""
+    fetching = store if run.msa_request else None
+    pod = WorkerPod(
+        image=config.worker_image,
+        command=["boltz-worker", "prepare"],
+        env=[
+            client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
+            client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),
+            *results.env,
+            *(fetching.env if fetching else []),
+            *msa_server_env(spec),
+        ],
+        resources={"cpu": config.prepare_cpu, "memory": config.prepare_memory},
+        mounts=run_mounts([*results.mounts, *(fetching.mounts(read_only=False) if fetching else [])]),
+        volumes=run_volumes(
+            config_volume(configmap_name(ref.name), run.input_file, files),
+            cache_claim,
+            [*results.volumes, *(fetching.volumes if fetching else [])],
+        ),
+        image_pull_policy=config.image_pull_policy,
+        service_account=config.worker_service_account,
+        pod_metadata=spec.pod_metadata,
+        node_selector=config.prepare_node_selector,
+        tolerations=[
+            client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in config.prepare_tolerations
+        ],
+        runtime_class_name=None,  # a CPU pod: the GPU runtime class is for GPU nodes
+    )
+    return worker_job(
+        ref,
+        job_name(ref.name),
+        COMPONENT,
+        pod,
+        backoff_limit=spec.retries,
+        active_deadline_seconds=config.prepare_timeout_seconds,
+        ttl_seconds=config.job_ttl_seconds,
+        annotations={ANNOTATION_MSA_KEY: run.msa_request.key} if run.msa_request and fetch else None,
+    )
