@@ -54,10 +54,11 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
 {{/* The operator's default results store, as BOLTZ_OPERATOR_DEFAULT_RESULTS (JSON); empty when none is set. */}}
-{{- define "boltz-operator.defaultResults" -}}
-{{- $s3 := .Values.defaultResults.s3 -}}{{- $pvc := .Values.defaultResults.pvc -}}
+{{/* A store's values (list NAME VALUES: defaultResults, msaServer.store) as the operator's JSON, or nothing. */}}
+{{- define "boltz-operator.store" -}}
+{{- $name := index . 0 -}}{{- $s3 := (index . 1).s3 -}}{{- $pvc := (index . 1).pvc -}}
 {{- if and $s3.uri $pvc.claimName -}}
-{{- fail "defaultResults: set s3.uri or pvc.claimName, not both" -}}
+{{- fail (printf "%s: set s3.uri or pvc.claimName, not both" $name) -}}
 {{- end -}}
 {{- $store := dict -}}
 {{- if $s3.uri -}}
