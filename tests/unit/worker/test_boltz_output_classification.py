@@ -27,10 +27,12 @@ def write_outputs(out_dir: Path, models: int = 1, affinity: bool = False, suffix
     return directory
 
 
-def outcome(tmp_path: Path, log: str, returncode: int = 0, models: int = 0, affinity_file=False, binder=None):
+def outcome(
+    tmp_path: Path, log: str, returncode: int = 0, models: int = 0, affinity_file=False, binder=None, memory=None
+):
     if models or affinity_file:
         write_outputs(tmp_path, models=models, affinity=affinity_file)
-    return classify(returncode, BoltzLog.of(log), find_outputs(tmp_path, RECORD), binder)
+    return classify(returncode, BoltzLog.of(log), find_outputs(tmp_path, RECORD), binder, memory)
 
 
 PREPROCESS_LOG = """Checking input data.
@@ -101,16 +103,44 @@ def test_featurizer_failure_is_invalid_input(tmp_path):
         ),
     ],
 )
-def test_out_of_memory(tmp_path, log, returncode):
+def test_out_of_memory_in_the_structure_step(tmp_path, log, returncode):
     error = outcome(tmp_path, log, returncode=returncode, binder="L")
     assert error.error_class == ErrorClass.GPU_OUT_OF_MEMORY
-    assert "try fewer diffusionSamples" in error.message and "larger GPU" in error.message
+    assert "in the structure step; try fewer options.diffusionSamples" in error.message
+    assert "options.maxParallelSamples" in error.message and "larger GPU" in error.message
+    assert "affinity" not in error.message
 
 
-def test_out_of_memory_in_the_affinity_stage_with_structures_written(tmp_path):
-    log = "Running affinity prediction for 1 input.\n| WARNING: ran out of memory, skipping batch\n"
+@pytest.mark.parametrize("marker", ["Predicting property: affinity", "Running affinity prediction for 1 input."])
+def test_out_of_memory_in_the_affinity_step_names_the_affinity_options(tmp_path, marker):
+    log = f"Number of failed examples: 0\n\n{marker}\n| WARNING: ran out of memory, skipping batch, 0\n"
     error = outcome(tmp_path, log, models=1, binder="L")
     assert error.error_class == ErrorClass.GPU_OUT_OF_MEMORY
+    assert "in the affinity step; try fewer options.affinity.diffusionSamples or options.affinity.samplingSteps" in (
+        error.message
+    )
+    assert "maxParallelSamples" not in error.message
+
+
+def test_the_affinity_step_is_recognised_after_a_long_log(tmp_path):
+    noise = "".join(f"progress line {i}\n" for i in range(TAIL_LINES * 2))
+    log = f"Predicting property: affinity\n{noise}| WARNING: ran out of memory, skipping batch\n{noise}"
+    error = outcome(tmp_path, log, models=1, binder="L")
+    assert "in the affinity step" in error.message
+
+
+def test_sigkill_is_the_memory_limit_naming_it_and_the_spec_field(tmp_path):
+    error = outcome(tmp_path, "Running structure prediction for 1 input.\n", returncode=-9, memory=64 * 2**30)
+    assert error.error_class == ErrorClass.MEMORY_LIMIT_EXCEEDED
+    assert error.exit_code == 18
+    assert "the container's memory limit (64.0 GiB)" in error.message
+    assert "raise spec.resources.memory" in error.message
+
+
+def test_sigkill_without_a_known_limit(tmp_path):
+    error = outcome(tmp_path, "", returncode=-9)
+    assert error.error_class == ErrorClass.MEMORY_LIMIT_EXCEEDED
+    assert "exceeding the node's memory" in error.message
 
 
 @pytest.mark.parametrize(
@@ -143,9 +173,10 @@ def test_nonzero_exit_without_a_known_cause_names_the_last_line(tmp_path):
     assert error.message == "boltz exited with code 1: KeyError: 'coords'"
 
 
-def test_killed_by_a_signal(tmp_path):
-    error = outcome(tmp_path, "Running structure prediction for 1 input.\n", returncode=-9)
-    assert error.message.startswith("boltz was killed by signal 9")
+def test_killed_by_another_signal(tmp_path):
+    error = outcome(tmp_path, "Running structure prediction for 1 input.\n", returncode=-6)
+    assert error.error_class == ErrorClass.INTERNAL
+    assert error.message.startswith("boltz was killed by signal 6")
 
 
 def test_no_structure_files_is_internal(tmp_path):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from boltz_contract import ErrorClass, WorkerError, shorten_middle
+from boltz_worker.fileutil import human_bytes
 
 TAIL_LINES = 200
 NOTABLE_LINES = 100
@@ -24,6 +25,10 @@ DATA_FAILURE = re.compile(
     r"(?P<record>\S+) with error (?P<error>.*?)\.? Skipping\."
 )
 OOM_MARKERS = ("ran out of memory", "CUDA out of memory", "OutOfMemoryError", "CUDA error: out of memory")
+# What boltz/main.py `predict` echoes between the structure step and the affinity step: an out-of-memory line after
+# one of these happened in the affinity step (its own model and options: samplingStepsAffinity, ...).
+AFFINITY_STEP_MARKERS = ("Predicting property: affinity", "Running affinity prediction for")
+SIGKILL = 9  # the cgroup's OOM killer (and only it, short of the kubelet's grace period) kills boltz with it
 DEVICE_BUG_MARKERS = ("device-side assert",)  # the model indexed out of bounds: a bug, not a bad GPU
 GPU_DEVICE_MARKERS = (
     "CUDA error",
@@ -56,6 +61,7 @@ _NOTABLE = re.compile(
             "Number of failed examples",
             "POOL BROKEN",  # boltzgen's analysis restarted its process pool: a worker died (design.py counts them)
             *OOM_MARKERS,
+            *AFFINITY_STEP_MARKERS,
             *DEVICE_BUG_MARKERS,
             *GPU_DEVICE_MARKERS,
         )
@@ -145,17 +151,25 @@ def _read_json(path: Path) -> dict:
 
 
 def classify(
-    returncode: int, boltz_log: BoltzLog, outputs: PredictionOutputs, affinity_binder: str | None
+    returncode: int,
+    boltz_log: BoltzLog,
+    outputs: PredictionOutputs,
+    affinity_binder: str | None,
+    memory_limit: int | None = None,
 ) -> WorkerError | None:
-    """The error a finished boltz run amounts to, or None when it produced everything that was asked for."""
+    """The error a finished boltz run amounts to, or None when it produced everything that was asked for.
+
+    `memory_limit`: the container's memory limit in bytes (boltz_command.container_memory_bytes), named in the
+    message when boltz was killed by SIGKILL (returncode -9): MEMORY_LIMIT_EXCEEDED, not retried."""
     affinity_missing = bool(affinity_binder) and outputs.affinity is None
     if returncode == 0 and outputs.structures and not affinity_missing:
         return None  # complete: warnings in the log (e.g. CUDA init noise on a CPU run) do not matter
+    if returncode == -SIGKILL:
+        return _memory_limit_kill(boltz_log, memory_limit)
     lines = boltz_log.lines()
-    for check in (_input_failure, _out_of_memory, _device_failure):
-        error = check(lines)
-        if error:
-            return error
+    error = _input_failure(lines) or _out_of_memory(boltz_log) or _device_failure(lines)
+    if error:
+        return error
     last = _clip(boltz_log.last_line())
     if returncode != 0:
         how = f"was killed by signal {-returncode}" if returncode < 0 else f"exited with code {returncode}"
@@ -181,11 +195,38 @@ def _input_failure(lines: list[str]) -> WorkerError | None:
     return None
 
 
-def _out_of_memory(lines: list[str]) -> WorkerError | None:
-    if any(marker in line for line in lines for marker in OOM_MARKERS):
+def _memory_limit_kill(boltz_log: BoltzLog, memory_limit: int | None) -> WorkerError:
+    limit = f"the container's memory limit ({human_bytes(memory_limit)})" if memory_limit else "the node's memory"
+    return WorkerError(
+        ErrorClass.MEMORY_LIMIT_EXCEEDED,
+        f"boltz was killed by SIGKILL, most likely for exceeding {limit} (host memory, not GPU memory): raise "
+        f"spec.resources.memory; its last line: {_clip(boltz_log.last_line())}",
+    )
+
+
+def _out_of_memory(boltz_log: BoltzLog) -> WorkerError | None:
+    """GPU out of memory, with the options of the step that ran out: the structure step (diffusionSamples,
+    maxParallelSamples) or the affinity step, which boltz runs after echoing AFFINITY_STEP_MARKERS."""
+    step = "structure"
+    out_of_memory_in = None
+    for line in boltz_log.notable:  # in log order (the tail may have lost the early lines)
+        if any(marker in line for marker in AFFINITY_STEP_MARKERS):
+            step = "affinity"
+        elif any(marker in line for marker in OOM_MARKERS):
+            out_of_memory_in = step
+    if out_of_memory_in is None and any(m in line for line in boltz_log.tail for m in OOM_MARKERS):
+        out_of_memory_in = step
+    if out_of_memory_in == "affinity":
         return WorkerError(
             ErrorClass.GPU_OUT_OF_MEMORY,
-            "boltz ran out of GPU memory; try fewer diffusionSamples (or a smaller maxParallelSamples) or a larger GPU",
+            "boltz ran out of GPU memory in the affinity step; try fewer options.affinity.diffusionSamples or "
+            "options.affinity.samplingSteps, or a larger GPU",
+        )
+    if out_of_memory_in == "structure":
+        return WorkerError(
+            ErrorClass.GPU_OUT_OF_MEMORY,
+            "boltz ran out of GPU memory in the structure step; try fewer options.diffusionSamples (or a smaller "
+            "options.maxParallelSamples) or a larger GPU",
         )
     return None
 

@@ -31,6 +31,7 @@ from boltz_worker.boltz_runs.boltz_command import (
     build_boltz_argv,
     child_env,
     container_cpus,
+    container_memory_bytes,
     run_boltz,
 )
 from boltz_worker.boltz_runs.boltz_outputs import PredictionOutputs, classify, find_outputs
@@ -47,7 +48,7 @@ INPUT_DIR = "input"  # where the input YAML goes under the results URI
 
 def predict(run: PredictRun, config_dir: Path) -> RunSummary:
     started, started_at = time.monotonic(), utc_now()
-    _check_record_id(run.record_id)
+    check_record_id(run.record_id)
     source_yaml = config_dir / run.input_file
     doc = load_input(source_yaml)
     check_input(doc, run)
@@ -68,7 +69,7 @@ def predict(run: PredictRun, config_dir: Path) -> RunSummary:
 
     outputs = find_outputs(out_dir, run.record_id)
     affinity_binder = run.affinity_binder or boltz_input.affinity_binder(doc)
-    error = classify(result.returncode, result.log, outputs, affinity_binder)
+    error = classify(result.returncode, result.log, outputs, affinity_binder, container_memory_bytes())
     if error:
         raise error
     upload_started = time.monotonic()
@@ -86,7 +87,8 @@ def predict(run: PredictRun, config_dir: Path) -> RunSummary:
 # ---------------------------------------------------------------------------------------------- input
 
 
-def _check_record_id(record_id: str) -> None:
+def check_record_id(record_id: str) -> None:
+    """Raises WorkerError(INVALID_INPUT) unless `record_id` is a safe file name (boltz names outputs after it)."""
     if not RECORD_ID.match(record_id):
         raise WorkerError(ErrorClass.INVALID_INPUT, f"record_id {record_id!r} is not a safe file name")
 
@@ -101,11 +103,16 @@ def load_input(path: Path) -> dict:
     return doc
 
 
-def check_input(doc: dict, run: PredictRun) -> None:
+def validate_input(doc: dict) -> None:
+    """Raises WorkerError(INVALID_INPUT) with the first problem boltz_input.validate_boltz_input finds."""
     errors = boltz_input.validate_boltz_input(doc)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise WorkerError(ErrorClass.INVALID_INPUT, f"invalid Boltz input: {errors[0]}{more}")
+
+
+def check_input(doc: dict, run: PredictRun) -> None:
+    validate_input(doc)
     need_server = boltz_input.missing_msa_chains(doc)
     if need_server and not run.options.use_msa_server:
         raise WorkerError(
