@@ -1,4 +1,4 @@
-"""`boltz-worker populate|predict|design|filter`: run one command, report through the termination message and the
+"""`boltz-worker populate|prepare|predict|design|filter`: run one command, report through the termination message and the
 exit code."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from boltz_contract import (
     FilterRun,
     PopulateRun,
     PredictRun,
+    PrepareRun,
     RunSummary,
     WorkerError,
 )
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     return int(ExitCode.OK)
 
 
-def load_run(path: Path, command: str) -> PopulateRun | PredictRun | DesignRun | FilterRun:
+def load_run(path: Path, command: str) -> PopulateRun | PrepareRun | PredictRun | DesignRun | FilterRun:
     try:
         run = RUN_ADAPTER.validate_json(path.read_bytes())
     except OSError as e:
@@ -80,6 +81,12 @@ def _populate(run: PopulateRun, _run_path: Path) -> RunSummary:
     return populate(run)
 
 
+def _prepare(run: PrepareRun, run_path: Path) -> RunSummary:
+    from boltz_worker.prepare.prepare import prepare
+
+    return prepare(run, config_dir=run_path.parent)  # the input and its files sit beside run.json
+
+
 def _predict(run: PredictRun, run_path: Path) -> RunSummary:
     from boltz_worker.boltz_runs.predict import predict
 
@@ -100,6 +107,7 @@ def _filter(run: FilterRun, run_path: Path) -> RunSummary:
 
 _COMMANDS: dict[str, Callable[..., RunSummary]] = {
     "populate": _populate,
+    "prepare": _prepare,
     "predict": _predict,
     "design": _design,
     "filter": _filter,

@@ -15,11 +15,14 @@ log = logging.getLogger(__name__)
 
 
 def fetch_downloads(downloads: list[S3Download]) -> None:
+    """Fetch each download to its dest, one client per (endpoint, region, credentials prefix): a download with
+    credentials_env_prefix P uses $P"AWS_ACCESS_KEY_ID"/$P"AWS_SECRET_ACCESS_KEY" when set (s3util.make_s3_client).
+    Raises WorkerError: INVALID_INPUT (missing, denied, too large), SOURCE_UNAVAILABLE (anything else)."""
     clients: dict[tuple, object] = {}
     for download in downloads:
-        key = (download.endpoint_url, download.region)
+        key = (download.endpoint_url, download.region, download.credentials_env_prefix)
         if key not in clients:
-            clients[key] = make_s3_client(download.endpoint_url, download.region)
+            clients[key] = make_s3_client(download.endpoint_url, download.region, download.credentials_env_prefix)
         _fetch_one(clients[key], download)
 
 

@@ -1,9 +1,13 @@
 """boto3 plumbing shared by the S3 model source, input downloads and the S3 results store.
 
-Credentials always come from the standard AWS_* environment (a Secret), never from run.json.
+Credentials always come from the environment (a Secret), never from run.json: the standard AWS_* variables, or,
+for a client made with a credentials prefix P, P + AWS_ACCESS_KEY_ID / P + AWS_SECRET_ACCESS_KEY (and
+P + AWS_SESSION_TOKEN) when those are set (the MSA store's MSA_STORE_AWS_*, beside the results store's AWS_*).
 """
 
 from __future__ import annotations
+
+import os
 
 import boto3
 from botocore.config import Config
@@ -15,7 +19,9 @@ DENIED_CODES = frozenset(
 )
 
 
-def make_s3_client(endpoint_url: str | None = None, region: str | None = None):
+def make_s3_client(endpoint_url: str | None = None, region: str | None = None, credentials_env_prefix: str = ""):
+    """A boto3 S3 client. With `credentials_env_prefix` P, the keys come from $P"AWS_ACCESS_KEY_ID" and
+    $P"AWS_SECRET_ACCESS_KEY" (and $P"AWS_SESSION_TOKEN") when both are set, else from boto3's usual chain."""
     # Path-style addressing for custom endpoints: most self-hosted S3 servers do not serve bucket subdomains.
     s3_options = {"addressing_style": "path"} if endpoint_url else {}
     config = Config(
@@ -25,8 +31,24 @@ def make_s3_client(endpoint_url: str | None = None, region: str | None = None):
         s3=s3_options,
     )
     # A session of its own: the default session caches credentials, and these come from the environment now.
-    session = boto3.session.Session()
+    session = boto3.session.Session(**prefixed_credentials(credentials_env_prefix))
     return session.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+
+
+def prefixed_credentials(prefix: str) -> dict[str, str]:
+    """boto3 Session keyword arguments from $<prefix>AWS_ACCESS_KEY_ID, ..._SECRET_ACCESS_KEY, ..._SESSION_TOKEN;
+    empty (boto3's own chain) without a prefix or when the key id or secret is not set."""
+    if not prefix:
+        return {}
+    key_id = os.environ.get(f"{prefix}AWS_ACCESS_KEY_ID")
+    secret = os.environ.get(f"{prefix}AWS_SECRET_ACCESS_KEY")
+    if not key_id or not secret:
+        return {}
+    credentials = {"aws_access_key_id": key_id, "aws_secret_access_key": secret}
+    token = os.environ.get(f"{prefix}AWS_SESSION_TOKEN")
+    if token:
+        credentials["aws_session_token"] = token
+    return credentials
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
