@@ -10,7 +10,13 @@ from pathlib import Path
 import yaml
 
 from boltz_contract import ErrorClass, FileSummary, RunSummary, TopDesign
-from support.kwok import EXIT_CODE_ANNOTATION, RUN_DURATION_ANNOTATION, TERMINATION_MESSAGE_ANNOTATION
+from boltz_contract.msa import ChainMsa
+from support.kwok import (
+    EXIT_CODE_ANNOTATION,
+    REASON_ANNOTATION,
+    RUN_DURATION_ANNOTATION,
+    TERMINATION_MESSAGE_ANNOTATION,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -18,16 +24,23 @@ RESULTS_BUCKET_URI = "s3://results/boltz"
 
 
 def played(
-    summary: RunSummary | None = None, exit_code: int = 0, run_duration: str | None = None, only: str | None = None
+    summary: RunSummary | None = None,
+    exit_code: int = 0,
+    run_duration: str | None = None,
+    only: str | None = None,
+    reason: str | None = None,
 ) -> dict:
     """only: narrow the result to some pods of a Job: "index-<i>" (one index of an Indexed Job) or a component
-    ("design", "filter"); merge several with `merge_played`."""
+    ("prepare", "predict", "design", "filter"; the run duration narrows to a component only); merge several with
+    `merge_played`. reason: the container's termination reason (e.g. OOMKilled)."""
     suffix = f".{only}" if only else ""
     annotations = {EXIT_CODE_ANNOTATION + suffix: str(exit_code)}
     if summary is not None:
         annotations[TERMINATION_MESSAGE_ANNOTATION + suffix] = summary.to_termination_message()
     if run_duration:
-        annotations[RUN_DURATION_ANNOTATION] = run_duration
+        annotations[RUN_DURATION_ANNOTATION + ("" if only and only.startswith("index-") else suffix)] = run_duration
+    if reason:
+        annotations[REASON_ANNOTATION + suffix] = reason
     return {"annotations": annotations}
 
 
@@ -74,7 +87,21 @@ def model_cache(name: str = "default", pod_metadata: dict | None = None, bundles
     return cache
 
 
-def prediction(name: str, pod_metadata: dict | None = None, **spec_changes) -> dict:
+def prepare_ok(*msas: tuple[str, str]) -> RunSummary:
+    """A prepare that passed, with (chain, source) per protein chain."""
+    return RunSummary(
+        ok=True,
+        msas=[ChainMsa(chain=c, source=s) for c, s in msas],  # type: ignore[arg-type]
+        msa_server_calls=sum(s == "fetched" for _, s in msas),
+    )
+
+
+PREPARED = played(prepare_ok(("A", "empty")), only="prepare", run_duration="100ms")
+
+
+def prediction(name: str, pod_metadata: dict | None = None, prepare: dict | None = None, **spec_changes) -> dict:
+    """examples/prediction.yaml as `name`; pod_metadata plays the GPU pod (and the prepare pod, for what `prepare`
+    does not narrow to it: by default a prepare that passes at once)."""
     pred = yaml.safe_load((EXAMPLES / "prediction.yaml").read_text())
     pred["metadata"] = {"name": name}
     pred["spec"]["results"] = {
@@ -84,8 +111,9 @@ def prediction(name: str, pod_metadata: dict | None = None, **spec_changes) -> d
             "credentialsSecretRef": {"name": "results-s3"},
         }
     }
-    if pod_metadata is not None:
-        pred["spec"]["podMetadata"] = pod_metadata
+    played_prepare = PREPARED if prepare is None else prepare
+    if pod_metadata is not None or played_prepare:
+        pred["spec"]["podMetadata"] = merge_played(pod_metadata or {"annotations": {}}, played_prepare)
     pred["spec"].update(copy.deepcopy(spec_changes))
     return pred
 

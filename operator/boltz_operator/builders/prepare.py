@@ -25,8 +25,9 @@ from boltz_operator.render import InputFileRef, predict_options
 __all__ = ["KIND", "COMPONENT", "ANNOTATION_MSA_KEY", "job_name", "build_run", "build_prepare_configmap", "build_job"]
 
 COMPONENT = "prepare"
-# On a prepare Job that may call the MSA server: the key it fetches (the operator's index of MSAs in flight).
-ANNOTATION_MSA_KEY = "boltz-operator.io/msa-key"
+# On a prepare Job that may call the MSA server: where the MSA it fetches is stored (the store's URI of its key),
+# what the operator's index of MSAs in flight (and the MSA gate) key on.
+ANNOTATION_MSA_KEY = "boltz-operator.io/msa"
 
 
 def job_name(name: str) -> str:
@@ -111,5 +112,7 @@ def build_job(
         backoff_limit=spec.retries,
         active_deadline_seconds=config.prepare_timeout_seconds,
         ttl_seconds=config.job_ttl_seconds,
-        annotations={ANNOTATION_MSA_KEY: run.msa_request.key} if run.msa_request and fetch else None,
+        annotations={ANNOTATION_MSA_KEY: store.target.key_uri(run.msa_request.key)}
+        if store and run.msa_request and fetch
+        else None,
     )

@@ -3,7 +3,8 @@ then finds it in the store), and at most `limit` calling servers at once (the pu
 submitting addresses and rate-limits the rest).
 
 Two sources, merged under one lock: this process's reservations (a Job just created is not in the index yet) and
-the index of prepare Jobs in flight (`msa_fetches` in handlers.py: key -> owners, and ALL -> every fetching owner),
+the index of prepare Jobs in flight (`msa_fetches` in handlers.py: key -> owners, and ALL -> every fetching owner; a key
+is the MSA's URI in its store, contract.msa.MsaStoreTarget.key_uri, so one MSA in two stores is two keys),
 which a restarted operator has before its first pass. A prediction told to wait is remembered, and woken (its pass
 run again) when a prepare Job it may have waited on finishes: no polling, no lost wake-up (both sides take the lock).
 """

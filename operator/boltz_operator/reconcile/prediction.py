@@ -169,9 +169,11 @@ def _before_gpu(
     claim = ready_claim(cache_body)
     conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
     owner = (ref.namespace, ref.name)
+    msa_uri = store.target.key_uri(request.key) if store and request else None
 
     if prepare_job is None:
-        admission = msa.admit(owner, request.key) if msa and request else Admission(fetch=request is not None)
+        # The gate keys on where the MSA is stored: the same MSA in another store (another namespace) is another.
+        admission = msa.admit(owner, msa_uri) if msa and msa_uri else Admission(fetch=request is not None)
         if isinstance(admission, Wait):
             if status.phase != PredictionPhase.PREPARING or status.message != admission.message:
                 ctx.outcome.events.append(("Normal", admission.reason, admission.message))
@@ -192,9 +194,9 @@ def _before_gpu(
         return _preparing(ctx, conditions, "Preparing", f"preparing on CPU (Job {facts.name}, no GPU)")
     worker = ctx.kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
     summary = worker.summary if worker else None
-    if msa and request:
+    if msa and msa_uri:
         stored = facts.state == JobState.SUCCEEDED
-        msa.release(owner, request.key, stored)
+        msa.release(owner, msa_uri, stored)
     if facts.state == JobState.FAILED:
         reason, message = describe_failure(
             facts,

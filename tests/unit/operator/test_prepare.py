@@ -73,7 +73,7 @@ def test_the_prepare_job_asks_for_no_gpu_mounts_the_cache_read_only_and_carries_
     assert run.msa_request == contract.MsaRequest(key=key, chains=["A"], sequences=[EGFR])
     # No MSA store of its own nor a default one: the results store's msas/ prefix, per namespace.
     assert run.msa_store.uri == "s3://bucket/base/msas/lab"
-    assert job.metadata.annotations == {"boltz-operator.io/msa-key": key}
+    assert job.metadata.annotations == {"boltz-operator.io/msa": f"s3://bucket/base/msas/lab/{key}"}
     assert "msa" not in yaml.safe_load(configmap.data["egfr.yaml"])["sequences"][0]["protein"]
 
 
@@ -163,7 +163,7 @@ def test_two_predictions_of_one_protein_never_fetch_at_once_and_the_second_reuse
     assert waiting["phase"] == "Preparing" and "prediction first is fetching the same MSA" in waiting["message"]
     assert next(c for c in waiting["conditions"] if c["type"] == "Prepared")["reason"] == "WaitingForMsa"
     # The first prepare stored the MSA: the second is woken, and starts without a key (no server slot).
-    gate.release(("lab", "first"), msa_key(SERVER, "greedy", [EGFR]), stored=True)
+    gate.release(("lab", "first"), f"s3://bucket/base/msas/lab/{msa_key(SERVER, 'greedy', [EGFR])}", stored=True)
     assert gate.take_wakeups() == [("lab", "second")]
     reconcile_prediction(
         server_prediction("second"), ready_cache(), None, second, CONFIG, NOW, msa=MsaGateView(gate, {})
@@ -173,7 +173,7 @@ def test_two_predictions_of_one_protein_never_fetch_at_once_and_the_second_reuse
 
 
 def test_a_restarted_operator_sees_fetches_in_flight_through_the_index():
-    key = msa_key(SERVER, "greedy", [EGFR])
+    key = f"s3://bucket/base/msas/lab/{msa_key(SERVER, 'greedy', [EGFR])}"
     index = {key: [("lab", "first")], ALL: [("lab", "first")]}
     kube = FakeKube()
     reconcile_prediction(
