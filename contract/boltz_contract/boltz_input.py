@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .residue_atoms import CANONICAL_ATOMS
 from .smiles import SmilesError, heavy_atom_count
 
 __all__ = [
@@ -306,6 +307,34 @@ def _check_bond(where: str, body: dict, parsed: _Doc, errors: list[str]) -> None
             errors.append(f"{where}: '{key}' must be [chain, residue index, atom name], got {atom!r}")
             continue
         _check_residue(f"{where} {key}", atom[0], atom[1], parsed, errors)
+        _check_bond_atom(f"{where} {key}", *atom, parsed, errors)
+
+
+def _check_bond_atom(where: str, chain: Any, residue: Any, name: str, parsed: _Doc, errors: list[str]) -> None:
+    """A bond names an atom boltz knows by name: of a CCD ligand (checked against the CCD by the prepare step), or
+    of a canonical residue (checked here, boltz 2.2.1 const.ref_atoms). Never of a SMILES ligand: boltz names its
+    atoms itself (element + canonical rank), so a name in the spec may land on another atom, silently."""
+    entity = parsed.chain_entity.get(chain) if parsed.has_chain(chain) else None
+    if entity is None:
+        return
+    if entity.kind == "ligand":
+        if "smiles" in entity.body:
+            errors.append(
+                f"{where}: chain {chain} is a SMILES ligand, whose atom names boltz makes up itself (element + "
+                "canonical rank): a bond cannot name one reliably; give the ligand as a CCD code, or drop the bond"
+            )
+        return
+    sequence = entity.sequence or ""
+    if not _is_int(residue) or not 1 <= residue <= len(sequence):
+        return  # _check_residue said so
+    modified = {m.get("position") for m in entity.body.get("modifications") or [] if isinstance(m, dict)}
+    atoms = CANONICAL_ATOMS.get(entity.kind, {}).get(sequence[residue - 1].upper())
+    if residue in modified or atoms is None or name in atoms:
+        return  # a modified residue's atoms come from its CCD entry: the prepare step checks those
+    errors.append(
+        f"{where}: residue {residue} of chain {chain} ({sequence[residue - 1]}) has no atom {name!r}; "
+        f"its atoms are {', '.join(sorted(atoms))}"
+    )
 
 
 def _check_pocket(where: str, body: dict, parsed: _Doc, errors: list[str]) -> None:

@@ -147,7 +147,7 @@ def test_constraints_in_boltz_shape():
         constraints=[
             {
                 "bond": {
-                    "atom1": {"chain": "A", "residue": 12, "atom": "SG"},
+                    "atom1": {"chain": "A", "residue": 12, "atom": "CD1"},  # residue 12 is a leucine
                     "atom2": {"chain": "L", "residue": 1, "atom": "C1"},
                 }
             },
@@ -164,7 +164,7 @@ def test_constraints_in_boltz_shape():
     )
     doc, _ = render_boltz_input(spec)
     assert doc["constraints"] == [
-        {"bond": {"atom1": ["A", 12, "SG"], "atom2": ["L", 1, "C1"]}},
+        {"bond": {"atom1": ["A", 12, "CD1"], "atom2": ["L", 1, "C1"]}},
         {"pocket": {"binder": "L", "contacts": [["A", 5], ["A", 40]], "max_distance": 8.0, "force": True}},
         {"contact": {"token1": ["A", 7], "token2": ["L", "N1"], "max_distance": 6.0, "force": False}},
     ]
