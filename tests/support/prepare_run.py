@@ -16,7 +16,10 @@ import yaml
 
 from boltz_contract import PrepareRun, RunSummary
 
-PEAK = re.compile(r"boltz's input processing exited -?\d+; peak memory ([\d.]+) (B|KiB|MiB|GiB)")
+PEAK = re.compile(
+    r"boltz's input processing exited -?\d+; peak memory ([\d.]+) (B|KiB|MiB|GiB) "
+    r"\(the worker's own: ([\d.]+) (B|KiB|MiB|GiB)\)"
+)
 UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
 
 
@@ -26,7 +29,8 @@ class PrepareOutcome:
     summary: RunSummary | None
     output: str
     seconds: float
-    peak_bytes: float | None
+    peak_bytes: float | None  # boltz's process (the child)
+    worker_peak_bytes: float | None  # the worker's own process
 
     @property
     def message(self) -> str:
@@ -72,7 +76,8 @@ def finish_prepare(process: subprocess.Popen, run_json: Path, started: float, ti
     summary = RunSummary.from_termination_message(termination.read_text()) if termination.is_file() else None
     peak = PEAK.search(output)
     peak_bytes = float(peak.group(1)) * UNITS[peak.group(2)] if peak else None
-    return PrepareOutcome(process.returncode, summary, output, seconds, peak_bytes)
+    worker_bytes = float(peak.group(3)) * UNITS[peak.group(4)] if peak else None
+    return PrepareOutcome(process.returncode, summary, output, seconds, peak_bytes, worker_bytes)
 
 
 def run_prepare(root: Path, run: PrepareRun, doc: dict, boltz_python: Path, env: dict | None = None) -> PrepareOutcome:

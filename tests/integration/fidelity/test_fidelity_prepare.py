@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from test_fidelity_inputs import LIGAND_CCD, SPECS, TEMPLATE_CHAINS
 
-from boltz_contract import ErrorClass, ExitCode, PredictOptions, PrepareRun
+from boltz_contract import ErrorClass, ExitCode, PredictOptions, PrepareRun, WorkerError
 from boltz_contract.msa import MSA_COMPLETE_MARKER, MsaStoreS3, MsaStoreTarget, msa_request_of
 from boltz_operator.api import BoltzPredictionSpec
 from boltz_operator.render import predict_options, render_boltz_input, validate_prediction
@@ -94,8 +95,8 @@ def spec_runs(boltz_side, boltz_python, cache, msa_server, tmp_path_factory) -> 
 def test_every_rendered_spec_prepares(name, spec_runs):
     outcome = spec_runs[name]
     WALL_TIMES[name] = outcome.seconds
-    print(f"\nprepare {name}: {outcome.seconds:.1f} s wall, boltz's process peak "
-          f"{(outcome.peak_bytes or 0) / 2**20:.0f} MiB")  # fmt: skip
+    print(f"\nprepare {name}: {outcome.seconds:.1f} s wall, peak memory: boltz's process "
+          f"{(outcome.peak_bytes or 0) / 2**20:.0f} MiB, the worker's {(outcome.worker_peak_bytes or 0) / 2**20:.0f} MiB")  # fmt: skip
     assert outcome.code == ExitCode.OK, outcome.output[-5000:]
     assert outcome.summary.ok
 
@@ -157,6 +158,54 @@ def test_bad_inputs_are_invalid_input_with_an_actionable_message(name, boltz_pyt
     assert outcome.code == ExitCode.INVALID_INPUT, outcome.output[-4000:]
     assert outcome.summary.error_class == ErrorClass.INVALID_INPUT
     assert re.search(expected, outcome.message), outcome.message
+
+
+# ---------------------------------------------------------------------------------------------- boltz's tolerance
+
+# name -> (chain sequence, modifications, file name, MSA text): whether boltz keeps the MSA is asked of boltz's own
+# featurizer (prepare_side.py); prepare must refuse exactly the ones boltz would drop.
+FIRST_ROWS: dict[str, tuple[str, list, str, str]] = {
+    "same": ("MKTAYIAK", [], "a.a3m", ">101\nMKTAYIAK\n>h\nMKTAYIAA\n"),
+    "one-residue-differs": ("MKTAYIAK", [], "a.a3m", ">101\nMKTAYIAW\n>h\nMKTAYIAA\n"),
+    "shorter": ("MKTAYIAK", [], "a.a3m", ">101\nMKTAYIA\n>h\nMKTAYIA\n"),
+    "insertions-in-the-query": ("MKTAYIAK", [], "a.a3m", ">101\nMKTaaAYIAK\n>h\nMKTAYIAA\n"),
+    "met-against-x": ("MKTAYIAK", [], "a.a3m", ">101\nXKTAYIAK\n>h\nMKTAYIAA\n"),
+    "x-in-the-chain": ("XKTAYIAK", [], "a.a3m", ">101\nAKTAYIAK\n>h\nMKTAYIAA\n"),
+    "modified-residue": ("MSTAYIAK", [{"position": 2, "ccd": "SEP"}], "a.a3m", ">101\nMATAYIAK\n>h\nMSTAYIAA\n"),
+    "met-against-x-and-x-in-the-chain": ("MXTAYIAK", [], "a.a3m", ">101\nXATAYIAK\n>h\nMKTAYIAA\n"),
+    "csv-differs": ("MKTAYIAK", [], "a.csv", "key,sequence\n1,MKTAYIAW\n2,MKTAYIAA\n"),
+    "csv-same": ("MKTAYIAK", [], "a.csv", "key,sequence\n1,MKTAYIAK\n2,MKTAYIAA\n"),
+}
+
+
+def test_prepare_refuses_exactly_the_msas_boltz_would_silently_drop(boltz_python, ensure_mols, tmp_path):
+    from boltz_worker.prepare.msa_files import check_msa_file
+
+    cases = {}
+    for name, (sequence, modifications, file_name, text) in FIRST_ROWS.items():
+        msa = tmp_path / name / file_name
+        msa.parent.mkdir()
+        msa.write_text(text)
+        body = {"id": "A", "sequence": sequence, "msa": str(msa), "modifications": modifications}
+        (tmp_path / name / "in.yaml").write_text(json.dumps({"version": 1, "sequences": [{"protein": body}]}))
+        cases[name] = str(tmp_path / name / "in.yaml")
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    proc = subprocess.run([str(boltz_python), str(Path(__file__).parent / "prepare_side.py"), "msa-kept",
+                           str(ensure_mols(*LIGAND_CCD)), str(tmp_path / "cases.json")],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    boltz = json.loads(proc.stdout.strip().splitlines()[-1])
+    ours = {}
+    for name, (sequence, modifications, file_name, _) in FIRST_ROWS.items():
+        try:
+            check_msa_file(tmp_path / name / file_name, ["A"], sequence, modifications)
+            ours[name] = True
+        except WorkerError as e:
+            assert e.error_class == ErrorClass.INVALID_INPUT
+            ours[name] = False
+    assert ours == {name: answer["kept"] for name, answer in boltz.items()}
+    assert not boltz["one-residue-differs"]["kept"] and boltz["same"]["kept"]  # the premise: boltz drops silently
+    print(f"\nboltz keeps: {sorted(n for n, a in boltz.items() if a['kept'])}")
 
 
 # ---------------------------------------------------------------------------------------------- the MSA store

@@ -80,13 +80,13 @@ def check_msa_file(
     except OSError as e:
         raise _invalid(f"{who}: cannot read the MSA file {name}: {e}") from e
     text = _text(data, who, name)
-    rows = read_rows(text, path.suffix.lower(), max_seqs or DEFAULT_MAX_MSA_SEQS, who, name)
-    if not rows:
+    first = first_row(text, path.suffix.lower(), max_seqs or DEFAULT_MAX_MSA_SEQS, who, name)
+    if first is None:
         raise _invalid(f"{who}: the MSA file {name} has no sequence row; its first row must be the chain's sequence")
-    mismatch = query_mismatch(rows[0].tokens, chain_tokens(sequence, modifications))
+    mismatch = query_mismatch(first.tokens, chain_tokens(sequence, modifications))
     if mismatch:
         raise _invalid(
-            f"{who}: the first row of the MSA file {name} (line {rows[0].line}) is not the chain's sequence "
+            f"{who}: the first row of the MSA file {name} (line {first.line}) is not the chain's sequence "
             f"({mismatch}); boltz would drop this MSA without an error and predict from the sequence alone "
             f"({FEATURIZER}): give the MSA computed for this chain, with its sequence as the first row"
         )
@@ -122,26 +122,31 @@ def _text(data: bytes, who: str, name: str) -> str:
     return text
 
 
-def read_rows(text: str, suffix: str, max_seqs: int, who: str = "chain", name: str = "the MSA file") -> list[MsaRow]:
-    """The rows boltz reads from an A3M (`suffix` ".a3m") or CSV (".csv") text, at most `max_seqs`, repeats
-    skipped, each checked for characters boltz cannot read. Raises WorkerError(INVALID_INPUT)."""
+def first_row(text: str, suffix: str, max_seqs: int, who: str = "chain", name: str = "the MSA file") -> MsaRow | None:
+    """The first row boltz reads from an A3M (`suffix` ".a3m") or CSV (".csv") text, None when there is none;
+    every row boltz reads (at most `max_seqs`, repeats skipped) is checked for characters boltz cannot read.
+    Only the first row's residue types are kept (an MSA may hold 8192 rows of thousands of residues).
+    Raises WorkerError(INVALID_INPUT)."""
     if suffix == ".csv":
         lines = _csv_rows(text, who, name)
     elif suffix == ".a3m":
         lines = _a3m_rows(text)
     else:
         raise _invalid(f"{who}: the MSA file {name} is neither .a3m nor .csv (boltz reads only these)")
-    rows: list[MsaRow] = []
+    first: MsaRow | None = None
     seen: set[str] = set()
     for number, row in lines:
         key = row.replace("-", "").upper()
         if key in seen:
             continue
         seen.add(key)
-        rows.append(MsaRow(number, row, _row_tokens(row, number, who, name)))
-        if len(rows) >= max_seqs:
+        if first is None:
+            first = MsaRow(number, row, _row_tokens(row, number, who, name))
+        elif not all(c in PROT_LETTER_TO_TOKEN or c.islower() for c in set(row)):
+            _row_tokens(row, number, who, name)  # raises, naming the column
+        if len(seen) >= max_seqs:
             break
-    return rows
+    return first
 
 
 def _a3m_rows(text: str):

@@ -150,7 +150,9 @@ def run_child(request: dict, work: Path) -> dict:
     except OSError as e:
         raise WorkerError(ErrorClass.INTERNAL, f"cannot start {python}: {e}") from e
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
-    log.info("boltz's input processing exited %d; peak memory %s", proc.returncode, human_bytes(peak))
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    log.info("boltz's input processing exited %d; peak memory %s (the worker's own: %s)", proc.returncode,
+             human_bytes(peak), human_bytes(own))  # fmt: skip
     if proc.returncode == -9:
         limit = container_memory_bytes()
         raise WorkerError(ErrorClass.MEMORY_LIMIT_EXCEEDED,
