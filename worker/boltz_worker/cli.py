@@ -1,5 +1,5 @@
-"""`boltz-worker populate|prepare|predict|design|filter`: run one command, report through the termination message and the
-exit code."""
+"""`boltz-worker populate|prepare|predict|design|filter`: run one command, report through the termination message
+and the exit code."""
 
 from __future__ import annotations
 

@@ -143,11 +143,23 @@ BAD: dict[str, tuple[dict, dict[str, str], str]] = {  # name -> (input, files, m
         {"sequences": [PROTEIN, {"ligand": {"id": "L", "ccd": "ZZZ"}}]}, {},
         r"^CCD code ZZZ is not among the model cache's molecules .*\(boltz: ValueError: CCD component ZZZ not found!\)",
     ),
+    "affinity-ccd-over-128-atoms-with-hydrogens": (  # chlorophyll a: 65 heavy atoms, 137 with hydrogens
+        {"sequences": [PROTEIN, {"ligand": {"id": "L", "ccd": "CLA"}}], "properties": [{"affinity": {"binder": "L"}}]},
+        {}, r"^affinity ligand L has more than 128 atoms as boltz counts them \(every atom of a CCD ligand, "
+        r"hydrogens included.*\(boltz: ValueError: The ligand for affinity is too large",
+    ),
+    "unreadable-msa-row": (
+        {"sequences": [{"protein": {"id": "A", "sequence": P1, "msa": "inputs/a.a3m"}}]},
+        {"inputs/a.a3m": a3m(P1) + f">hit 3\n{P1[:4]}*{P1[5:]}\n"},
+        r"^chain A: the MSA file inputs/a.a3m has '\*' at line 8, column 5, which boltz cannot read",
+    ),
 }  # fmt: skip
+BAD_CCD = ("CLA",)
 
 
 @pytest.mark.parametrize("name", BAD)
-def test_bad_inputs_are_invalid_input_with_an_actionable_message(name, boltz_python, cache, tmp_path):
+def test_bad_inputs_are_invalid_input_with_an_actionable_message(name, boltz_python, cache, ensure_mols, tmp_path):
+    ensure_mols(*BAD_CCD)  # the cache's mols/ is this directory
     doc, files, expected = BAD[name]
     for rel, text in files.items():
         (tmp_path / "config" / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +170,21 @@ def test_bad_inputs_are_invalid_input_with_an_actionable_message(name, boltz_pyt
     assert outcome.code == ExitCode.INVALID_INPUT, outcome.output[-4000:]
     assert outcome.summary.error_class == ErrorClass.INVALID_INPUT
     assert re.search(expected, outcome.message), outcome.message
+
+
+def test_a_template_chain_that_is_not_in_the_template_is_invalid_input(boltz_side, boltz_python, cache, tmp_path):
+    template = tmp_path / "config" / "inputs" / "t.cif"
+    (tmp_path / "templates.json").write_text(json.dumps({str(template): {"A": P1}}))
+    boltz_side("template", tmp_path / "templates.json")
+    doc = {"version": 1, "sequences": [{"protein": {"id": "A", "sequence": P1, "msa": "empty"}}],
+           "templates": [{"cif": "inputs/t.cif", "chain_id": "A", "template_id": "Z"}]}  # fmt: skip
+    outcome = run_prepare(tmp_path, PrepareRun(record_id="t", input_file="t.yaml", cache_dir=str(cache)), doc,
+                          boltz_python)  # fmt: skip
+    print(f"\ntemplate-chain: {outcome.message}")
+    assert outcome.code == ExitCode.INVALID_INPUT, outcome.output[-4000:]
+    assert re.search(r"^templates\[1\] \(t\.cif\): template_id Z is not a protein chain of the template file .*"
+                     r"\(boltz: ValueError: Template chain Z assigned for templatet is not one of the protein chains",
+                     outcome.message), outcome.message  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------- boltz's tolerance

@@ -10,6 +10,7 @@ Runs in the process that imports boltz (standard library, boltz and RDKit only).
 from __future__ import annotations
 
 import copy
+import re
 import traceback
 from pathlib import Path
 
@@ -32,7 +33,8 @@ def explain_parse_error(e: BaseException, doc: dict, reparse) -> str:
     """A message for an exception of boltz's `parse_yaml` on `doc`. `reparse(doc) -> Target` parses another
     document (used to list the atoms a residue has)."""
     text = boltz_text(e)
-    hint = _smiles_problem(doc) or _missing_atom(e, doc, reparse) or _missing_ccd(e) or _affinity_size(e, doc)
+    hint = (_smiles_problem(doc) or _missing_atom(e, doc, reparse) or _missing_ccd(e) or _affinity_size(e, doc)
+            or _template_chain(e, doc))  # fmt: skip
     if hint:
         return f"{hint} (boltz: {text})"
     return f"boltz could not parse the input: {text}"
@@ -112,6 +114,26 @@ def _affinity_size(e: BaseException, doc: dict) -> str | None:
         f"affinity ligand {binder} has more than 128 atoms as boltz counts them (every atom of a CCD ligand, "
         "hydrogens included; the heavy atoms of a SMILES): give a smaller binder or drop affinity"
     )
+
+
+TEMPLATE_CHAIN = re.compile(r"^(Template chain|Chain) (\S+) assigned for template ?(.*) is not one of the protein")
+
+
+def _template_chain(e: BaseException, doc: dict) -> str | None:
+    """boltz's message for a template's chain_id / template_id that does not map (schema.py, templates loop)."""
+    match = TEMPLATE_CHAIN.match(str(e))
+    if not match:
+        return None
+    kind, chain, stem = match.groups()
+    where = "a template"
+    for index, template in enumerate(doc.get("templates") or [], start=1):
+        path = template.get("cif") or template.get("pdb") if isinstance(template, dict) else None
+        if isinstance(path, str) and Path(path).stem == stem:
+            where = f"templates[{index}] ({Path(path).name})"
+    if kind == "Chain":
+        return f"{where}: chain_id {chain} is not a protein chain of the input"
+    return (f"{where}: template_id {chain} is not a protein chain of the template file (boltz names mmCIF chains "
+            "by their label_asym_id, PDB chains A1, A2, ...): check template_id")  # fmt: skip
 
 
 def _ligands(doc: dict):
