@@ -206,9 +206,9 @@ def test_msa_downloaded_from_s3(model_cache, fake_boltz, tmp_path, s3_env, s3_bu
     "mode, affinity, exit_code, error_class, message",
     [
         ("preprocess_fail", True, 10, "InvalidInput", "could not process the input: Chain A has an invalid residue"),
-        ("oom", False, 12, "GPUOutOfMemory", "try fewer diffusionSamples"),
-        ("oom", True, 12, "GPUOutOfMemory", "try fewer diffusionSamples"),  # boltz exits 1 here
-        ("oom_affinity", True, 12, "GPUOutOfMemory", "or a larger GPU"),
+        ("oom", False, 12, "GPUOutOfMemory", "in the structure step; try fewer options.diffusionSamples"),
+        ("oom", True, 12, "GPUOutOfMemory", "in the structure step; try fewer options.diffusionSamples"),  # exit 1
+        ("oom_affinity", True, 12, "GPUOutOfMemory", "in the affinity step; try fewer options.affinity.diffusionSamples"),
         ("cuda_error", True, 14, "GPUDeviceError", "CUDA error: an illegal memory access was encountered"),
         ("no_output", False, 1, "Internal", "boltz wrote no structure files"),
     ],
