@@ -307,7 +307,7 @@ def _check_bond(where: str, body: dict, parsed: _Doc, errors: list[str]) -> None
             errors.append(f"{where}: '{key}' must be [chain, residue index, atom name], got {atom!r}")
             continue
         _check_residue(f"{where} {key}", atom[0], atom[1], parsed, errors)
-        _check_bond_atom(f"{where} {key}", *atom, parsed, errors)
+        _check_bond_atom(f"{where} {key}", atom[0], atom[1], atom[2], parsed, errors)
 
 
 def _check_bond_atom(where: str, chain: Any, residue: Any, name: str, parsed: _Doc, errors: list[str]) -> None:

@@ -92,23 +92,34 @@ def build_run(
     )
 
 
+PREPARE_RUN_KEY = "prepare-run.json"  # the prepare Job's run.json, projected to RUN_FILE in its pod
+
+
+def prepare_input_key(name: str) -> str:
+    """The prepare Job's input YAML in the run ConfigMap (projected as input_file_name(name) in its pod)."""
+    return f"prepare-{name}.yaml"
+
+
 def build_configmap(
     ref: OwnerRef,
     boltz_input: dict,
-    run: contract.PredictRun | contract.PrepareRun,
-    name: str | None = None,
-    component: str = COMPONENT,
+    run: contract.PredictRun,
+    prepare: tuple[dict, contract.PrepareRun] | None = None,
 ) -> client.V1ConfigMap:
-    """run.json and the input YAML (named `name`, default the GPU run's). Owned by the prediction (not the Job) so
-    it can be created first: a pod never waits on a missing volume and a restarted operator re-creates neither."""
-    return client.V1ConfigMap(
-        metadata=ref.child_meta(name or configmap_name(ref.name), component),
-        data={
-            contract.RUN_FILE: run.model_dump_json(indent=2, exclude_defaults=False),
-            run.input_file: yaml.safe_dump(boltz_input, sort_keys=False),
-        },
-        immutable=True,
-    )
+    """The prediction's one run ConfigMap: the GPU run's run.json and input YAML, and (`prepare`) the prepare Job's
+    input and run under their own keys. Everything in it is decided before prepare runs (the stored MSAs' paths
+    follow from the store and the key), so it is created once, with the prepare Job. Owned by the prediction (not
+    a Job) so it can be created first: a pod never waits on a missing volume and a restarted operator re-creates
+    neither."""
+    data = {
+        contract.RUN_FILE: run.model_dump_json(indent=2, exclude_defaults=False),
+        run.input_file: yaml.safe_dump(boltz_input, sort_keys=False),
+    }
+    if prepare is not None:
+        prepare_doc, prepare_run = prepare
+        data[PREPARE_RUN_KEY] = prepare_run.model_dump_json(indent=2, exclude_defaults=False)
+        data[prepare_input_key(ref.name)] = yaml.safe_dump(prepare_doc, sort_keys=False)
+    return client.V1ConfigMap(metadata=ref.child_meta(configmap_name(ref.name), COMPONENT), data=data, immutable=True)
 
 
 def build_job(
@@ -131,7 +142,11 @@ def build_job(
         env=[*_env(results), *store_env],
         mounts=run_mounts([*results.mounts, *(store.mounts(read_only=True) if store else [])]),
         volumes=run_volumes(
-            config_volume(configmap_name(ref.name), run.input_file, files),
+            config_volume(
+                configmap_name(ref.name),
+                [(contract.RUN_FILE, contract.RUN_FILE), (run.input_file, run.input_file)],
+                files,
+            ),
             cache_claim,
             [*results.volumes, *(store.volumes if store else [])],
         ),
@@ -184,17 +199,15 @@ def msa_server_env(spec: BoltzPredictionSpec) -> list[client.V1EnvVar]:
     return env
 
 
-def config_volume(configmap: str, input_file: str, files: list[InputFileRef]) -> client.V1Volume:
-    """One projected volume at CONFIG_DIR: run.json and the Boltz YAML from the run ConfigMap `configmap`, and the
-    user's ConfigMap/Secret keys (MSAs, templates) under inputs/, read in place, never copied."""
+def config_volume(configmap: str, items: list[tuple[str, str]], files: list[InputFileRef]) -> client.V1Volume:
+    """One projected volume at CONFIG_DIR: `items` ((key, path): a step's run.json and Boltz YAML) from the run
+    ConfigMap `configmap`, and the user's ConfigMap/Secret keys (MSAs, templates) under inputs/, read in place, never
+    copied."""
     sources = [
         client.V1VolumeProjection(
             config_map=client.V1ConfigMapProjection(
                 name=configmap,
-                items=[
-                    client.V1KeyToPath(key=contract.RUN_FILE, path=contract.RUN_FILE),
-                    client.V1KeyToPath(key=input_file, path=input_file),
-                ],
+                items=[client.V1KeyToPath(key=key, path=path) for key, path in items],
             )
         )
     ]

@@ -13,16 +13,18 @@ from boltz_operator.builders.common import OwnerRef, WorkerPod, run_mounts, run_
 from boltz_operator.builders.msa_store import MsaStorePlacement
 from boltz_operator.builders.prediction import (
     KIND,
-    build_configmap,
+    PREPARE_RUN_KEY,
     config_volume,
+    configmap_name,
     input_file_name,
     msa_server_env,
+    prepare_input_key,
 )
 from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.config import OperatorConfig
 from boltz_operator.render import InputFileRef, predict_options
 
-__all__ = ["KIND", "COMPONENT", "ANNOTATION_MSA_KEY", "job_name", "build_run", "build_prepare_configmap", "build_job"]
+__all__ = ["KIND", "COMPONENT", "ANNOTATION_MSA_KEY", "job_name", "build_run", "build_job"]
 
 COMPONENT = "prepare"
 # On a prepare Job that may call the MSA server: where the MSA it fetches is stored (the store's URI of its key),
@@ -32,10 +34,6 @@ ANNOTATION_MSA_KEY = "boltz-operator.io/msa"
 
 def job_name(name: str) -> str:
     return f"{name}-prepare"
-
-
-def configmap_name(name: str) -> str:
-    return f"{name}-prepare-run"
 
 
 def build_run(
@@ -56,10 +54,6 @@ def build_run(
         msa_request=request,
         msa_store=store.target if store and request else None,
     )
-
-
-def build_prepare_configmap(ref: OwnerRef, boltz_input: dict, run: contract.PrepareRun) -> client.V1ConfigMap:
-    return build_configmap(ref, boltz_input, run, name=configmap_name(ref.name), component=COMPONENT)
 
 
 def build_job(
@@ -91,7 +85,12 @@ def build_job(
         resources={"cpu": config.prepare_cpu, "memory": config.prepare_memory},
         mounts=run_mounts([*results.mounts, *(fetching.mounts(read_only=False) if fetching else [])]),
         volumes=run_volumes(
-            config_volume(configmap_name(ref.name), run.input_file, files),
+            # The prediction's run ConfigMap (builders/prediction.build_configmap) holds this step's run and input.
+            config_volume(
+                configmap_name(ref.name),
+                [(PREPARE_RUN_KEY, contract.RUN_FILE), (prepare_input_key(ref.name), run.input_file)],
+                files,
+            ),
             cache_claim,
             [*results.volumes, *(fetching.volumes if fetching else [])],
         ),

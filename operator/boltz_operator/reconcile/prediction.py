@@ -179,7 +179,10 @@ def _before_gpu(
                 ctx.outcome.events.append(("Normal", admission.reason, admission.message))
             return _preparing(ctx, conditions, admission.reason, admission.message)
         prepare_run = prepare.build_run(ref, spec, files, results, request, store)
-        ctx.kube.create(prepare.build_prepare_configmap(ref, doc, prepare_run))
+        # The GPU run is decided now too (the stored MSAs' paths follow from the store and the key): one ConfigMap.
+        predict_doc, msa_downloads = builders.with_stored_msas(doc, request, store)
+        predict_run = builders.build_run(ref, spec, files, results, msa_downloads)
+        ctx.kube.create(builders.build_configmap(ref, predict_doc, predict_run, prepare=(doc, prepare_run)))
         ctx.outcome.created_job = ctx.kube.create(
             prepare.build_job(ref, spec, prepare_run, files, results, store, claim, config, fetch=admission.fetch)
         )
@@ -210,10 +213,8 @@ def _before_gpu(
         ctx.status = updated(status, {"conditions": conditions})
         return _fail(ctx, reason, f"prepare: {message} (no GPU was used)", Cond.PREPARED)
 
-    # Prepared: the GPU run reads every MSA from a file (given, or the store's).
-    doc, msa_downloads = builders.with_stored_msas(doc, request, store)
-    run = builders.build_run(ref, spec, files, results, msa_downloads)
-    ctx.kube.create(builders.build_configmap(ref, doc, run))
+    # Prepared: the GPU run (in the run ConfigMap since prepare started) reads every MSA from a file.
+    run = builders.build_run(ref, spec, files, results, builders.with_stored_msas(doc, request, store)[1])
     ctx.outcome.created_job = ctx.kube.create(
         builders.build_job(ref, spec, run, files, results, claim, config, store=store)
     )

@@ -67,26 +67,34 @@ def test_the_prepare_job_asks_for_no_gpu_mounts_the_cache_read_only_and_carries_
     assert pod.tolerations is None and pod.node_selector is None  # not on the GPU nodes' taint
     models = next(m for m in container.volume_mounts if m.mount_path == contract.MODELS_DIR)
     assert models.read_only
-    run = contract.RUN_ADAPTER.validate_json(configmap.data[contract.RUN_FILE])
+    run = contract.RUN_ADAPTER.validate_json(configmap.data["prepare-run.json"])
     assert isinstance(run, contract.PrepareRun)
+    config = next(v for v in pod.volumes if v.name == "run-config").projected.sources[0].config_map
+    assert config.name == "egfr-predict-run"
+    assert [(i.key, i.path) for i in config.items] == [
+        ("prepare-run.json", "run.json"),
+        ("prepare-egfr.yaml", "egfr.yaml"),
+    ]
     key = msa_key(SERVER, "greedy", [EGFR])
     assert run.msa_request == contract.MsaRequest(key=key, chains=["A"], sequences=[EGFR])
     # No MSA store of its own nor a default one: the results store's msas/ prefix, per namespace.
     assert run.msa_store.uri == "s3://bucket/base/msas/lab"
     assert job.metadata.annotations == {"boltz-operator.io/msa": f"s3://bucket/base/msas/lab/{key}"}
-    assert "msa" not in yaml.safe_load(configmap.data["egfr.yaml"])["sequences"][0]["protein"]
+    assert "msa" not in yaml.safe_load(configmap.data["prepare-egfr.yaml"])["sequences"][0]["protein"]
 
 
 def test_after_prepare_the_gpu_run_reads_the_stored_msa_and_never_calls_the_server():
     summary = RunSummary(ok=True, msas=[ChainMsa(chain="A", source="fetched")], msa_server_calls=1)
     kube = FakeKube(worker(summary))
-    status = {"phase": "Preparing", "conditions": []}
     body = server_prediction(
         msaServer={"url": SERVER, "store": {"s3": {"uri": "s3://msas/store", "credentialsSecretRef": {"name": "m"}}}}
     )
-    body["status"] = status
+    reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW)
+    configmap, _ = kube.created  # the one run ConfigMap, created with the prepare Job
+    body["status"] = kube.status_patches[-1]
+    kube.created.clear()
     reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW, prepare_job=prepare_job(COMPLETE, succeeded=1))
-    configmap, job = kube.created
+    [job] = kube.created
     assert job.metadata.name == "egfr-predict"
     run = contract.RUN_ADAPTER.validate_json(configmap.data[contract.RUN_FILE])
     assert isinstance(run, contract.PredictRun) and not run.options.use_msa_server
@@ -109,12 +117,12 @@ def test_a_pvc_msa_store_is_mounted_read_write_by_prepare_and_read_only_by_the_g
     kube = FakeKube(worker(RunSummary(ok=True, msas=[ChainMsa(chain="A", source="reused")])))
     body = server_prediction(msaServer={"url": SERVER, "store": store})
     reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW)
-    prepare = kube.created[1]
+    configmap, prepare = kube.created
     [mount] = [m for m in prepare.spec.template.spec.containers[0].volume_mounts if m.name == "msa-store"]
     assert mount.mount_path == "/msa-store" and not mount.read_only
     kube.created.clear()
     reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW, prepare_job=prepare_job(COMPLETE, succeeded=1))
-    configmap, job = kube.created
+    [job] = kube.created
     [mount] = [m for m in job.spec.template.spec.containers[0].volume_mounts if m.name == "msa-store"]
     assert mount.read_only
     key = msa_key(SERVER, "greedy", [EGFR])
@@ -157,7 +165,7 @@ def test_two_predictions_of_one_protein_never_fetch_at_once_and_the_second_reuse
     reconcile_prediction(
         server_prediction("second"), ready_cache(), None, second, CONFIG, NOW, msa=MsaGateView(gate, {})
     )
-    assert [o.metadata.name for o in first.created] == ["first-prepare-run", "first-prepare"]
+    assert [o.metadata.name for o in first.created] == ["first-predict-run", "first-prepare"]
     assert second.created == []
     waiting = second.status_patches[-1]
     assert waiting["phase"] == "Preparing" and "prediction first is fetching the same MSA" in waiting["message"]
@@ -209,5 +217,5 @@ def test_without_msa_requests_the_gate_is_not_asked_and_the_prepare_has_no_store
     body = Resource.prediction("single").obj()  # examples/prediction.yaml: msa empty
     reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW, msa=MsaGateView(gate, {}))
     configmap, job = kube.created
-    run = contract.RUN_ADAPTER.validate_json(configmap.data[contract.RUN_FILE])
+    run = contract.RUN_ADAPTER.validate_json(configmap.data["prepare-run.json"])
     assert run.msa_request is None and run.msa_store is None and job.metadata.annotations is None

@@ -47,7 +47,7 @@ def test_without_a_ready_cache_the_prediction_waits_and_creates_nothing():
 def test_with_a_ready_cache_it_creates_the_prepare_configmap_then_the_prepare_job_and_is_preparing():
     kube = FakeKube()
     outcome = reconcile_prediction(prediction_body(), cache_body("Ready"), None, kube, CONFIG, NOW)
-    assert [o.metadata.name for o in kube.created] == ["egfr-prepare-run", "egfr-prepare"]
+    assert [o.metadata.name for o in kube.created] == ["egfr-predict-run", "egfr-prepare"]
     assert outcome.created_job and outcome.created_step == "prepare"
     assert kube.status_patches[-1]["phase"] == "Preparing"
     assert "jobName" not in kube.status_patches[-1]
