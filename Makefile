@@ -17,11 +17,11 @@ help:
 	@echo "make crds        regenerate crds/ from the pydantic models"
 	@echo "make images      build the operator and worker images (Docker, else buildah); make test-images runs them"
 
-# The virtualenv: the three packages editable, test tools, every transitive version pinned by constraints.txt.
-$(VENV)/.installed: pyproject.toml contract/pyproject.toml operator/pyproject.toml worker/pyproject.toml requirements-dev.txt constraints.txt
+# The virtualenv: the four packages (contract, worker, operator, the kubectl plugin) editable, test tools, every transitive version pinned by constraints.txt.
+$(VENV)/.installed: pyproject.toml contract/pyproject.toml operator/pyproject.toml worker/pyproject.toml plugin/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e contract -e worker -e operator
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e contract -e worker -e operator -e plugin
 	touch $@
 
 venv: $(VENV)/.installed
@@ -44,7 +44,7 @@ crds: venv
 crds-check: venv
 	$(PY) -m boltz_operator.crdgen --check
 
-# ruff (lint and format check) over the repository and mypy over operator/ and contract/, as pyproject.toml
+# ruff (lint and format check) over the repository and mypy over operator/, contract/ and plugin/, as pyproject.toml
 # configures them. `$(VENV)/bin/ruff format .` applies the formatting.
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -1,0 +1,218 @@
+"""Converted inputs -> the objects to create: the inputs ConfigMap and the BoltzPrediction or BoltzGenCampaign.
+
+Files are placed here: each goes into the ConfigMap `<name>-inputs` while it is small (CONFIGMAP_FILE_LIMIT each,
+CONFIGMAP_TOTAL_LIMIT in all), else to the results store under `<results>/<namespace>/<name>/inputs/<key>`
+(the store the worker reads with the credentials it writes results with). The result is checked by the operator's
+own models and renderer checks, so what is submitted is what the apiserver and the operator accept.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from boltz_operator.api import API_VERSION, BoltzGenCampaign, BoltzPrediction
+from boltz_operator.render import validate_prediction
+
+from .errors import PluginError, validation_problems
+from .inputs.boltz import Converted
+from .inputs.files import CONFIGMAP_FILE_LIMIT, CONFIGMAP_TOTAL_LIMIT, LocalFile
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-boltz"}
+INPUT_OF_LABEL = "boltz-operator.io/inputs-of"
+# Job names (<name>-predict, <name>-design, <name>-filter) become label values, at most 63 characters.
+MAX_NAME_LENGTH = 52
+NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ResultsOptions:
+    """--results and its companions: the S3 store for results (and for inputs too large for the ConfigMap)."""
+
+    uri: str
+    endpoint: str | None = None
+    region: str | None = None
+    credentials_secret: str | None = None
+
+    def body(self) -> dict[str, Any]:
+        s3: dict[str, Any] = {"uri": self.uri.rstrip("/")}
+        if self.endpoint:
+            s3["endpoint"] = self.endpoint
+        if self.region:
+            s3["region"] = self.region
+        if self.credentials_secret:
+            s3["credentialsSecretRef"] = {"name": self.credentials_secret}
+        return {"s3": s3}
+
+
+@dataclass(frozen=True)
+class Upload:
+    file: LocalFile
+    uri: str
+
+
+@dataclass
+class Submission:
+    """What `predict`/`design` creates for one input, in creation order: configmap (if any files), then resource."""
+
+    name: str
+    namespace: str
+    resource: dict[str, Any]
+    configmap: dict[str, Any] | None = None
+    uploads: list[Upload] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.resource["kind"]
+
+    def objects(self) -> list[dict[str, Any]]:
+        return [o for o in (self.configmap, self.resource) if o is not None]
+
+
+def default_name(path: Path) -> str:
+    """A resource name from an input's file name: `prot_custom_msa.yaml` -> `prot-custom-msa`."""
+    name = re.sub(r"[^a-z0-9-]+", "-", path.stem.lower()).strip("-")
+    return name[:MAX_NAME_LENGTH].rstrip("-")
+
+
+def check_name(name: str) -> str:
+    if not NAME.match(name) or len(name) > MAX_NAME_LENGTH:
+        raise PluginError(
+            f"invalid name {name!r}: lower-case letters, digits and '-', starting and ending with a letter or "
+            f"digit, at most {MAX_NAME_LENGTH} characters (the Jobs' names must fit a label); give one with --name"
+        )
+    return name
+
+
+def inputs_configmap_name(name: str) -> str:
+    return f"{name}-inputs"
+
+
+def build_prediction(
+    converted: Converted,
+    name: str,
+    namespace: str,
+    model_cache: str | None = None,
+    results: ResultsOptions | None = None,
+    options: dict[str, Any] | None = None,
+) -> Submission:
+    """A BoltzPrediction (and its inputs ConfigMap) for a converted boltz input. Raises PluginError when the
+    operator's model or checks refuse it, or a file is too large for the ConfigMap and there is no --results."""
+    spec = dict(converted.spec)
+    _common_spec(spec, model_cache, results)
+    if options:
+        spec["options"] = options
+    submission = _submission(converted, "BoltzPrediction", name, namespace, spec, results)
+    try:
+        model = BoltzPrediction.model_validate(submission.resource)
+    except ValidationError as e:
+        raise PluginError(f"{converted.source}: the BoltzPrediction would be refused", _problems(e, False)) from e
+    problems = validate_prediction(model.spec)
+    if problems:
+        raise PluginError(f"{converted.source}: the operator would refuse this prediction", problems)
+    return submission
+
+
+def build_campaign(
+    converted: Converted,
+    name: str,
+    namespace: str,
+    settings: dict[str, Any],
+    model_cache: str | None = None,
+    results: ResultsOptions | None = None,
+) -> Submission:
+    """A BoltzGenCampaign for a converted design spec; `settings` are the campaign's own fields (numDesigns,
+    budget, protocol, shards...). Raises PluginError as build_prediction does."""
+    spec = {"designSpec": converted.spec, **settings}
+    _common_spec(spec, model_cache, results)
+    submission = _submission(converted, "BoltzGenCampaign", name, namespace, spec, results)
+    try:
+        BoltzGenCampaign.model_validate(submission.resource)
+    except ValidationError as e:
+        raise PluginError(f"{converted.source}: the BoltzGenCampaign would be refused", _problems(e, True)) from e
+    return submission
+
+
+def _problems(error: ValidationError, design: bool) -> list[str]:
+    """Pydantic's errors as field paths: a design spec's under boltzgen's own keys (`entities[0].file...`),
+    everything else under the resource's `spec.`."""
+    out = []
+    for line in validation_problems(error, "", snake_case=design):
+        line = line.removeprefix("spec.")
+        out.append(line.removeprefix("design_spec.") if design and line.startswith("design_spec.") else f"spec.{line}")
+    return out
+
+
+def _common_spec(spec: dict[str, Any], model_cache: str | None, results: ResultsOptions | None) -> None:
+    if model_cache:
+        spec["modelCache"] = model_cache
+    if results:
+        spec["results"] = results.body()
+
+
+def _submission(
+    converted: Converted, kind: str, name: str, namespace: str, spec: dict[str, Any], results: ResultsOptions | None
+) -> Submission:
+    resource = {"apiVersion": API_VERSION, "kind": kind, "metadata": {"name": name, "namespace": namespace}}
+    submission = Submission(name=name, namespace=namespace, resource={**resource, "spec": spec})
+    if not converted.files:
+        return submission
+    cm_name = inputs_configmap_name(name)
+    prefix = f"{results.uri.rstrip('/')}/{namespace}/{name}/inputs" if results else None
+    in_configmap, to_upload = _split(converted.files)
+    if to_upload and prefix is None:
+        raise PluginError(
+            f"{converted.source}: some files are too large for a ConfigMap (over {CONFIGMAP_FILE_LIMIT // 1024} KiB "
+            f"each or {CONFIGMAP_TOTAL_LIMIT // 1024} KiB in all); give --results s3://BUCKET/PREFIX to upload them "
+            "to the results store",
+            [f"{f.path} ({f.size} bytes), named at {', '.join(f.fields)}" for f in to_upload],
+        )
+    data: dict[str, str] = {}
+    binary: dict[str, str] = {}
+    for f in in_configmap:
+        content = f.path.read_bytes()
+        try:
+            data[f.key] = content.decode()
+        except UnicodeDecodeError:
+            binary[f.key] = base64.b64encode(content).decode()
+        for slot in f.slots:
+            slot["configMapKeyRef"] = {"name": cm_name, "key": f.key}
+    for f in to_upload:
+        upload = Upload(file=f, uri=f"{prefix}/{f.key}")
+        submission.uploads.append(upload)
+        for slot in f.slots:
+            slot["s3"] = {"uri": upload.uri}
+    if in_configmap:
+        configmap: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": cm_name,
+                "namespace": namespace,
+                "labels": {**MANAGED_BY, INPUT_OF_LABEL: name},
+            },
+            "immutable": True,  # as the resource's inputs: a run must read what was submitted
+        }
+        if data:
+            configmap["data"] = data
+        if binary:
+            configmap["binaryData"] = binary
+        submission.configmap = configmap
+    return submission
+
+
+def _split(files: list[LocalFile]) -> tuple[list[LocalFile], list[LocalFile]]:
+    """(files for the ConfigMap, files to upload): small files first, while the total allows."""
+    small, large, total = [], [], 0
+    for f in sorted(files, key=lambda f: (f.size, f.key)):
+        if f.size <= CONFIGMAP_FILE_LIMIT and total + f.size <= CONFIGMAP_TOTAL_LIMIT:
+            small.append(f)
+            total += f.size
+        else:
+            large.append(f)
+    return small, large
