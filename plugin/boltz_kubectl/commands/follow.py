@@ -1,0 +1,183 @@
+"""`status`, `logs`, `wait` and `results`: following a prediction or campaign the plugin (or anyone) created."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import ExitCode, PluginError
+from ..kube import KINDS, Kube
+from ..s3 import download_campaign, download_prediction, s3_client
+
+KIND_FLAGS = {"prediction": "BoltzPrediction", "campaign": "BoltzGenCampaign"}
+# The headline scores of a prediction, as status.results spells them, with the label status prints.
+SCORES = (
+    ("confidenceScore", "confidence"),
+    ("ptm", "pTM"),
+    ("iptm", "ipTM"),
+    ("complexPlddt", "pLDDT"),
+    ("affinityPredValue", "affinity log10(IC50/uM)"),
+    ("affinityProbabilityBinary", "P(binder)"),
+)
+
+
+def parse_duration(text: str | None) -> float | None:
+    """kubectl's durations: 90, 90s, 15m, 2h (None or 0: no limit)."""
+    if text is None:
+        return None
+    units = {"s": 1, "m": 60, "h": 3600}
+    try:
+        seconds = float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+    except (ValueError, IndexError) as e:
+        raise PluginError(f"invalid duration {text!r}: write e.g. 90s, 15m or 2h", code=ExitCode.USAGE) from e
+    return seconds or None
+
+
+def _kind(args: argparse.Namespace) -> str | None:
+    return KIND_FLAGS[args.kind] if getattr(args, "kind", None) else None
+
+
+# ---------------------------------------------------------------------------------------------- status
+
+
+def status(args: argparse.Namespace, kube: Kube) -> int:
+    obj = kube.find(args.name, _kind(args))
+    if args.output in ("yaml", "json"):
+        sys.stdout.write(yaml.safe_dump(obj, sort_keys=False) if args.output == "yaml" else json.dumps(obj, indent=2))
+        return 0
+    st = obj.get("status") or {}
+    rows = [("Name", obj["metadata"]["name"]), ("Namespace", kube.namespace), ("Kind", obj["kind"])]
+    rows.append(("Phase", st.get("phase") or "(not reconciled yet: is the operator running?)"))
+    if st.get("message"):
+        rows.append(("Message", st["message"]))
+    why = explaining_condition(st)
+    if why:
+        rows.append(("Why", f"{why['type']}={why['status']} {why.get('reason', '')}: {why.get('message', '')}"))
+    results = st.get("results") or {}
+    scores = [f"{label} {results[key]:.3g}" for key, label in SCORES if results.get(key) is not None]
+    if scores:
+        rows.append(("Scores", ", ".join(scores)))
+    progress = st.get("progress")
+    if progress:
+        rows.append(("Progress", _progress(progress)))
+    for design in (results.get("topDesigns") or [])[:3]:
+        rows.append((f"Top {design['rank']}", f"{design['id']} {design.get('metrics', {})}"))
+    if results.get("uri"):
+        rows.append(("Results", results["uri"]))
+    width = max(len(k) for k, _ in rows) + 1
+    for key, value in rows:
+        print(f"{key + ':':<{width}} {value}")
+    conditions = st.get("conditions") or []
+    if conditions:
+        print("Conditions:")
+        for c in conditions:
+            extra = f"  {c.get('lastTransitionTime', '')}" if args.output == "wide" else ""
+            print(f"  {c['type']:<18} {c['status']:<7} {c.get('reason', ''):<24} {c.get('message', '')}{extra}")
+    events = kube.events(obj)
+    print("Events:" if events else "Events: <none>")
+    now = datetime.now(UTC)
+    for ev in events:
+        when = ev.last_timestamp or ev.event_time or ev.first_timestamp
+        age = f"{int((now - when).total_seconds())}s" if when else "?"
+        print(f"  {age:>6} {ev.type:<8} {ev.reason:<24} {ev.message}")
+    return 0
+
+
+def explaining_condition(status: dict[str, Any]) -> dict[str, Any] | None:
+    """The condition that says why a run waits or failed: Failed=True, else the first condition that is False."""
+    conditions = status.get("conditions") or []
+    failed = [c for c in conditions if c["type"] == "Failed" and c["status"] == "True"]
+    if failed:
+        return failed[0]
+    if status.get("phase") == "Succeeded":
+        return None
+    return next((c for c in conditions if c["status"] == "False" and c["type"] not in ("Complete", "Failed")), None)
+
+
+def _progress(p: dict[str, Any]) -> str:
+    shards = f"shards {p.get('shardsSucceeded', 0)}/{p.get('shardsTotal', '?')} succeeded"
+    shards += f", {p.get('shardsFailed', 0)} failed, {p.get('shardsRunning', 0)} running"
+    designs = f"designs {p.get('designsCompleted', 0)}/{p.get('designsRequested', '?')}"
+    if p.get("designsSelected") is not None:
+        designs += f", {p['designsSelected']} selected"
+    return f"{shards}; {designs}"
+
+
+# ---------------------------------------------------------------------------------------------- logs
+
+
+def logs(args: argparse.Namespace, kube: Kube) -> int:
+    obj = kube.find(args.name, _kind(args))
+    st = obj.get("status") or {}
+    name = obj["metadata"]["name"]
+    if obj["kind"] == "BoltzPrediction":
+        jobs, selector = [st.get("jobName") or f"{name}-predict"], ""
+    elif args.filter:
+        jobs, selector = [f"{name}-filter"], ""
+    else:
+        jobs, selector = [f"{name}-design"], f"batch.kubernetes.io/job-completion-index={args.shard}"
+    pods = kube.pods(jobs, selector)
+    if not pods:
+        why = explaining_condition(st)
+        hint = f" ({why['reason']}: {why.get('message', '')})" if why else ""
+        raise PluginError(f"no worker pod yet for {obj['kind']}/{name} (job {jobs[0]}, phase {st.get('phase')}){hint}")
+    pod = pods[0]  # the newest attempt
+    print(f"# pod {pod.metadata.name} ({pod.status.phase})", file=sys.stderr)
+    sys.stdout.write(kube.log(pod.metadata.name, tail=args.tail))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- wait
+
+
+def wait(args: argparse.Namespace, kube: Kube) -> int:
+    kind = _kind(args) or kube.find(args.name)["kind"]
+    return wait_for(kube, kind, args.name, args.timeout)
+
+
+def wait_for(kube: Kube, kind: str, name: str, timeout: str | None) -> int:
+    """Wait until the run ends: 0 when it Succeeded, 1 when it Failed (its message on stderr), 3 on timeout."""
+
+    def report(obj: dict[str, Any]) -> None:
+        st = obj.get("status") or {}
+        print(f"{KINDS[kind].singular}/{name}: {st.get('phase') or 'Pending'}", file=sys.stderr)
+
+    obj = kube.wait_done(kind, name, parse_duration(timeout), report)
+    st = obj.get("status") or {}
+    if st.get("phase") == "Failed":
+        print(f"error: {KINDS[kind].singular}/{name} failed: {st.get('message', '')}", file=sys.stderr)
+        return ExitCode.ERROR
+    return ExitCode.OK
+
+
+# ---------------------------------------------------------------------------------------------- results
+
+
+def results(args: argparse.Namespace, kube: Kube) -> int:
+    obj = kube.find(args.name, _kind(args))
+    st = obj.get("status") or {}
+    name = obj["metadata"]["name"]
+    if st.get("phase") != "Succeeded":
+        raise PluginError(f"{obj['kind']}/{name} has no results: phase {st.get('phase')} ({st.get('message', '')})")
+    uri = ((st.get("results") or {}).get("uri") or "").rstrip("/")
+    if uri.startswith("pvc://"):
+        raise PluginError(
+            f"{uri}: results on a PVC are not downloadable by this version of the plugin; mount the claim in a pod "
+            "(read-only) and copy them with kubectl cp"
+        )
+    if not uri.startswith("s3://"):
+        raise PluginError(f"{obj['kind']}/{name} has no results URI in its status")
+    store = ((obj.get("spec") or {}).get("results") or {}).get("s3") or {}
+    client = s3_client(args.s3_endpoint or store.get("endpoint"), args.s3_region or store.get("region"))
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fetch = download_prediction if obj["kind"] == "BoltzPrediction" else download_campaign
+    files = fetch(client, uri, out)
+    print(f"{len(files)} files from {uri} -> {out} (checked against result.json)")
+    return 0

@@ -1,0 +1,149 @@
+"""`predict` and `design`: convert the user's files, then print (--dry-run=client), validate on the server
+(--dry-run=server) or upload the large files and create the objects. Every input is converted and checked before
+anything is created, so one bad input in a directory creates nothing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import PluginError
+from ..inputs.boltz import INPUT_SUFFIXES, convert_boltz_input
+from ..inputs.boltzgen import convert_design_spec
+from ..kube import Kube
+from ..manifests import (
+    ResultsOptions,
+    Submission,
+    build_campaign,
+    build_prediction,
+    check_name,
+    default_name,
+)
+from ..s3 import s3_client, upload
+from .follow import wait_for
+from .output import print_objects
+
+# --option -> spec.options key of a BoltzPrediction (the `boltz predict` flags a boltz YAML cannot carry).
+PREDICT_OPTIONS = {
+    "diffusion_samples": "diffusionSamples",
+    "recycling_steps": "recyclingSteps",
+    "sampling_steps": "samplingSteps",
+    "seed": "seed",
+    "output_format": "outputFormat",
+    "use_potentials": "usePotentials",
+}
+
+
+def input_files(paths: list[str]) -> list[Path]:
+    """The inputs named: files as given, directories expanded to the inputs directly inside them (sorted)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in INPUT_SUFFIXES)
+            if not inside:
+                raise PluginError(f"{path}: no boltz inputs ({', '.join(INPUT_SUFFIXES)}) in this directory")
+            found += inside
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise PluginError(f"{path}: no such file or directory")
+    return found
+
+
+def results_options(args: argparse.Namespace) -> ResultsOptions | None:
+    if not args.results:
+        for flag in ("s3_endpoint", "s3_region", "s3_credentials_secret"):
+            if getattr(args, flag):
+                raise PluginError(f"--{flag.replace('_', '-')} needs --results s3://...")
+        return None
+    if not args.results.startswith("s3://"):
+        raise PluginError(f"--results must be an s3:// URI, got {args.results!r}")
+    return ResultsOptions(args.results, args.s3_endpoint, args.s3_region, args.s3_credentials_secret)
+
+
+def predict(args: argparse.Namespace, kube: Kube | None) -> int:
+    paths = input_files(args.inputs)
+    if args.name and len(paths) > 1:
+        raise PluginError(f"--name names one prediction, but {len(paths)} inputs were given")
+    results = results_options(args)
+    options = {key: getattr(args, attr) for attr, key in PREDICT_OPTIONS.items() if getattr(args, attr) is not None}
+    if args.no_kernels:
+        options["useKernels"] = False
+    namespace = _namespace(args, kube)
+    submissions = []
+    problems: list[str] = []
+    for path in paths:
+        try:
+            name = check_name(args.name or default_name(path))
+            converted = convert_boltz_input(path)
+            submissions.append(build_prediction(converted, name, namespace, args.model_cache, results, options))
+        except PluginError as e:
+            problems.append(str(e))
+    _refuse_duplicates(submissions, problems)
+    return _submit(args, kube, submissions, problems)
+
+
+def design(args: argparse.Namespace, kube: Kube | None) -> int:
+    path = Path(args.spec)
+    if not path.is_file():
+        raise PluginError(f"{path}: no such file")
+    name = check_name(args.name or default_name(path))
+    settings: dict[str, Any] = {"numDesigns": args.num_designs}
+    for attr, key in (("budget", "budget"), ("protocol", "protocol"), ("parallelism", "parallelism")):
+        if getattr(args, attr) is not None:
+            settings[key] = getattr(args, attr)
+    if args.shards is not None:
+        settings["shards"] = args.shards if args.shards == "auto" else int(args.shards)
+    converted = convert_design_spec(path)
+    submission = build_campaign(
+        converted, name, _namespace(args, kube), settings, args.model_cache, results_options(args)
+    )
+    return _submit(args, kube, [submission], [])
+
+
+def _namespace(args: argparse.Namespace, kube: Kube | None) -> str:
+    return kube.namespace if kube is not None else (args.namespace or "default")
+
+
+def _refuse_duplicates(submissions: list[Submission], problems: list[str]) -> None:
+    seen: dict[str, Submission] = {}
+    for s in submissions:
+        if s.name in seen:
+            problems.append(f"two inputs would both be named {s.name!r}; rename one of the files")
+        seen[s.name] = s
+
+
+def _submit(args: argparse.Namespace, kube: Kube | None, submissions: list[Submission], problems: list[str]) -> int:
+    if problems:
+        raise PluginError("nothing was created:", problems)
+    if args.dry_run == "client":
+        for s in submissions:
+            for u in s.uploads:
+                print(f"# not uploaded (dry run): {u.file.path} -> {u.uri}", file=sys.stderr)
+        print_objects([o for s in submissions for o in s.objects()], args.output, "created (dry run)")
+        return 0
+    assert kube is not None  # main() connects for every mode but --dry-run=client
+    existing = [f"{found} already exists" for s in submissions for found in kube.existing(s)]
+    if existing:
+        raise PluginError(
+            f"nothing was created in namespace {kube.namespace} (a run's inputs are immutable: choose another "
+            "--name, or delete the old one first):",
+            existing,
+        )
+    server_dry_run = args.dry_run == "server"
+    if not server_dry_run:
+        for s in [s for s in submissions if s.uploads]:
+            client = s3_client(args.s3_endpoint, args.s3_region)
+            for u in s.uploads:
+                upload(client, u.file.path, u.uri)
+    created = []
+    for s in submissions:
+        created += kube.create(s, dry_run=server_dry_run)
+    print_objects(created, args.output, "created (server dry run)" if server_dry_run else "created")
+    if not args.wait or server_dry_run:
+        return 0
+    codes = [wait_for(kube, s.kind, s.name, args.timeout) for s in submissions]
+    return max(codes)
