@@ -5,7 +5,7 @@ with one JSON document on stdout (boltz's own prints go to stderr). Subcommands:
 
   mols OUT_DIR CODE...        canonical residue molecules `<CODE>.pkl`, built offline from biotite's bundled CCD
   template FILES.json         protein mmCIF/PDB files to use as Boltz templates (meaningless geometry)
-  parse MOL_DIR WORK_DIR YAML...  each YAML through boltz's own parser and input processing
+  parse MOL_DIR WORK_DIR INPUT...  each YAML or FASTA input through boltz's own parser and input processing
   cli CASES.json              `boltz predict` command lines parsed (not run) by boltz's own click command
   checkpoints OUT_DIR         random-initialised, small Boltz2 structure and affinity checkpoints
 
@@ -237,10 +237,13 @@ def cmd_parse(args: list[str]) -> dict:
 
 def parse_one(path: Path, ccd: dict, mol_dir: Path, work: Path) -> dict:
     from boltz.data import const
+    from boltz.data.parse.fasta import parse_fasta
     from boltz.data.parse.yaml import parse_yaml
 
+    # as boltz.main.check_inputs/process_input choose: by the file's suffix
+    parse = parse_fasta if path.suffix.lower() in (".fa", ".fas", ".fasta") else parse_yaml
     try:
-        target = parse_yaml(path, dict(ccd), mol_dir, boltz2=True)
+        target = parse(path, dict(ccd), mol_dir, boltz2=True)
     except Exception as e:  # noqa: BLE001  (boltz raises ValueError, AssertionError, KeyError, ...)
         where = traceback.extract_tb(e.__traceback__)[-1]
         error = f"{type(e).__name__}: {e}" + (f" [{where.line}]" if isinstance(e, AssertionError) else "")

@@ -55,10 +55,11 @@ class BoltzSide:
         self.python = python
         self.bin = python.parent
 
-    def __call__(self, command: str, *args: str | Path, timeout: float = 900) -> dict | list:
+    def __call__(self, command: str, *args: str | Path, timeout: float = 900, cwd: Path = HERE) -> dict | list:
+        """cwd: where relative paths in the inputs resolve (boltz resolves them against the current directory)."""
         argv = [str(self.python), str(BOLTZ_SIDE), command, *map(str, args)]
         env = {**os.environ, "PYTHONPATH": str(HERE), "PYTHONDONTWRITEBYTECODE": "1"}
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE)
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
         if proc.returncode != 0:
             raise AssertionError(f"boltz_side {command} failed ({proc.returncode}):\n{proc.stderr[-6000:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])
