@@ -13,6 +13,7 @@ CEL validation, the operator, Jobs, scheduling onto GPU nodes, status, printer c
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,8 @@ from support.manifests import filter_ok, merge_played, played, populate_ok, shar
 from support.operator_fixtures import OperatorProcess, install_crds_and_rbac, operator_kubeconfig  # noqa: E402
 
 NAMESPACE = "boltz-demo"
+# The kubectl plugin, installed into the project's venv by `make venv` (package plugin/).
+PLUGIN = Path(sys.executable).parent / "kubectl-boltz"
 RESULTS = "s3://boltz-results/demo"
 BANNER = "=" * 100
 
@@ -103,14 +106,39 @@ def main() -> int:
         run(cluster, "wait", "--for=condition=Complete", "boltzgencampaign/pdl1-binder", "--timeout=180s")
         run(cluster, "get", "boltzgencampaigns,jobs")
         run(cluster, "get", "boltzgencampaign", "pdl1-binder", "-o", "jsonpath={.status.results.topDesigns[0]}")
-        say(
-            f"Done. The cluster keeps running: export KUBECONFIG={cluster.kubeconfig}\n"
-            f"Try: kubectl -n {NAMESPACE} describe boltzprediction egfr-erlotinib (or boltzgencampaign pdl1-binder)\n"
-            "Stop it: make cluster-down"
+        print(f"\n$ kubectl boltz -n {NAMESPACE} status egfr-erlotinib", flush=True)
+        subprocess.run(
+            [str(PLUGIN), "--kubeconfig", str(cluster.kubeconfig), "-n", NAMESPACE, "status", "egfr-erlotinib"]
         )
+        say("Done. The cluster keeps running. Try these (full paths: they work in any shell, whatever kubectl is on PATH):\n"
+            + "\n".join(next_steps(cluster)) + "\n\n"
+            + "Or put the built kubectl and the plugin first on your PATH, then type `kubectl` and `kubectl boltz`:\n"
+            + shell_setup(cluster) + "\nStop it: make cluster-down")  # fmt: skip
         return 0
     finally:
         operator.stop()
+
+
+def next_steps(cluster, namespace: str = NAMESPACE, prediction: str = "egfr-erlotinib") -> list[str]:
+    """Commands for the user to try next, with the full paths of the kubectl this project built and of the plugin
+    (a machine may carry an older kubectl of its own on PATH, and `make demo` cannot change the user's shell)."""
+    q = shlex.quote
+    flags = f"--kubeconfig {q(str(cluster.kubeconfig))} -n {q(namespace)}"
+    kubectl = f"{q(str(cluster.bin_dir / 'kubectl'))} {flags}"
+    plugin = f"{q(str(PLUGIN))} {flags}"
+    example = REPO / "tests" / "fixtures" / "boltz_inputs" / "affinity.yaml"
+    return [
+        f"{kubectl} describe boltzprediction {q(prediction)}",
+        f"{kubectl} get boltzpredictions,boltzgencampaigns",
+        f"{plugin} status {q(prediction)}",
+        f"{plugin} predict {q(str(example))} --name my-affinity --dry-run=client -o yaml",
+    ]
+
+
+def shell_setup(cluster) -> str:
+    """One line that makes plain `kubectl` the built one and `kubectl boltz` find the plugin, in this shell."""
+    path = f"{shlex.quote(str(cluster.bin_dir))}:{shlex.quote(str(PLUGIN.parent))}"
+    return f'export PATH={path}:"$PATH" KUBECONFIG={shlex.quote(str(cluster.kubeconfig))}'
 
 
 def run(cluster, *args: str, input: str | None = None) -> None:

@@ -18,6 +18,7 @@ from .commands import follow, submit
 from .errors import PluginError
 from .inputs.files import CONFIGMAP_FILE_LIMIT, CONFIGMAP_TOTAL_LIMIT, MAX_FILE_BYTES
 from .kube import Kube
+from .pvc import DEFAULT_READER_IMAGE
 
 EPILOG = """exit codes: 0 success, 1 error (bad input, API or store error, a run that Failed), 2 usage, 3 timed out
 examples:
@@ -116,13 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
     p.add_argument("--timeout", help="give up after this long (e.g. 90s, 30m; exit 3); default no limit")
 
-    p = command("results", "download the result files (S3, your credentials), checked against result.json",
+    p = command("results", "download the result files (S3 with your credentials, or a PVC through a reader pod), "
+                "checked against result.json",
                 follow.results)  # fmt: skip
     p.add_argument("name", metavar="NAME")
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder to write the files into")
     p.add_argument("--s3-endpoint", help="S3-compatible endpoint (default: the one in the resource's spec.results)")
     p.add_argument("--s3-region", help="region of the bucket")
+    p.add_argument("--reader-image", default=DEFAULT_READER_IMAGE,
+                   help="results on a PVC: image of the reader pod (needs sh, tar, base64; default %(default)s)")  # fmt: skip
     return parser
 
 

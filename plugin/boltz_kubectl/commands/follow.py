@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,8 +14,10 @@ from typing import Any
 import yaml
 
 from ..errors import ExitCode, PluginError
+from ..fetch import LocalSource, S3Source, Source, fetch_campaign, fetch_prediction
 from ..kube import KINDS, Kube
-from ..s3 import download_campaign, download_prediction, s3_client
+from ..pvc import copy_out
+from ..s3 import s3_client
 
 KIND_FLAGS = {"prediction": "BoltzPrediction", "campaign": "BoltzGenCampaign"}
 # The headline scores of a prediction, as status.results spells them, with the label status prints.
@@ -166,18 +170,24 @@ def results(args: argparse.Namespace, kube: Kube) -> int:
     if st.get("phase") != "Succeeded":
         raise PluginError(f"{obj['kind']}/{name} has no results: phase {st.get('phase')} ({st.get('message', '')})")
     uri = ((st.get("results") or {}).get("uri") or "").rstrip("/")
-    if uri.startswith("pvc://"):
-        raise PluginError(
-            f"{uri}: results on a PVC are not downloadable by this version of the plugin; mount the claim in a pod "
-            "(read-only) and copy them with kubectl cp"
-        )
-    if not uri.startswith("s3://"):
-        raise PluginError(f"{obj['kind']}/{name} has no results URI in its status")
-    store = ((obj.get("spec") or {}).get("results") or {}).get("s3") or {}
-    client = s3_client(args.s3_endpoint or store.get("endpoint"), args.s3_region or store.get("region"))
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fetch = download_prediction if obj["kind"] == "BoltzPrediction" else download_campaign
-    files = fetch(client, uri, out)
-    print(f"{len(files)} files from {uri} -> {out} (checked against result.json)")
+    campaign = obj["kind"] == "BoltzGenCampaign"
+    source: Source
+    if uri.startswith("pvc://"):
+        copied = Path(tempfile.mkdtemp(prefix="boltz-results-"))
+        try:
+            copy_out(kube, f"{uri}/final" if campaign else uri, copied, image=args.reader_image)
+            source = LocalSource(copied, f"{uri}/final" if campaign else uri)
+            files = (fetch_campaign if campaign else fetch_prediction)(source, out)
+        finally:
+            shutil.rmtree(copied, ignore_errors=True)
+    elif uri.startswith("s3://"):
+        store = ((obj.get("spec") or {}).get("results") or {}).get("s3") or {}
+        client = s3_client(args.s3_endpoint or store.get("endpoint"), args.s3_region or store.get("region"))
+        source = S3Source(client, f"{uri}/final" if campaign else uri)
+        files = (fetch_campaign if campaign else fetch_prediction)(source, out)
+    else:
+        raise PluginError(f"{obj['kind']}/{name} has no results URI in its status")
+    print(f"{len(files)} files from {source.uri} -> {out} (checked against result.json)")
     return 0

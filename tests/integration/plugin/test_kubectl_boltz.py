@@ -202,3 +202,32 @@ def test_design_creates_a_campaign_owning_its_target(cluster, namespace, plugin,
     assert configmap["metadata"]["ownerReferences"][0]["uid"] == campaign["metadata"]["uid"]
     status = plugin("status", "binder", "-o", "json")
     assert json.loads(status.stdout)["kind"] == "BoltzGenCampaign"
+
+
+def test_pvc_results_go_through_a_restricted_reader_pod(cluster, namespace, operator, plugin):
+    """The reader pod is admitted where Pod Security enforces `restricted`, and is gone after `results`.
+    kwok runs no container, so the copy itself (exec `tar | base64`) cannot succeed here: the test checks that the
+    failure is reported as such, and the unpacking and checks are unit-tested (tests/unit/plugin/test_results.py)."""
+    cluster.kubectl("label", "namespace", namespace, "pod-security.kubernetes.io/enforce=restricted")
+    claim = {
+        "apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "results"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
+    }  # fmt: skip
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache(), claim))
+    body = yaml.safe_load((FIXTURES.parent.parent / "examples" / "prediction.yaml").read_text())
+    body["metadata"] = {"name": "on-pvc"}
+    body["spec"]["results"] = {"pvc": {"claimName": "results", "subPath": "runs"}}
+    uri = f"pvc://results/runs/{namespace}/on-pvc/some-uid"
+    body["spec"]["podMetadata"] = played(predict_ok(uri))
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(body))
+    waited = plugin("wait", "on-pvc", "--timeout", "90s")
+    assert waited.returncode == 0, waited.stderr
+
+    result = plugin("results", "on-pvc", "-o", "/nonexistent-never-written")
+    assert result.returncode == 1
+    assert "forbidden" not in result.stderr.lower(), result.stderr  # admitted under `restricted`
+    assert f"cannot read {uri} through pod boltz-results-reader-" in result.stderr, result.stderr
+    pods = cluster.kubectl(
+        "get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=results-reader", "-o", "name"
+    )
+    assert pods.stdout.strip() == ""  # the reader pod was deleted
