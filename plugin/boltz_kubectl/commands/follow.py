@@ -71,7 +71,8 @@ def status(args: argparse.Namespace, kube: Kube) -> int:
     if progress:
         rows.append(("Progress", _progress(progress)))
     for design in (results.get("topDesigns") or [])[:3]:
-        rows.append((f"Top {design['rank']}", f"{design['id']} {design.get('metrics', {})}"))
+        metrics = " ".join(f"{k}={v:.3g}" for k, v in (design.get("metrics") or {}).items())
+        rows.append((f"Top {design['rank']}", f"{design['id']} {metrics}"))
     if results.get("uri"):
         rows.append(("Results", results["uri"]))
     width = max(len(k) for k, _ in rows) + 1

@@ -223,6 +223,11 @@ def test_pvc_results_go_through_a_restricted_reader_pod(cluster, namespace, oper
     waited = plugin("wait", "on-pvc", "--timeout", "90s")
     assert waited.returncode == 0, waited.stderr
 
+    # the worker's log: the newest pod of the prediction's Job (kwok's fake nodes serve no logs, so the apiserver's
+    # error comes back, naming that pod)
+    logs = plugin("logs", "on-pvc")
+    assert logs.returncode == 1 and "cannot read the log of pod on-pvc-predict-" in logs.stderr, logs.stderr
+
     result = plugin("results", "on-pvc", "-o", "/nonexistent-never-written")
     assert result.returncode == 1
     assert "forbidden" not in result.stderr.lower(), result.stderr  # admitted under `restricted`
