@@ -135,6 +135,10 @@ def _submit(args: argparse.Namespace, kube: Kube | None, submissions: list[Submi
         )
     server_dry_run = args.dry_run == "server"
     if not server_dry_run:
+        # the apiserver's verdict (CEL rules, quotas, admission) on every object before any upload or creation, so
+        # a refusal leaves nothing behind, in the cluster or in S3
+        for s in submissions:
+            kube.create(s, dry_run=True)
         for s in [s for s in submissions if s.uploads]:
             client = s3_client(args.s3_endpoint, args.s3_region)
             for u in s.uploads:
