@@ -105,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
     p.add_argument("-o", "--output", choices=("yaml", "json", "wide"), help="the whole object, or wider tables")
 
-    p = command("logs", "the worker's log (newest pod; a campaign's shard 0 unless --shard or --filter)", follow.logs)
+    p = command("logs", "the worker's log: a prediction's newest pod (its GPU step, else its prepare step), a "
+                "campaign's shard 0 unless --shard or --filter", follow.logs)  # fmt: skip
     p.add_argument("name", metavar="NAME")
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
     p.add_argument("--shard", type=int, default=0, help="campaigns: the design shard (completion index)")

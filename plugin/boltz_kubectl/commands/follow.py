@@ -13,6 +13,10 @@ from typing import Any
 
 import yaml
 
+from boltz_operator.builders.campaign import job_name as campaign_job
+from boltz_operator.builders.prediction import job_name as prediction_job
+from boltz_operator.builders.prepare import job_name as prepare_job
+
 from ..errors import ExitCode, PluginError
 from ..fetch import LocalSource, S3Source, Source, fetch_campaign, fetch_prediction
 from ..kube import KINDS, Kube
@@ -122,11 +126,12 @@ def logs(args: argparse.Namespace, kube: Kube) -> int:
     st = obj.get("status") or {}
     name = obj["metadata"]["name"]
     if obj["kind"] == "BoltzPrediction":
-        jobs, selector = [st.get("jobName") or f"{name}-predict"], ""
+        # the GPU step's pod once there is one, else the CPU prepare step's (whose log says why input was refused)
+        jobs, selector = [prediction_job(name), prepare_job(name)], ""
     elif args.filter:
-        jobs, selector = [f"{name}-filter"], ""
+        jobs, selector = [campaign_job(name, "filter")], ""
     else:
-        jobs, selector = [f"{name}-design"], f"batch.kubernetes.io/job-completion-index={args.shard}"
+        jobs, selector = [campaign_job(name, "design")], f"batch.kubernetes.io/job-completion-index={args.shard}"
     pods = kube.pods(jobs, selector)
     if not pods:
         why = explaining_condition(st)
