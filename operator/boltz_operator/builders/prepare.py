@@ -83,7 +83,8 @@ def build_job(
             *msa_server_env(spec),
         ],
         resources={"cpu": config.prepare_cpu, "memory": config.prepare_memory},
-        mounts=run_mounts([*results.mounts, *(fetching.mounts(read_only=False) if fetching else [])]),
+        # The results store only lends its S3 credentials (inputs given as S3 URIs): prepare writes no results.
+        mounts=run_mounts(fetching.mounts(read_only=False) if fetching else []),
         volumes=run_volumes(
             # The prediction's run ConfigMap (builders/prediction.build_configmap) holds this step's run and input.
             config_volume(
@@ -92,7 +93,7 @@ def build_job(
                 files,
             ),
             cache_claim,
-            [*results.volumes, *(fetching.volumes if fetching else [])],
+            fetching.volumes if fetching else [],
         ),
         image_pull_policy=config.image_pull_policy,
         service_account=config.worker_service_account,

@@ -17,7 +17,7 @@ from boltz_operator.kube import TerminatedWorker
 from boltz_operator.reconcile.msa_gate import ALL, MsaGate, MsaGateView, Wait
 from boltz_operator.reconcile.prediction import reconcile_prediction
 from support.fake_kube import FakeKube
-from support.objects import COMPLETE, JobBody, Resource, failed
+from support.objects import COMPLETE, EXAMPLES, JobBody, Resource, failed
 
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 CONFIG = OperatorConfig(worker_image="worker:1", prepare_cpu="1", prepare_memory="3Gi")
@@ -219,3 +219,15 @@ def test_without_msa_requests_the_gate_is_not_asked_and_the_prepare_has_no_store
     configmap, job = kube.created
     run = contract.RUN_ADAPTER.validate_json(configmap.data["prepare-run.json"])
     assert run.msa_request is None and run.msa_store is None and job.metadata.annotations is None
+
+
+def test_the_msa_server_example_is_prepared_with_a_request_for_its_kinase():
+    body = Resource.prediction("egfr-erlotinib-msa").obj()
+    example = yaml.safe_load((EXAMPLES / "prediction-msa-server.yaml").read_text())
+    body["spec"] = {**example["spec"], "results": {"s3": {"uri": "s3://bucket/base"}}}
+    kube = FakeKube()
+    reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW)
+    configmap, _ = kube.created
+    run = contract.RUN_ADAPTER.validate_json(configmap.data["prepare-run.json"])
+    protein = example["spec"]["sequences"][0]["protein"]
+    assert run.msa_request.chains == ["A"] and run.msa_request.sequences == [protein["sequence"]]
