@@ -16,11 +16,7 @@ import yaml
 
 from boltz_contract import PrepareRun, RunSummary
 
-PEAK = re.compile(
-    r"boltz's input processing exited -?\d+; peak memory ([\d.]+) (B|KiB|MiB|GiB) "
-    r"\(the worker's own: ([\d.]+) (B|KiB|MiB|GiB)\)"
-)
-UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
+PEAK = re.compile(r"boltz's input processing exited -?\d+; peak memory (\d+) MiB \(the worker's own: (\d+) MiB\)")
 
 
 @dataclass
@@ -75,8 +71,8 @@ def finish_prepare(process: subprocess.Popen, run_json: Path, started: float, ti
     termination = run_json.parent.parent / "termination-log"
     summary = RunSummary.from_termination_message(termination.read_text()) if termination.is_file() else None
     peak = PEAK.search(output)
-    peak_bytes = float(peak.group(1)) * UNITS[peak.group(2)] if peak else None
-    worker_bytes = float(peak.group(3)) * UNITS[peak.group(4)] if peak else None
+    peak_bytes = int(peak.group(1)) * 2**20 if peak else None
+    worker_bytes = int(peak.group(2)) * 2**20 if peak else None
     return PrepareOutcome(process.returncode, summary, output, seconds, peak_bytes, worker_bytes)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -321,3 +322,18 @@ def test_a_server_that_keeps_refusing_is_msa_server_unavailable(refusal, said, b
     assert outcome.message.startswith(f"the MSA server {server.url} refused 4 times in a row ({said}")
     assert "spec.msaServer.url" in outcome.message
     assert not (Path(run.msa_store.local_dir) / run.msa_request.key).exists()
+
+
+def test_an_unreachable_server_is_msa_server_unavailable_without_boltzs_own_waits(boltz_python, cache, tmp_path):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    run, doc = protein_run("down", cache, url, local_store(tmp_path), msa_server_attempts=3,
+                           msa_server_backoff_seconds=0.05)  # fmt: skip
+    outcome = run_prepare(tmp_path, run, doc, boltz_python)
+    assert outcome.code == ExitCode.MSA_SERVER_UNAVAILABLE, outcome.output[-4000:]
+    assert outcome.message.startswith(
+        f"the MSA server {url} failed 3 times in a row (cannot connect: ConnectionError): is it up, and reachable"
+    )
+    assert outcome.summary.error_class == ErrorClass.MSA_SERVER_UNAVAILABLE
+    assert "Retrying... (1/5)" not in outcome.output  # boltz's own 5 x 5 s loop never ran

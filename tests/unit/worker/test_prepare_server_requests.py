@@ -107,3 +107,18 @@ def test_a_5xx_is_retried_and_a_404_is_left_to_boltz():
     assert slept == [10.0]
     bounded, slept = client(FakeSession(response(404, {"error": "x"})))
     assert bounded.get(f"{URL}/result/download/t1").status_code == 404 and slept == []
+
+
+class Unreachable(FakeSession):
+    def request(self, method, url, **kwargs):
+        self.calls.append((method, url))
+        raise requests.ConnectionError("connection refused")
+
+
+def test_a_server_that_cannot_be_reached_is_bounded_by_the_same_policy():
+    session = Unreachable(response())
+    bounded, slept = client(session, attempts=3)
+    with pytest.raises(MsaServerRefused) as raised:
+        bounded.post(f"{URL}/ticket/msa")
+    assert raised.value.refusal == "cannot connect: ConnectionError" and not raised.value.rate_limited
+    assert slept == [10.0, 20.0] and len(session.calls) == 3

@@ -115,20 +115,22 @@ def fetch(spec: dict, answer: dict) -> None:
             api_key_header=spec.get("api_key_header"), api_key_value=api_key,
         )  # fmt: skip
     except MsaServerRefused as e:
-        raise Failure(
-            MSA_SERVER_UNAVAILABLE,
-            (
-                f"the MSA server {server} refused {e.attempts} times in a row ({e.refusal}"
-                f"{f'; it asked to wait {e.retry_after:.0f} s' if e.retry_after is not None else ''}): it rate-limits "
-                "(the public ColabFold server by address); the prediction is retried later. If this persists, use a "
-                "server of your own (spec.msaServer.url), give MSA files, or raise the attempts/backoff"
-            ),
-        ) from e
+        raise Failure(MSA_SERVER_UNAVAILABLE, refused_message(server, e)) from e
     except Exception as e:  # noqa: BLE001 (boltz's client raises a bare Exception)
         raise Failure(MSA_SERVER_UNAVAILABLE, f"the MSA server {server} failed: {boltz_text(e)}") from e
     finally:
         answer["msa_server_calls"], answer["msa_server_retries"] = client.submissions, client.retries
     answer["fetched"] = [str(msa_dir / f"{i}.csv") for i in range(len(spec["sequences"]))]
+
+
+def refused_message(server: str, e: MsaServerRefused) -> str:
+    wait = f"; it asked to wait {e.retry_after:.0f} s" if e.retry_after is not None else ""
+    if e.rate_limited:
+        return (f"the MSA server {server} refused {e.attempts} times in a row ({e.refusal}{wait}): it rate-limits "
+                "(the public ColabFold server by address); the prediction is retried later. If this persists, use a "
+                "server of your own (spec.msaServer.url), give MSA files, or raise the attempts/backoff")  # fmt: skip
+    return (f"the MSA server {server} failed {e.attempts} times in a row ({e.refusal}{wait}): is it up, and "
+            "reachable from the cluster (DNS, egress, proxy)? The prediction is retried later")  # fmt: skip
 
 
 def read_msas(target, processed_msa_dir: Path, max_seqs: int) -> None:

@@ -151,8 +151,8 @@ def run_child(request: dict, work: Path) -> dict:
         raise WorkerError(ErrorClass.INTERNAL, f"cannot start {python}: {e}") from e
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    log.info("boltz's input processing exited %d; peak memory %s (the worker's own: %s)", proc.returncode,
-             human_bytes(peak), human_bytes(own))  # fmt: skip
+    log.info("boltz's input processing exited %d; peak memory %.0f MiB (the worker's own: %.0f MiB)",
+             proc.returncode, peak / 2**20, own / 2**20)  # fmt: skip
     if proc.returncode == -9:
         limit = container_memory_bytes()
         raise WorkerError(ErrorClass.MEMORY_LIMIT_EXCEEDED,

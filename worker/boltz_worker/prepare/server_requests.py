@@ -8,8 +8,8 @@ on the module it imported, and
 - catches every Exception around each request and retries it 5 times, 5 s apart.
 `boltz_child` sets `boltz.data.msa.mmseqs2.requests` to a BoundedRequests. It counts the submissions (POSTs to
 /ticket/msa and /ticket/pair, refused ones included: the server counts them too) and retries a refusal (HTTP 429,
-HTTP 5xx, status RATELIMIT, or UNKNOWN on a submission) after an exponential, jittered backoff that honours
-Retry-After, at most `attempts` times per request; then raises MsaServerRefused, a BaseException so that boltz's
+HTTP 5xx, status RATELIMIT, or UNKNOWN on a submission; a connection error or timeout too) after an exponential,
+jittered backoff that honours Retry-After, at most `attempts` times per request; then raises MsaServerRefused, a BaseException so that boltz's
 `except Exception` retry loops let it through.
 
 Why not urllib3.util.Retry (the only retry library in boltz's environment; no tenacity there): RATELIMIT comes in
@@ -65,10 +65,12 @@ class BackoffPolicy:
 
 
 class MsaServerRefused(BaseException):  # noqa: N818 (BaseException on purpose: see the module's docstring)
-    """The server kept refusing past the policy's attempts (or asked to wait longer than its cap)."""
+    """The server kept refusing (or could not be reached) past the policy's attempts, or asked to wait longer
+    than its cap. `rate_limited`: the refusals were rate limits (HTTP 429, status RATELIMIT)."""
 
     def __init__(self, url: str, refusal: str, attempts: int, retry_after: float | None):
         self.url, self.refusal, self.attempts, self.retry_after = url, refusal, attempts, retry_after
+        self.rate_limited = "429" in refusal or "RATELIMIT" in refusal
         wait = f"; it asked to wait {retry_after:.0f} s" if retry_after is not None else ""
         super().__init__(f"{url} refused {attempts} time{'s' if attempts > 1 else ''} ({refusal}{wait})")
 
@@ -102,12 +104,17 @@ class BoundedRequests:
         while True:
             if submission:
                 self.submissions += 1
-            response = self.session.request(method, url, **kwargs)
-            refusal = refusal_of(response, submission)
-            if refusal is None:
-                return response
+            retry_after = None
+            try:
+                response = self.session.request(method, url, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as e:  # boltz would retry 5 x 5 s, then raise
+                refusal = f"cannot connect: {type(e).__name__}"
+            else:
+                found = refusal_of(response, submission)
+                if found is None:
+                    return response
+                refusal, retry_after = found, retry_after_seconds(response)
             refusals += 1
-            retry_after = retry_after_seconds(response)
             wait = self.policy.wait(refusals, retry_after, self.rng)
             if wait is None:
                 self.refused = MsaServerRefused(url, refusal, refusals, retry_after)
