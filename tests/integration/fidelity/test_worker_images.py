@@ -301,3 +301,75 @@ def test_boltz_image_prepares_with_the_msa_server_into_a_pvc_store(boltz_image, 
     stored = msas / Path(run.msa_store.local_dir).relative_to(contract.msa.MSA_STORE_MOUNT) / run.msa_request.key
     assert sorted(p.name for p in stored.iterdir()) == ["0.csv", MSA_COMPLETE_MARKER]
     assert all(p.stat().st_uid == 1000 for p in stored.iterdir())
+
+
+def test_boltz_image_prepares_on_cpu_then_predicts_from_the_stored_msa(boltz_image, model_cache, tmp_path):
+    """Both steps of a prediction as the operator makes them (its reconciler, its ConfigMap and Jobs), each run in
+    the image as its pod runs it: prepare fetches the protein's MSA from a loopback MSA server into a PVC-style MSA
+    store; the GPU step (on CPU here) reads it from the store, mounted read-only, and calls no server."""
+    from datetime import UTC, datetime
+
+    from boltz_operator.kube import TerminatedWorker
+    from boltz_operator.reconcile.prediction import reconcile_prediction
+    from support.fake_kube import FakeKube
+    from support.msa_server import MsaServer
+    from support.msa_server import serving as serving_msas
+    from support.objects import COMPLETE, JobBody, Resource
+
+    spec = example_spec()
+    del spec["sequences"][0]["protein"]["msa"]  # computed by the MSA server
+    models, results, store = tmp_path / "models", tmp_path / "results", tmp_path / "msa-store"
+    for folder in (models, results, store):
+        folder.mkdir()
+    shutil.copytree(model_cache, models / "boltz2")
+    results.chmod(0o777), store.chmod(0o777)  # fresh PVCs made writable for the pods' uid (fsGroup in a cluster)
+    cache = Resource.model_cache("default").phase("Ready").obj()
+    now = datetime.now(UTC)
+    with serving_msas(MsaServer()) as server:
+        body = Resource.prediction("egfr-msa").spec(
+            **{**spec, "msaServer": {"url": server.url, "store": {"pvc": {"claimName": "msas"}}},
+               "results": {"pvc": {"claimName": "results"}}}
+        ).obj()  # fmt: skip
+        kube = FakeKube()
+        reconcile_prediction(body, cache, None, kube, OperatorConfig(), now)
+        configmap, prepare_job = kube.created
+        sources = {CONFIG_VOLUME: tmp_path / "prepare-config", MODELS_VOLUME: models, "msa-store": store}
+        pod = SERIALIZE(prepare_job)["spec"]["template"]["spec"]
+        project(pod, CONFIG_VOLUME, {configmap.metadata.name: configmap.data}, sources[CONFIG_VOLUME])
+        args, run = pod_run(pod, sources, extra_env=CPU_ONLY)
+        run.termination_log = tmp_path / "prepare-termination"
+        run.termination_log.touch()
+        assert "nvidia.com/gpu" not in prepare_job.spec.template.spec.containers[0].resources.limits
+        started = time.monotonic()
+        with ImageRoot(boltz_image) as image:
+            proc = image.run(args, run, timeout=900)
+        print(
+            f"\n[images] boltz-worker prepare in the image: exit {proc.returncode} in {time.monotonic() - started:.1f} s"
+        )
+        assert proc.returncode == ExitCode.OK, (proc.stdout + proc.stderr)[-6000:]
+        prepared = RunSummary.from_termination_message(run.termination_log.read_text())
+        assert [(m.chain, m.source) for m in prepared.msas] == [("A", "fetched")]
+        assert prepared.msa_server_calls == server.total_submissions == 1
+
+    # The GPU step, created by the operator's next pass, with the server gone: it must not need it.
+    body["status"] = kube.status_patches[-1]
+    done = JobBody("egfr-msa-prepare").conditions(COMPLETE).status(succeeded=1).obj()
+    kube = FakeKube(TerminatedWorker(exit_code=0, summary=prepared, raw_message="", reason="Completed"))
+    reconcile_prediction(body, cache, None, kube, OperatorConfig(), now, prepare_job=done)
+    [gpu_job] = kube.created
+    pod = SERIALIZE(gpu_job)["spec"]["template"]["spec"]
+    sources = {CONFIG_VOLUME: tmp_path / "gpu-config", MODELS_VOLUME: models, RESULTS_VOLUME: results,
+               "msa-store": store}  # fmt: skip
+    project(pod, CONFIG_VOLUME, {configmap.metadata.name: configmap.data}, sources[CONFIG_VOLUME])
+    args, run = pod_run(pod, sources, extra_env=CPU_ONLY)
+    run.termination_log = tmp_path / "predict-termination"
+    run.termination_log.touch()
+    assert [b.read_only for b in run.binds if b.target == "/msa-store"] == [True]
+    with ImageRoot(boltz_image) as image:
+        proc = image.run(args, run, timeout=1500)
+    assert proc.returncode == ExitCode.OK, (proc.stdout + proc.stderr)[-6000:]
+    summary = RunSummary.from_termination_message(run.termination_log.read_text())
+    assert summary.ok and summary.confidence_score is not None
+    [staged] = [p for p in results.rglob("egfr-msa.yaml")]  # the input the GPU step ran, uploaded with the results
+    msa = yaml.safe_load(staged.read_text())["sequences"][0]["protein"]["msa"]
+    assert msa.startswith("/msa-store/lab/") and msa.endswith("/0.csv")
