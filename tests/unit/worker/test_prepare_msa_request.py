@@ -89,3 +89,14 @@ def test_prefixed_s3_credentials(monkeypatch):
     assert prefixed_credentials("") == {}  # boto3's own chain (AWS_*)
     monkeypatch.delenv("MSA_STORE_AWS_SECRET_ACCESS_KEY")
     assert prefixed_credentials("MSA_STORE_") == {}  # half a pair: boto3's own chain
+
+
+def test_a_request_naming_one_sequence_twice_is_internal_and_says_why():
+    doc = {"sequences": [{"protein": {"id": "A", "sequence": P1}}, {"protein": {"id": "B", "sequence": P1}}]}
+    with pytest.raises(WorkerError) as raised:
+        requested_entities(doc, run_for(["A", "B"], [P1, P1]))
+    assert raised.value.error_class == ErrorClass.INTERNAL
+    assert "asks again for the sequence of chains B: boltz makes the proteins of one sequence one entity" in (
+        raised.value.message
+    )
+    assert [e.chains for e in requested_entities(doc, run_for(["A"], [P1]))] == [["A", "B"]]

@@ -63,6 +63,15 @@ def requested_entities(doc: dict, run: PrepareRun) -> list[ProteinEntity]:
             )
         return []
     found = ([e.sequence for e in wanted], [e.chains[0] for e in wanted])
+    repeated = [c for i, (c, s) in enumerate(zip(request.chains, request.sequences)) if s in request.sequences[:i]]
+    if repeated:
+        raise WorkerError(
+            ErrorClass.INTERNAL,
+            f"the run's msa_request asks again for the sequence of chains {', '.join(repeated)}: boltz makes the "
+            "proteins of one sequence one entity with one MSA (boltz/data/parse/schema.py parse_boltz_schema), so "
+            "the request must name each sequence once, by its first chain, and the GPU input must give every item "
+            "of that sequence the same MSA file",
+        )
     if found != (list(request.sequences), list(request.chains)):
         raise WorkerError(
             ErrorClass.INTERNAL,
