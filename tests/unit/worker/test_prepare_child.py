@@ -28,6 +28,7 @@ def test_sigkill_is_the_memory_limit_naming_it(tmp_path, monkeypatch):
         run_child({"input": "x"}, tmp_path)
     assert raised.value.error_class == ErrorClass.MEMORY_LIMIT_EXCEEDED
     assert "most likely by the container's memory limit (2.0 GiB)" in raised.value.message
+    assert "(the chart value prepare.memory)" in raised.value.message
 
 
 def test_dying_without_an_answer_is_internal(tmp_path, monkeypatch):

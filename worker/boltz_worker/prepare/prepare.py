@@ -158,7 +158,7 @@ def run_child(request: dict, work: Path) -> dict:
         raise WorkerError(ErrorClass.MEMORY_LIMIT_EXCEEDED,
                           f"boltz's input processing was killed (SIGKILL) at {human_bytes(peak)}, most likely by the "
                           f"container's memory limit ({human_bytes(limit) if limit else 'none found'}): raise the "
-                          "prepare Job's memory (the operator's prepare memory setting)")  # fmt: skip
+                          "prepare Job's memory (the chart value prepare.memory)")  # fmt: skip
     if not answer_file.is_file():
         raise WorkerError(ErrorClass.INTERNAL, f"boltz's input processing exited {proc.returncode} without an "
                           "answer (its traceback is in the log above)")  # fmt: skip
