@@ -24,7 +24,7 @@ CONTRACT_VERSION: Final = "v1"
 CONFIG_DIR = "/etc/boltz-run"
 RUN_FILE = "run.json"
 MODELS_DIR = "/models"
-BOLTZ2_CACHE_DIR = f"{MODELS_DIR}/boltz2"
+BOLTZ2_CACHE_DIR: Final = f"{MODELS_DIR}/boltz2"
 BOLTZGEN_CACHE_DIR = f"{MODELS_DIR}/boltzgen"
 MANIFEST_FILE = "manifest.json"
 WORK_DIR = "/work"  # emptyDir: outputs, HOME and kernel caches (the root filesystem is read-only)
@@ -380,8 +380,13 @@ class FilterRun(_Model):
     results: ResultsTarget  # the campaign's results base: shards are read from it, FILTER_DIR/ is written
 
 
-Run = Annotated[PredictRun | PrepareRun | PopulateRun | DesignRun | FilterRun, Field(discriminator="kind")]
-RUN_ADAPTER: TypeAdapter[PredictRun | PrepareRun | PopulateRun | DesignRun | FilterRun] = TypeAdapter(Run)
+from .screen import RankedLigand, ScreenPrepareRun, ScreenRankRun, ScreenShardRun  # noqa: E402 (needs the above)
+
+AnyRun = (
+    PredictRun | PrepareRun | PopulateRun | DesignRun | FilterRun | ScreenPrepareRun | ScreenShardRun | ScreenRankRun
+)
+Run = Annotated[AnyRun, Field(discriminator="kind")]
+RUN_ADAPTER: TypeAdapter[AnyRun] = TypeAdapter(Run)
 
 
 # ---------------------------------------------------------------------------------------------- summaries
@@ -433,6 +438,12 @@ class RunSummary(_Model):
     shards_merged: list[int] = []
     designs_selected: int | None = None
     top_designs: list[TopDesign] = []  # best first; trimmed from the end to fit the termination message
+    # screens: screen-prepare (total, failed, shards), screen-shard (its ligands done and failed), screen-rank
+    ligands_total: int | None = None
+    ligands_done: int | None = None
+    ligands_failed: int | None = None
+    shards: int | None = None
+    top_ligands: list[RankedLigand] = []  # best first; trimmed from the end to fit the termination message
 
     def to_termination_message(self) -> str:
         """Compact JSON within TERMINATION_MESSAGE_LIMIT: long messages are cut, then lists dropped."""
@@ -441,9 +452,10 @@ class RunSummary(_Model):
         if len(text.encode()) > TERMINATION_MESSAGE_LIMIT and summary.message:
             summary = summary.model_copy(update={"message": shorten_middle(summary.message, MESSAGE_KEEP)})
             text = summary._dump()
-        while len(text.encode()) > TERMINATION_MESSAGE_LIMIT and summary.top_designs:
-            summary = summary.model_copy(update={"top_designs": summary.top_designs[:-1]})
-            text = summary._dump()
+        for ranked in ("top_designs", "top_ligands"):
+            while len(text.encode()) > TERMINATION_MESSAGE_LIMIT and getattr(summary, ranked):
+                summary = summary.model_copy(update={ranked: getattr(summary, ranked)[:-1]})
+                text = summary._dump()
         for field in ("structures", "files", "shards_merged"):
             if len(text.encode()) > TERMINATION_MESSAGE_LIMIT:
                 summary = summary.model_copy(update={field: []})
