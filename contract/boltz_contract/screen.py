@@ -22,7 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from . import PredictOptions, ResultsTarget, S3Download  # defined before this module is imported
+from . import BOLTZ2_CACHE_DIR, PredictOptions, ResultsTarget, S3Download  # defined before this module is imported
 from .msa import MsaRequest, MsaStoreTarget
 
 LIBRARY_DIR = "library"  # <screen results>/library/<shard>.json : a shard's ligands (ShardSlice)
@@ -100,7 +100,7 @@ class ScreenPrepareRun(_Model):
     library_file: LibraryFile | None = None
     max_ligands: int = Field(default=MAX_LIGANDS, ge=1)
     ligands_per_shard: int = Field(ge=1)
-    cache_dir: str = "/models/boltz2"  # contract.BOLTZ2_CACHE_DIR (a circular import cannot type it)
+    cache_dir: str = BOLTZ2_CACHE_DIR
     msa_request: MsaRequest | None = None
     msa_store: MsaStoreTarget | None = None
     msa_server_attempts: int = Field(default=6, ge=1)
@@ -121,7 +121,7 @@ class ScreenShardRun(_Model):
     downloads: list[S3Download] = []
     shard_index: int | None = Field(default=None, ge=0)  # None: from $JOB_COMPLETION_INDEX
     upload_interval_seconds: int = Field(default=300, ge=10)
-    cache_dir: str = "/models/boltz2"  # contract.BOLTZ2_CACHE_DIR (a circular import cannot type it)
+    cache_dir: str = BOLTZ2_CACHE_DIR
     results: ResultsTarget  # the screen's results base
 
 
