@@ -13,6 +13,7 @@ directory and on the real S3 server.
 from __future__ import annotations
 
 import json
+import random
 import re
 import socket
 import subprocess
@@ -337,3 +338,30 @@ def test_an_unreachable_server_is_msa_server_unavailable_without_boltzs_own_wait
     )
     assert outcome.summary.error_class == ErrorClass.MSA_SERVER_UNAVAILABLE
     assert "Retrying... (1/5)" not in outcome.output  # boltz's own 5 x 5 s loop never ran
+
+
+@pytest.mark.parametrize("residues, rows", [(300, 100), (3000, 8192)])
+def test_prepare_memory_and_time_with_a_large_msa(residues, rows, boltz_python, cache, tmp_path):
+    """Figures for sizing the prepare Job (chart value prepare.memory): boltz's process and the worker's peak
+    memory with a given MSA of `rows` rows (boltz reads at most 8192) of a `residues`-long chain. Printed, not
+    asserted: they depend on the machine."""
+    rng = random.Random(residues)
+    letters = "ACDEFGHIKLMNPQRSTVWY"
+    sequence = "".join(rng.choice(letters) for _ in range(residues))
+    lines = [f">101\n{sequence}"]
+    for i in range(rows - 1):
+        row = list(sequence)
+        for _ in range(residues // 5):
+            row[rng.randrange(residues)] = rng.choice(letters + "-")
+        lines.append(f">UniRef100_{i}\n{''.join(row)}")
+    (tmp_path / "config" / "inputs").mkdir(parents=True)
+    (tmp_path / "config" / "inputs" / "a.a3m").write_text("\n".join(lines) + "\n")
+    doc = {"version": 1, "sequences": [{"protein": {"id": "A", "sequence": sequence, "msa": "inputs/a.a3m"}},
+                                       {"ligand": {"id": "L", "ccd": "SAH"}}]}  # fmt: skip
+    outcome = run_prepare(tmp_path, PrepareRun(record_id="big", input_file="big.yaml", cache_dir=str(cache)), doc,
+                          boltz_python)  # fmt: skip
+    assert outcome.code == ExitCode.OK, outcome.output[-4000:]
+    steps = re.search(r"prepare steps took (\{.*\}) s", outcome.output)
+    print(f"\nprepare, {residues} residues, a {rows}-row MSA: {outcome.seconds:.1f} s wall (steps {steps.group(1)}), "
+          f"peak memory: boltz's process {outcome.peak_bytes / 2**20:.0f} MiB, the worker's "
+          f"{outcome.worker_peak_bytes / 2**20:.0f} MiB")  # fmt: skip
