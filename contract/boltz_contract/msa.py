@@ -93,7 +93,8 @@ class ChainMsa(_Model):
 def msa_request_of(doc: dict, server_url: str | None, pairing_strategy: str) -> MsaRequest | None:
     """The MSAs a rendered Boltz input needs from the server: its protein entities whose `msa` is absent (or "",
     or null: boltz reads all three as "compute it"), in document order, as boltz's process_input collects them
-    (`to_generate`, one per entity). None when every protein has an MSA file or is `empty`."""
+    (`to_generate`, one per entity). Items of one sequence are one entity to boltz (one MSA): the sequence is asked
+    once, under the first item's first chain. None when every protein has an MSA file or is `empty`."""
     chains: list[str] = []
     sequences: list[str] = []
     for item in doc.get("sequences") or []:
@@ -104,8 +105,10 @@ def msa_request_of(doc: dict, server_url: str | None, pairing_strategy: str) -> 
             continue
         ids = body.get("id")
         first = ids if isinstance(ids, str) else (ids or ["?"])[0]
-        chains.append(str(first))
-        sequences.append(str(body.get("sequence") or ""))
+        sequence = str(body.get("sequence") or "")
+        if sequence not in sequences:
+            chains.append(str(first))
+            sequences.append(sequence)
     if not sequences:
         return None
     return MsaRequest(key=msa_key(server_url, pairing_strategy, sequences), chains=chains, sequences=sequences)

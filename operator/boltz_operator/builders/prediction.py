@@ -46,26 +46,25 @@ def input_file_name(name: str) -> str:
 def with_stored_msas(
     doc: dict, request: contract.MsaRequest | None, store: MsaStorePlacement | None
 ) -> tuple[dict, list[contract.S3Download]]:
-    """`doc` (a rendered input) with the MSA store's files as the MSAs of the requested entities (each entity's
-    first chain names it), and the downloads that bring S3 files to the paths it names. Unchanged without a request.
-    Raises ValueError when a requested chain is not a protein entity of `doc` without an MSA."""
+    """`doc` (a rendered input) with the MSA store's files as the MSAs of the requested sequences (every item of a
+    sequence gets its file), and the downloads that bring S3 files to the paths it names. Unchanged without a
+    request. Raises ValueError when a requested sequence is not a protein of `doc` without an MSA."""
     if request is None:
         return doc, []
     if store is None:
         raise ValueError("an MSA request needs an MSA store")
     doc = copy.deepcopy(doc)
-    entities = {}
-    for item in doc["sequences"]:
-        body = item.get("protein")
-        if body is not None and body.get("msa") in (None, ""):
-            ids = body["id"]
-            entities[ids if isinstance(ids, str) else ids[0]] = body
+    needing = [
+        item["protein"] for item in doc["sequences"] if "protein" in item and item["protein"].get("msa") in (None, "")
+    ]
     downloads = []
-    for index, chain in enumerate(request.chains):
-        if chain not in entities:
+    for index, (chain, sequence) in enumerate(zip(request.chains, request.sequences, strict=True)):
+        items = [body for body in needing if body.get("sequence") == sequence]
+        if not items:
             raise ValueError(f"chain {chain} of the MSA request is not a protein without an MSA in the input")
         path, download = store.file_path(request.key, index, DEFAULT_DOWNLOADS_DIR, chain)
-        entities[chain]["msa"] = path
+        for body in items:  # items of one sequence are one entity to boltz: one MSA file for all
+            body["msa"] = path
         if download is not None:
             downloads.append(download)
     return doc, downloads

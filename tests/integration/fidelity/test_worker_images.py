@@ -32,7 +32,7 @@ from boltz_operator.builders.prediction import KIND as PREDICTION_KIND
 from boltz_operator.builders.prediction import build_configmap, build_job, build_run
 from boltz_operator.builders.results import RESULTS_VOLUME, place_results
 from boltz_operator.config import DefaultResultsStore, OperatorConfig
-from boltz_operator.render import predict_options, render_boltz_input, render_design_spec
+from boltz_operator.render import render_boltz_input, render_design_spec
 from boltz_worker.model_cache.model_catalog import BOLTZGEN
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.fidelity import TARGET, example_spec
@@ -237,72 +237,6 @@ def test_boltzgen_image_design_reaches_boltzgens_own_spec_check(boltzgen_image, 
 # ---------------------------------------------------------------------------------------------- prepare
 
 
-def prepare_pod(name: str, spec_body: dict, config_dir: Path) -> tuple[dict, contract.PrepareRun]:
-    """The prepare Job's pod spec, as the operator builds it (its MSA store a PVC), config projected to `config_dir`."""
-    from boltz_contract.msa import msa_request_of
-    from boltz_operator.builders import prediction as prediction_builders
-    from boltz_operator.builders import prepare as prepare_builders
-    from boltz_operator.builders.msa_store import place_msa_store
-    from boltz_operator.config import DefaultMsaStore
-
-    spec = BoltzPredictionSpec.model_validate(spec_body)
-    doc, files = render_boltz_input(spec, f"{contract.CONFIG_DIR}/inputs", f"{contract.WORK_DIR}/inputs")
-    ref = OwnerRef(PREDICTION_KIND, "lab", name, "0000")
-    placement = place_results(ResultsStore.model_validate({"pvc": {"claimName": "results"}}), DefaultResultsStore(),
-                              ref.namespace, ref.name, ref.uid)  # fmt: skip
-    store = place_msa_store(spec.msa_server.store if spec.msa_server else None, DefaultMsaStore(), spec.results,
-                            DefaultResultsStore(), ref.namespace)  # fmt: skip
-    options = predict_options(spec)
-    request = msa_request_of(doc, options.msa_server_url, options.msa_pairing_strategy)
-    run = prepare_builders.build_run(ref, spec, files, placement, request, store)
-    job = prepare_builders.build_job(ref, spec, run, files, placement, store, cache_claim="default-models",
-                                     config=OperatorConfig())  # fmt: skip
-    pod = SERIALIZE(job)["spec"]["template"]["spec"]
-    data = {  # the prepare step's keys of the prediction's run ConfigMap (prediction.build_configmap)
-        prediction_builders.PREPARE_RUN_KEY: run.model_dump_json(),
-        prediction_builders.prepare_input_key(ref.name): yaml.safe_dump(doc, sort_keys=False),
-    }
-    project(pod, CONFIG_VOLUME, {prediction_builders.configmap_name(ref.name): data}, config_dir)
-    return pod, run
-
-
-def test_boltz_image_prepares_with_the_msa_server_into_a_pvc_store(boltz_image, model_cache, tmp_path):
-    """`boltz-worker prepare` in the image as its Job runs it: boltz's processing in the image's own python, the MSA
-    fetched from a loopback MSA server by boltz's client and written to the MSA store PVC as the pod's uid."""
-    from boltz_contract.msa import MSA_COMPLETE_MARKER
-    from boltz_operator.builders.msa_store import MSA_STORE_VOLUME
-    from support.msa_server import MsaServer
-    from support.msa_server import serving as serving_msas
-
-    models, results, msas, termination = (tmp_path / d for d in ("models", "results", "msas", "termination-log"))
-    models.mkdir(), results.mkdir(), msas.mkdir(), termination.touch()
-    shutil.copytree(model_cache, models / "boltz2")
-    msas.chmod(0o777)  # a fresh PVC made writable for the pod's uid (fsGroup does that in a cluster)
-    with serving_msas(MsaServer()) as server:
-        spec = example_spec()
-        spec["sequences"][0]["protein"].pop("msa", None)  # the kinase's MSA from the server
-        spec["msaServer"] = {"url": server.url, "store": {"pvc": {"claimName": "msas"}}}
-        pod, run = prepare_pod("egfr-prepare", spec, tmp_path / "config")
-        assert run.msa_request is not None and run.msa_store is not None
-        sources = {CONFIG_VOLUME: tmp_path / "config", MODELS_VOLUME: models, RESULTS_VOLUME: results,
-                   MSA_STORE_VOLUME: msas}  # fmt: skip
-        args, pod_run_ = pod_run(pod, sources, extra_env=CPU_ONLY)
-        pod_run_.termination_log = termination
-        assert [b.read_only for b in pod_run_.binds if b.target == contract.msa.MSA_STORE_MOUNT] == [False]
-        started = time.monotonic()
-        with ImageRoot(boltz_image) as image:
-            proc = image.run(args, pod_run_, timeout=900)
-        print(f"\n[images] boltz-worker prepare in the image: exit {proc.returncode} in "
-              f"{time.monotonic() - started:.1f} s")  # fmt: skip
-        assert proc.returncode == ExitCode.OK, (proc.stdout + proc.stderr)[-6000:]
-        assert server.total_submissions == 1
-    summary = RunSummary.from_termination_message(termination.read_text())
-    assert [(m.chain, m.source) for m in summary.msas] == [("A", "fetched")] and summary.msa_server_calls == 1
-    stored = msas / Path(run.msa_store.local_dir).relative_to(contract.msa.MSA_STORE_MOUNT) / run.msa_request.key
-    assert sorted(p.name for p in stored.iterdir()) == ["0.csv", MSA_COMPLETE_MARKER]
-    assert all(p.stat().st_uid == 1000 for p in stored.iterdir())
-
-
 def test_boltz_image_prepares_on_cpu_then_predicts_from_the_stored_msa(boltz_image, model_cache, tmp_path):
     """Both steps of a prediction as the operator makes them (its reconciler, its ConfigMap and Jobs), each run in
     the image as its pod runs it: prepare fetches the protein's MSA from a loopback MSA server into a PVC-style MSA
@@ -350,6 +284,11 @@ def test_boltz_image_prepares_on_cpu_then_predicts_from_the_stored_msa(boltz_ima
         prepared = RunSummary.from_termination_message(run.termination_log.read_text())
         assert [(m.chain, m.source) for m in prepared.msas] == [("A", "fetched")]
         assert prepared.msa_server_calls == server.total_submissions == 1
+    # The key as the pod's uid wrote it into the store PVC: its file, then the marker that says it is whole.
+    prepare_run = contract.RUN_ADAPTER.validate_json(configmap.data["prepare-run.json"])
+    stored = store / Path(prepare_run.msa_store.local_dir).relative_to("/msa-store") / prepare_run.msa_request.key
+    assert sorted(p.name for p in stored.iterdir()) == ["0.csv", "_COMPLETE"]
+    assert all(p.stat().st_uid == 1000 for p in stored.iterdir())
 
     # The GPU step, created by the operator's next pass, with the server gone: it must not need it.
     body["status"] = kube.status_patches[-1]

@@ -231,3 +231,26 @@ def test_the_msa_server_example_is_prepared_with_a_request_for_its_kinase():
     run = contract.RUN_ADAPTER.validate_json(configmap.data["prepare-run.json"])
     protein = example["spec"]["sequences"][0]["protein"]
     assert run.msa_request.chains == ["A"] and run.msa_request.sequences == [protein["sequence"]]
+
+
+def test_a_homodimer_written_as_two_items_asks_its_sequence_once_and_both_read_one_file():
+    body = (
+        Resource.prediction("dimer")
+        .spec(
+            sequences=[
+                {"protein": {"ids": ["A"], "sequence": EGFR}},
+                {"protein": {"ids": ["B"], "sequence": EGFR}},
+                {"ligand": {"ids": ["C"], "smiles": "CCO"}},
+            ],
+            affinity=None,
+            msaServer={"url": SERVER, "store": {"pvc": {"claimName": "msas"}}},
+        )
+        .obj()
+    )
+    kube = FakeKube()
+    reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW)
+    configmap, _ = kube.created
+    run = contract.RUN_ADAPTER.validate_json(configmap.data["prepare-run.json"])
+    assert run.msa_request.chains == ["A"] and run.msa_request.sequences == [EGFR]  # one entity to boltz
+    proteins = [s["protein"] for s in yaml.safe_load(configmap.data["dimer.yaml"])["sequences"] if "protein" in s]
+    assert proteins[0]["msa"] == proteins[1]["msa"] == f"/msa-store/lab/{run.msa_request.key}/0.csv"
