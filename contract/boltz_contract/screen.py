@@ -4,8 +4,9 @@ Three steps, each a worker command:
 1. `screen-prepare` (CPU): the target checked by boltz's own processing and its MSAs looked up or fetched once
    (as a prediction's prepare), the library read (inline, a file in the run's config, or S3; .smi, .csv, .sdf) and
    checked (RDKit: a ligand it cannot parse is recorded as failed, never the screen), split into shards, and the
-   slices written to the results store: <results>/LIBRARY_DIR/<i>.json (ShardSlice). Reports ligands_total,
-   ligands_failed and shards.
+   slices written to the results store: <results>/LIBRARY_DIR/<i>.json (ShardSlice), and the ligands it refused
+   (boltz would: RDKit cannot read the SMILES, boltz's standardization or atom limits) as LigandRow JSON with
+   `error` in <results>/REJECTED_FILE (a list, `[]` when none). Reports ligands_total, ligands_failed and shards.
 2. `screen-shard` (GPU, an Indexed Job: index i is shard i): ONE `boltz predict` over the slice (one input per
    ligand, the same target and MSA files), so the structure and affinity models load once per shard. Every
    `upload_interval_seconds` and at the end it uploads the rows done so far to <results>/SHARDS_DIR/<i>/TABLE_FILE
@@ -26,6 +27,7 @@ from . import BOLTZ2_CACHE_DIR, PredictOptions, ResultsTarget, S3Download  # def
 from .msa import MsaRequest, MsaStoreTarget
 
 LIBRARY_DIR = "library"  # <screen results>/library/<shard>.json : a shard's ligands (ShardSlice)
+REJECTED_FILE = "library/rejected.json"  # the ligands prepare refused: a JSON list of LigandRow with `error`
 SHARDS_DIR = "shards"  # <screen results>/shards/<shard>/ : a shard's table and each ligand's outputs
 TABLE_FILE = "ligands.csv"  # one shard's rows (LigandRow columns), uploaded as it goes
 RANKED_CSV = "ranked.csv"  # every ligand of the screen, ranked (LigandRow columns and rank)
