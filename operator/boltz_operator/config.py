@@ -77,6 +77,11 @@ class OperatorConfig(BaseModel):
     # 54 s: the ~1.5 h per 100 designs on one A10G of the SageMaker pipeline this operator replaces. Set your own
     # measured figure: status.estimate.basis names whichever is used.
     boltzgen_gpu_seconds_per_design: float = 54.0
+    # A screen's estimate: GPU-seconds per ligand, and per shard (process start and model load), of boltz predict
+    # with affinity. 11 and 31: the published L4 figures (one complex 42 s, four in one boltz predict 75 s).
+    # Set your own measured figures: status.estimate.basis names whichever is used.
+    boltz_gpu_seconds_per_ligand: float = 11.0
+    boltz_gpu_seconds_per_shard: float = 31.0
     # Handler threads. Each pass waits on the apiserver most of the time (0.3 s a write under load), so the
     # number of predictions started per second is about workers / (writes x latency): 16 kept 500 applied at once
     # queued for 20 s; 64 brought the p99 to about 5 s (tests/bench/README.md).

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import kopf
 
-from boltz_operator.api import CAMPAIGN_RESOURCE, GROUP, MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE, VERSION
+from boltz_operator.api import (
+    CAMPAIGN_RESOURCE,
+    GROUP,
+    MODEL_CACHE_RESOURCE,
+    PREDICTION_RESOURCE,
+    SCREEN_RESOURCE,
+    VERSION,
+)
 from boltz_operator.builders.common import (
     LABEL_COMPONENT,
     LABEL_MANAGED_BY,
@@ -31,7 +38,7 @@ from boltz_operator.reconcile.passes import (
     waits_on_cache,
     wake_msa_waiters,
 )
-from boltz_operator.reconcile.registry import BY_KIND, CAMPAIGN, MODEL_CACHE, PREDICTION
+from boltz_operator.reconcile.registry import BY_KIND, CAMPAIGN, MODEL_CACHE, PREDICTION, SCREEN
 from boltz_operator.startup import configure_operator
 
 CHILD_LABELS = {LABEL_MANAGED_BY: MANAGED_BY}
@@ -67,6 +74,16 @@ def campaigns_by_cache(namespace, spec, body, **_):
     return {(namespace, spec.get("modelCache", "default")): body} if waits_on_cache(CAMPAIGN, body) else {}
 
 
+@kopf.index(GROUP, VERSION, SCREEN_RESOURCE.plural)
+def screens(namespace, name, body, **_):
+    return {} if finished(body) else {(namespace, name): body}
+
+
+@kopf.index(GROUP, VERSION, SCREEN_RESOURCE.plural)
+def screens_by_cache(namespace, spec, body, **_):
+    return {(namespace, spec.get("modelCache", "default")): body} if waits_on_cache(SCREEN, body) else {}
+
+
 @kopf.index(GROUP, VERSION, MODEL_CACHE_RESOURCE.plural)
 def model_caches(namespace, name, body, **_):
     return {(namespace, name): body}
@@ -83,7 +100,7 @@ def msa_fetches(namespace, labels, annotations, body, **_):
     key = annotations.get(ANNOTATION_MSA_KEY)
     if not key or job_facts(body).state in (JobState.SUCCEEDED, JobState.FAILED):
         return {}
-    owner = (namespace, labels.get(LABEL_OWNER_NAME))
+    owner = (labels.get(LABEL_OWNER_KIND), namespace, labels.get(LABEL_OWNER_NAME))
     return {key: owner, ALL: owner}
 
 
@@ -91,12 +108,26 @@ def msa_fetches(namespace, labels, annotations, body, **_):
 
 
 @kopf.on.event(GROUP, VERSION, PREDICTION_RESOURCE.plural)
-def prediction_event(event, body, predictions, model_caches, jobs_by_owner, msa_fetches, memo, **_):
+def prediction_event(event, body, predictions, screens, model_caches, jobs_by_owner, msa_fetches, memo, **_):
     if event["type"] == "DELETED":
         forget(PREDICTION, body, memo)
     else:
         run_pass(PREDICTION, body, model_caches, jobs_by_owner, memo, msa_fetches)
-    wake_msa_waiters(predictions, model_caches, jobs_by_owner, msa_fetches, memo)
+    wake_msa_waiters(_msa_runs(predictions, screens), model_caches, jobs_by_owner, msa_fetches, memo)
+
+
+@kopf.on.event(GROUP, VERSION, SCREEN_RESOURCE.plural)
+def screen_event(event, body, predictions, screens, model_caches, jobs_by_owner, msa_fetches, memo, **_):
+    if event["type"] == "DELETED":
+        forget(SCREEN, body, memo)
+    else:
+        run_pass(SCREEN, body, model_caches, jobs_by_owner, memo, msa_fetches)
+    wake_msa_waiters(_msa_runs(predictions, screens), model_caches, jobs_by_owner, msa_fetches, memo)
+
+
+def _msa_runs(predictions, screens) -> dict:
+    """The kinds whose prepare fetches MSAs, each with its index of unfinished runs (for the MSA gate's wake-ups)."""
+    return {PREDICTION.kind.kind: predictions, SCREEN.kind.kind: screens}
 
 
 @kopf.on.event(GROUP, VERSION, CAMPAIGN_RESOURCE.plural)
@@ -114,6 +145,7 @@ def model_cache_event(
     name,
     predictions_by_cache,
     campaigns_by_cache,
+    screens_by_cache,
     model_caches,
     jobs_by_owner,
     msa_fetches,
@@ -125,14 +157,30 @@ def model_cache_event(
     run_pass(MODEL_CACHE, body, model_caches, jobs_by_owner, memo)
     # Runs waiting on this cache start now (or learn why not) without an event of their own. Cache events are
     # rare, and a pass that changes nothing writes nothing.
-    for registration, by_cache in ((PREDICTION, predictions_by_cache), (CAMPAIGN, campaigns_by_cache)):
+    for registration, by_cache in (
+        (PREDICTION, predictions_by_cache),
+        (CAMPAIGN, campaigns_by_cache),
+        (SCREEN, screens_by_cache),
+    ):
         for waiting in waiting_on_cache(registration, by_cache.get((namespace, name), [])):
             run_pass(registration, waiting, model_caches, jobs_by_owner, memo, msa_fetches)
 
 
 @kopf.on.event("batch", "v1", "jobs", labels=CHILD_LABELS)
 def job_event(
-    event, body, namespace, name, labels, predictions, campaigns, model_caches, jobs_by_owner, msa_fetches, memo, **_
+    event,
+    body,
+    namespace,
+    name,
+    labels,
+    predictions,
+    campaigns,
+    screens,
+    model_caches,
+    jobs_by_owner,
+    msa_fetches,
+    memo,
+    **_,
 ):
     if event["type"] == "DELETED":
         return memo.book.forget_job(
@@ -142,9 +190,14 @@ def job_event(
     if registration is None:
         return None
     count_retries(registration, namespace, name, body, memo)
-    parents = {PREDICTION.kind.kind: predictions, CAMPAIGN.kind.kind: campaigns, MODEL_CACHE.kind.kind: model_caches}
+    parents = {
+        PREDICTION.kind.kind: predictions,
+        CAMPAIGN.kind.kind: campaigns,
+        SCREEN.kind.kind: screens,
+        MODEL_CACHE.kind.kind: model_caches,
+    }
     store = parents[registration.kind.kind].get((namespace, labels.get(LABEL_OWNER_NAME)))
     if store:  # none for a finished run (it left the index): its pass would change nothing
         run_pass(registration, next(iter(store)), model_caches, jobs_by_owner, memo, msa_fetches)
-    wake_msa_waiters(predictions, model_caches, jobs_by_owner, msa_fetches, memo)
+    wake_msa_waiters(_msa_runs(predictions, screens), model_caches, jobs_by_owner, msa_fetches, memo)
     return None

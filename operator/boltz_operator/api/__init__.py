@@ -25,9 +25,10 @@ from .prediction import (
     PredictionConditionType,
     PredictionPhase,
 )
+from .screen import SCREEN_RESOURCE, BoltzScreen, BoltzScreenSpec, BoltzScreenStatus, ScreenConditionType, ScreenPhase
 
 # The kinds served (crds/, the chart).
-RESOURCES: tuple[ResourceKind, ...] = (MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE, CAMPAIGN_RESOURCE)
+RESOURCES: tuple[ResourceKind, ...] = (MODEL_CACHE_RESOURCE, PREDICTION_RESOURCE, CAMPAIGN_RESOURCE, SCREEN_RESOURCE)
 
 __all__ = [
     "API_VERSION",
@@ -55,4 +56,10 @@ __all__ = [
     "BoltzGenCampaignStatus",
     "CampaignConditionType",
     "CampaignPhase",
+    "SCREEN_RESOURCE",
+    "BoltzScreen",
+    "BoltzScreenSpec",
+    "BoltzScreenStatus",
+    "ScreenConditionType",
+    "ScreenPhase",
 ]

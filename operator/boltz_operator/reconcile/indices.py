@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 
-from boltz_operator.api import CampaignPhase, PredictionPhase
+from boltz_operator.api import CampaignPhase, PredictionPhase, ScreenPhase
 
 FINISHED_PHASES = frozenset(
     {
@@ -29,6 +29,8 @@ FINISHED_PHASES = frozenset(
         PredictionPhase.FAILED.value,
         CampaignPhase.SUCCEEDED.value,
         CampaignPhase.FAILED.value,
+        ScreenPhase.SUCCEEDED.value,
+        ScreenPhase.FAILED.value,
     }
 )
 # Of a Job condition, what job_facts reads (lastProbeTime is left out).

@@ -129,3 +129,13 @@ def count_indexes(indexes: str | None) -> int:
         low, _, high = part.partition("-")
         total += int(high) - int(low) + 1 if high else 1
     return total
+
+
+def index_set(indexes: str | None) -> set[int]:
+    """The indexes an Indexed Job's completedIndexes/failedIndexes names ("1,3-5" -> {1, 3, 4, 5})."""
+    found: set[int] = set()
+    for part in (indexes or "").split(","):
+        if part:
+            low, _, high = part.partition("-")
+            found.update(range(int(low), int(high or low) + 1))
+    return found

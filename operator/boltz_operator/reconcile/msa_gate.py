@@ -15,8 +15,9 @@ import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-Owner = tuple[str, str]  # (namespace, prediction name)
+Owner = tuple[str, str, str]  # (kind, namespace, name): a prediction or a screen
 ALL = "*"  # the index key under which every fetching prepare's owner is kept
+_NOUNS = {"BoltzPrediction": "prediction", "BoltzScreen": "screen"}
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,11 @@ class MsaGate:
                 holders.add(self._holders[key])
             if holders:
                 self._waiting.add(owner)
-                holder = sorted(holders)[0][1]
+                kind, _, holder = sorted(holders)[0]
                 return Wait(
                     "WaitingForMsa",
-                    f"prediction {holder} is fetching the same MSA; this one starts when it is stored, and reuses it",
+                    f"{_NOUNS.get(kind, kind)} {holder} is fetching the same MSA; this one starts when it is stored, "
+                    "and reuses it",
                 )
             busy = {o for o in fetches.get(ALL, ()) if o != owner} | {o for o in self._holders.values() if o != owner}
             if owner not in self._holders.values() and len(busy) >= self.limit:

@@ -62,13 +62,16 @@ def run_pass(
     return outcome
 
 
-def wake_msa_waiters(predictions: Mapping, model_caches: Mapping, jobs_by_owner: Mapping, msa_fetches: Mapping, memo):
-    """Run a pass for each prediction the MSA gate told to wait, now that a prepare it may have waited on finished
-    (or its holder was deleted). A prediction gone from the index (finished, deleted) has nothing to do."""
-    for namespace, name in memo.msa_gate.take_wakeups():
-        store = predictions.get((namespace, name))
+def wake_msa_waiters(
+    runs: Mapping[str, Mapping], model_caches: Mapping, jobs_by_owner: Mapping, msa_fetches: Mapping, memo
+) -> None:
+    """Run a pass for each run (prediction, screen) the MSA gate told to wait, now that a prepare it may have waited
+    on finished (or its holder was deleted). runs: kind -> its index of unfinished runs; a run gone from it
+    (finished, deleted) has nothing to do."""
+    for kind, namespace, name in memo.msa_gate.take_wakeups():
+        store = runs.get(kind, {}).get((namespace, name))
         if store:
-            run_pass(BY_KIND["BoltzPrediction"], next(iter(store)), model_caches, jobs_by_owner, memo, msa_fetches)
+            run_pass(BY_KIND[kind], next(iter(store)), model_caches, jobs_by_owner, memo, msa_fetches)
 
 
 def waits_on_cache(registration: Registration, body: Mapping) -> bool:
@@ -84,7 +87,7 @@ def waiting_on_cache(registration: Registration, bodies: Iterable[dict]) -> list
 def forget(registration: Registration, body: dict, memo) -> None:
     """The object was deleted: drop its metrics series, bookkeeping and MSA reservations."""
     meta = body["metadata"]
-    memo.msa_gate.forget((meta["namespace"], meta["name"]))
+    memo.msa_gate.forget((registration.kind.kind, meta["namespace"], meta["name"]))
     memo.metrics.phases.forget(registration.kind.kind, meta["namespace"], meta["name"])
     memo.book.forget(registration.kind.kind, meta)
 

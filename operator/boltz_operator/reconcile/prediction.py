@@ -168,7 +168,7 @@ def _before_gpu(
         )
     claim = ready_claim(cache_body)
     conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
-    owner = (ref.namespace, ref.name)
+    owner = (builders.KIND, ref.namespace, ref.name)
     msa_uri = store.target.key_uri(request.key) if store and request else None
 
     if prepare_job is None:

@@ -15,14 +15,17 @@ from boltz_operator.api import (
     CAMPAIGN_RESOURCE,
     MODEL_CACHE_RESOURCE,
     PREDICTION_RESOURCE,
+    SCREEN_RESOURCE,
     CampaignPhase,
     PredictionPhase,
     ResourceKind,
+    ScreenPhase,
 )
 from boltz_operator.builders import campaign as campaign_builders
 from boltz_operator.builders import modelcache as cache_builders
 from boltz_operator.builders import prediction as prediction_builders
 from boltz_operator.builders import prepare as prepare_builders
+from boltz_operator.builders import screen as screen_builders
 from boltz_operator.builders.common import OwnerRef
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
@@ -30,6 +33,7 @@ from boltz_operator.reconcile.campaign import reconcile_campaign
 from boltz_operator.reconcile.modelcache import reconcile_model_cache
 from boltz_operator.reconcile.msa_gate import MsaGateView
 from boltz_operator.reconcile.prediction import reconcile_prediction
+from boltz_operator.reconcile.screen import reconcile_screen
 from boltz_operator.reconcile.status import Outcome
 
 
@@ -109,4 +113,14 @@ MODEL_CACHE = Registration(
     reconcile=lambda p: reconcile_model_cache(p.body, p.jobs[cache_builders.COMPONENT], p.kube, p.config),
 )
 
-BY_KIND: dict[str, Registration] = {r.kind.kind: r for r in (PREDICTION, CAMPAIGN, MODEL_CACHE)}
+SCREEN = Registration(
+    kind=SCREEN_RESOURCE,
+    steps=(screen_builders.PREPARE, screen_builders.SHARDS, screen_builders.RANK),
+    job_name=lambda meta, step: screen_builders.job_name(meta["name"], step),
+    reconcile=lambda p: reconcile_screen(
+        p.body, p.cache, dict(p.jobs), p.kube, p.config, msa=p.msa, in_flight=p.in_flight
+    ),
+    waits_on_cache_in=(None, ScreenPhase.WAITING_FOR_MODEL_CACHE.value),
+)
+
+BY_KIND: dict[str, Registration] = {r.kind.kind: r for r in (PREDICTION, CAMPAIGN, MODEL_CACHE, SCREEN)}

@@ -173,6 +173,7 @@ def test_crd_files_are_valid_yaml_named_by_group_and_plural():
         "boltz-operator.io_boltzgencampaigns.yaml",
         "boltz-operator.io_boltzmodelcaches.yaml",
         "boltz-operator.io_boltzpredictions.yaml",
+        "boltz-operator.io_boltzscreens.yaml",
     ]
     for resource in RESOURCES:
         assert yaml.safe_load(files[crd_file_name(resource)]) == build_crd(resource)

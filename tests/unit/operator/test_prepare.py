@@ -171,8 +171,12 @@ def test_two_predictions_of_one_protein_never_fetch_at_once_and_the_second_reuse
     assert waiting["phase"] == "Preparing" and "prediction first is fetching the same MSA" in waiting["message"]
     assert next(c for c in waiting["conditions"] if c["type"] == "Prepared")["reason"] == "WaitingForMsa"
     # The first prepare stored the MSA: the second is woken, and starts without a key (no server slot).
-    gate.release(("lab", "first"), f"s3://bucket/base/msas/lab/{msa_key(SERVER, 'greedy', [EGFR])}", stored=True)
-    assert gate.take_wakeups() == [("lab", "second")]
+    gate.release(
+        ("BoltzPrediction", "lab", "first"),
+        f"s3://bucket/base/msas/lab/{msa_key(SERVER, 'greedy', [EGFR])}",
+        stored=True,
+    )
+    assert gate.take_wakeups() == [("BoltzPrediction", "lab", "second")]
     reconcile_prediction(
         server_prediction("second"), ready_cache(), None, second, CONFIG, NOW, msa=MsaGateView(gate, {})
     )
@@ -182,7 +186,7 @@ def test_two_predictions_of_one_protein_never_fetch_at_once_and_the_second_reuse
 
 def test_a_restarted_operator_sees_fetches_in_flight_through_the_index():
     key = f"s3://bucket/base/msas/lab/{msa_key(SERVER, 'greedy', [EGFR])}"
-    index = {key: [("lab", "first")], ALL: [("lab", "first")]}
+    index = {key: [("BoltzPrediction", "lab", "first")], ALL: [("BoltzPrediction", "lab", "first")]}
     kube = FakeKube()
     reconcile_prediction(
         server_prediction("second"), ready_cache(), None, kube, CONFIG, NOW, msa=MsaGateView(MsaGate(4), index)
@@ -192,27 +196,35 @@ def test_a_restarted_operator_sees_fetches_in_flight_through_the_index():
 
 def test_at_most_the_limit_of_prepares_call_msa_servers_at_once():
     gate = MsaGate(limit=2)
-    answers = [gate.admit(("lab", f"p{i}"), msa_key(None, "greedy", [f"MKV{'A' * i}"]), {}) for i in range(3)]
+    answers = [
+        gate.admit(("BoltzPrediction", "lab", f"p{i}"), msa_key(None, "greedy", [f"MKV{'A' * i}"]), {})
+        for i in range(3)
+    ]
     assert [type(a).__name__ for a in answers] == ["Admission", "Admission", "Wait"]
     assert isinstance(answers[2], Wait) and answers[2].reason == "WaitingForMsaServer"
-    gate.release(("lab", "p0"), msa_key(None, "greedy", ["MKV"]), stored=False)  # failed: the key stays unknown
-    assert gate.take_wakeups() == [("lab", "p2")]
-    assert type(gate.admit(("lab", "p2"), msa_key(None, "greedy", ["MKVAA"]), {})).__name__ == "Admission"
+    gate.release(
+        ("BoltzPrediction", "lab", "p0"), msa_key(None, "greedy", ["MKV"]), stored=False
+    )  # failed: the key stays unknown
+    assert gate.take_wakeups() == [("BoltzPrediction", "lab", "p2")]
+    assert (
+        type(gate.admit(("BoltzPrediction", "lab", "p2"), msa_key(None, "greedy", ["MKVAA"]), {})).__name__
+        == "Admission"
+    )
 
 
 def test_deleting_a_prediction_that_holds_a_key_frees_it_for_the_waiters():
     gate = MsaGate(limit=4)
     key = msa_key(None, "greedy", [EGFR])
-    gate.admit(("lab", "holder"), key, {})
-    assert isinstance(gate.admit(("lab", "waiter"), key, {}), Wait)
-    gate.forget(("lab", "holder"))
-    assert gate.take_wakeups() == [("lab", "waiter")]
-    assert not isinstance(gate.admit(("lab", "waiter"), key, {}), Wait)
+    gate.admit(("BoltzPrediction", "lab", "holder"), key, {})
+    assert isinstance(gate.admit(("BoltzPrediction", "lab", "waiter"), key, {}), Wait)
+    gate.forget(("BoltzPrediction", "lab", "holder"))
+    assert gate.take_wakeups() == [("BoltzPrediction", "lab", "waiter")]
+    assert not isinstance(gate.admit(("BoltzPrediction", "lab", "waiter"), key, {}), Wait)
 
 
 def test_without_msa_requests_the_gate_is_not_asked_and_the_prepare_has_no_store():
     gate = MsaGate(limit=1)
-    gate.admit(("lab", "busy"), "f" * 64, {})  # the only slot is taken
+    gate.admit(("BoltzPrediction", "lab", "busy"), "f" * 64, {})  # the only slot is taken
     kube = FakeKube()
     body = Resource.prediction("single").obj()  # examples/prediction.yaml: msa empty
     reconcile_prediction(body, ready_cache(), None, kube, CONFIG, NOW, msa=MsaGateView(gate, {}))
