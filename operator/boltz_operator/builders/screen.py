@@ -30,7 +30,8 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.render import DEFAULT_INPUTS_DIR, InputFileRef, predict_options
 
 KIND = SCREEN_RESOURCE.kind
-PREPARE, SHARDS, RANK = "screen-prepare", "screen", "rank"  # steps: component labels and worker commands
+# Steps: the component labels, the worker commands and the run kinds (contract.screen) alike.
+PREPARE, SHARDS, RANK = "screen-prepare", "screen-shard", "screen-rank"
 _JOB_SUFFIX = {PREPARE: "screenprep", SHARDS: "screen", RANK: "rank"}  # within the 11 characters names leave
 RUN_KEYS = {PREPARE: "prepare-run.json", SHARDS: "shard-run.json", RANK: "rank-run.json"}
 TARGET_FILE = "target.yaml"

@@ -52,7 +52,7 @@ def worker(summary: RunSummary | None, exit_code: int = 0) -> TerminatedWorker:
 
 
 def run_pass(body: dict, kube: FakeKube, **jobs) -> dict:
-    steps = {"prepare": "screen-prepare", "shards": "screen", "rank": "rank"}
+    steps = {"prepare": "screen-prepare", "shards": "screen-shard", "rank": "screen-rank"}
     reconcile_screen(body, ready_cache(), {steps[k]: v for k, v in jobs.items()}, kube, CONFIG, NOW)
     return kube.status_patches[-1] if kube.status_patches else body["status"]
 
@@ -100,7 +100,8 @@ def test_after_prepare_an_indexed_gpu_job_of_the_reported_shards_and_an_estimate
     assert (shards.spec.completion_mode, shards.spec.completions, shards.spec.parallelism) == ("Indexed", 3, 2)
     assert shards.spec.max_failed_indexes == 0  # 0.9 of 3 shards: all 3 needed
     [container] = shards.spec.template.spec.containers
-    assert container.command == ["boltz-worker", "screen"] and container.resources.limits["nvidia.com/gpu"] == "1"
+    assert container.command == ["boltz-worker", "screen-shard"]
+    assert container.resources.limits["nvidia.com/gpu"] == "1"
     models = next(m for m in container.volume_mounts if m.mount_path == contract.MODELS_DIR)
     assert models.read_only
     assert status["phase"] == "Screening" and status["ligands"] == "0/9"
@@ -134,7 +135,7 @@ def test_all_shards_done_creates_the_rank_job_on_cpu():
     configmap, rank = kube.created
     run = contract.RUN_ADAPTER.validate_json(configmap.data["rank-run.json"])
     assert isinstance(run, contract.ScreenRankRun) and run.num_shards == 3 and run.top_k == 5
-    assert rank.spec.template.spec.containers[0].command == ["boltz-worker", "rank"]
+    assert rank.spec.template.spec.containers[0].command == ["boltz-worker", "screen-rank"]
     assert "nvidia.com/gpu" not in rank.spec.template.spec.containers[0].resources.limits
     assert not any(v.name == "models" for v in rank.spec.template.spec.volumes)
     assert status["phase"] == "Ranking" and status["ligands"] == "8/9"
