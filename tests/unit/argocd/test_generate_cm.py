@@ -32,6 +32,7 @@ def test_one_script_per_kind_in_argo_cds_resource_customizations_layout():
         "resource.customizations.health.boltz-operator.io_BoltzGenCampaign",
         "resource.customizations.health.boltz-operator.io_BoltzModelCache",
         "resource.customizations.health.boltz-operator.io_BoltzPrediction",
+        "resource.customizations.health.boltz-operator.io_BoltzScreen",
     ]
 
 

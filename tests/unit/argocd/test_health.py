@@ -239,6 +239,46 @@ def test_boltzgen_campaign_derived_cases(obj, expected):
     assert health(obj) == expected
 
 
+# ------------------------------------------------------------------------------------------------ BoltzScreen
+
+
+def screen(phase: str | None, message: str | None = None, conditions=()) -> dict:
+    """A BoltzScreen status in the operator's conventions (the capture runs hold none yet)."""
+    obj = campaign(phase, message, conditions)
+    obj["kind"] = "BoltzScreen"
+    return obj
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (screen(None), ("Progressing", "waiting for the operator: no status yet")),
+        (
+            screen("Preparing", "prediction egfr is fetching the same MSA; this one starts when it is stored"),
+            ("Progressing", "Preparing: prediction egfr is fetching the same MSA; this one starts when it is stored"),
+        ),
+        (screen("Screening", "2/40 shards done"), ("Progressing", "Screening: 2/40 shards done")),
+        (
+            screen("Ranking", "all 40 shards succeeded; ranking"),
+            ("Progressing", "Ranking: all 40 shards succeeded; ranking"),
+        ),
+        (screen("Succeeded", "1990 ligands screened, 10 failed"), ("Healthy", "1990 ligands screened, 10 failed")),
+        (screen("Failed", "shards: 9 of 40 shards failed"), ("Degraded", "shards: 9 of 40 shards failed")),
+        (
+            screen(
+                "WaitingForModelCache",
+                "model cache 'default' is Failed: checksum",
+                [{"type": "ModelCacheReady", "status": "False", "reason": "ModelCacheFailed"}],
+            ),
+            ("Degraded", "model cache 'default' is Failed: checksum"),
+        ),
+    ],
+    ids=lambda v: v["status"]["phase"] if isinstance(v, dict) and "status" in v else None,
+)
+def test_boltz_screen_cases(obj, expected):
+    assert health(obj) == expected
+
+
 # ------------------------------------------------------------------------------------------------ the sandbox
 
 
