@@ -66,3 +66,50 @@ def test_sigkill_during_a_batch_loses_nothing_and_duplicates_nothing(cluster, na
         "get", "configmaps", "-n", namespace, "-l", "app.kubernetes.io/component=predict"
     )["items"]
     assert len(configmaps) == BATCH
+
+
+def test_sigkill_during_screens_duplicates_no_job_and_reruns_no_finished_shard(cluster, namespace, operator):
+    from test_screen_lifecycle import screen
+
+    from boltz_contract import RunSummary
+    from support.manifests import merge_played
+
+    seed = int(os.environ.get("BOLTZ_TEST_SEED", time.time()))
+    rng = random.Random(seed)
+    print(f"seed={seed} (BOLTZ_TEST_SEED reproduces the kill timings)")
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache()))
+    names = [f"s{i}" for i in range(3)]
+
+    def played_screen() -> dict:
+        prepared = RunSummary(ok=True, ligands_total=9, ligands_failed=1, shards=4)
+        ranked = RunSummary(ok=True, ligands_total=9, ligands_done=8, ligands_failed=1)
+        return merge_played(
+            played(prepared, only="screen-prepare", run_duration=f"{rng.randint(200, 1500)}ms"),
+            *(played(RunSummary(ok=True, shard_index=i), only=f"index-{i}") for i in range(4)),
+            played(run_duration=f"{rng.randint(200, 1500)}ms", only="screen-shard"),
+            played(ranked, only="screen-rank"),
+        )
+
+    cluster.kubectl(
+        "apply", "-n", namespace, "-f", "-",
+        input=as_input(*(screen(n, played_screen(), ligandsPerShard=2) for n in names)),
+    )  # fmt: skip
+    for _ in range(KILLS):
+        time.sleep(rng.uniform(0.05, 1.5))  # the kill timing itself, not a wait for a condition
+        operator.kill()
+        operator.start()
+
+    def all_succeeded():
+        items = cluster.kubectl_json("get", "boltzscreens", "-n", namespace)["items"]
+        done = [s for s in items if (s.get("status") or {}).get("phase") == "Succeeded"]
+        return items if len(done) == len(names) else None
+
+    wait_until(all_succeeded, timeout=240, what="all screens Succeeded")
+    jobs = cluster.kubectl_json("get", "jobs", "-n", namespace)["items"]
+    assert sorted(j["metadata"]["name"] for j in jobs if not j["metadata"]["name"].startswith("default-")) == sorted(
+        f"{n}-{suffix}" for n in names for suffix in ("rank", "screen", "screenprep")
+    )
+    shard_pods = cluster.kubectl_json("get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=screen-shard")[
+        "items"
+    ]
+    assert len(shard_pods) == 4 * len(names), "each shard of each screen ran exactly once"
