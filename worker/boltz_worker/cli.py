@@ -1,4 +1,4 @@
-"""`boltz-worker populate|prepare|predict|design|filter`: run one command, report through the termination message
+"""`boltz-worker populate|prepare|predict|design|filter|screen-prepare|screen-shard|screen-rank`: run one command, report through the termination message
 and the exit code."""
 
 from __future__ import annotations
@@ -24,6 +24,9 @@ from boltz_contract import (
     PredictRun,
     PrepareRun,
     RunSummary,
+    ScreenPrepareRun,
+    ScreenRankRun,
+    ScreenShardRun,
     WorkerError,
 )
 
@@ -52,7 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     return int(ExitCode.OK)
 
 
-def load_run(path: Path, command: str) -> PopulateRun | PrepareRun | PredictRun | DesignRun | FilterRun:
+def load_run(
+    path: Path, command: str
+) -> PopulateRun | PrepareRun | PredictRun | DesignRun | FilterRun | ScreenPrepareRun | ScreenShardRun | ScreenRankRun:
     try:
         run = RUN_ADAPTER.validate_json(path.read_bytes())
     except OSError as e:
@@ -105,12 +110,33 @@ def _filter(run: FilterRun, run_path: Path) -> RunSummary:
     return filter_designs(run, config_dir=run_path.parent)
 
 
+def _screen_prepare(run: ScreenPrepareRun, run_path: Path) -> RunSummary:
+    from boltz_worker.screen_runs.screen_prepare import screen_prepare
+
+    return screen_prepare(run, config_dir=run_path.parent)  # the target and library files sit beside run.json
+
+
+def _screen_shard(run: ScreenShardRun, run_path: Path) -> RunSummary:
+    from boltz_worker.screen_runs.screen_shard import screen_shard
+
+    return screen_shard(run, config_dir=run_path.parent)
+
+
+def _screen_rank(run: ScreenRankRun, _run_path: Path) -> RunSummary:
+    from boltz_worker.screen_runs.screen_rank import screen_rank
+
+    return screen_rank(run)
+
+
 _COMMANDS: dict[str, Callable[..., RunSummary]] = {
     "populate": _populate,
     "prepare": _prepare,
     "predict": _predict,
     "design": _design,
     "filter": _filter,
+    "screen-prepare": _screen_prepare,
+    "screen-shard": _screen_shard,
+    "screen-rank": _screen_rank,
 }
 
 

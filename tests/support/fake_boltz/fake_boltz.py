@@ -14,6 +14,8 @@ with its real file names and JSON keys. What happens is chosen by $FAKE_BOLTZ_MO
   no_output        prints as if fine but writes no files; exit 0
   hang             prints that prediction started, then waits for a signal (to test signal forwarding)
 
+A directory of inputs (a screen's shard) runs as boltz runs one, with per-record modes: see _predict_directory.
+
 $FAKE_BOLTZ_RECORD, when set, names a JSON file where the argv, cwd, pid and a few environment variables are
 written.
 """
@@ -31,7 +33,7 @@ from pathlib import Path
 
 import yaml
 
-MODES = ("ok", "preprocess_fail", "oom", "oom_affinity", "cuda_error", "no_output", "hang")
+MODES = ("ok", "preprocess_fail", "oom", "oom_affinity", "cuda_error", "no_output", "hang", "featurizer_fail")
 RECORDED_ENV = ("MSA_API_KEY_VALUE", "BOLTZ_CACHE", "HF_HUB_OFFLINE", "PYTHONUNBUFFERED")
 
 
@@ -98,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail_download(cache)
 
     print("Checking input data.")
+    if data.is_dir():
+        return _predict_directory(data, out_dir, args, mode)
     doc = yaml.safe_load(data.read_text())
     error = _preprocess_error(doc, args, mode)
     if error:
@@ -129,6 +133,71 @@ def main(argv: list[str] | None = None) -> int:
     if binder is None or mode == "no_output":
         return 0
     return _affinity_stage(predictions, record_id, mode)
+
+
+def _predict_directory(data: Path, out_dir: Path, args, mode: str) -> int:
+    """A directory of inputs, as boltz 2.2.1 runs it (boltz/main.py predict): every input processed (a refused one
+    skipped with "Failed to process"), the structure step for those without a predictions directory, then the
+    affinity step for those without affinity_<id>.json, whose pre_affinity_<id>.npz is read outside any try (a
+    missing one fails the step: FileNotFoundError, exit 1). $FAKE_BOLTZ_RECORD_MODES (JSON {record: mode}) sets a
+    record's own mode: preprocess_fail, oom, oom_affinity, featurizer_fail. $FAKE_BOLTZ_KILL_AFTER=N: SIGKILL itself
+    after writing N structures. $FAKE_BOLTZ_PREDICTED: a file where each step appends {step, record} lines."""
+    modes = json.loads(os.environ.get("FAKE_BOLTZ_RECORD_MODES") or "{}")
+    kill_after = int(os.environ.get("FAKE_BOLTZ_KILL_AFTER") or 0)
+    inputs = sorted(p for p in data.iterdir() if p.suffix in (".yaml", ".yml"))
+    docs = {}
+    for path in inputs:
+        doc = yaml.safe_load(path.read_text())
+        error = _preprocess_error(doc, args, modes.get(path.stem, mode))
+        if error:
+            print("Traceback (most recent call last):\n  ...\nRuntimeError: " + error)
+            print(f"Failed to process {path}. Skipping. Error: {error}.")
+            continue
+        docs[path.stem] = doc
+    predictions = out_dir / "predictions"
+    todo = [r for r in docs if not (predictions / r).is_dir()]
+    written = 0
+    if todo:
+        print(f"Running structure prediction for {len(todo)} input{'s' if len(todo) > 1 else ''}.")
+    for record in todo:
+        record_mode = modes.get(record, mode)
+        if record_mode == "oom":
+            print("| WARNING: ran out of memory, skipping batch")
+            continue
+        if record_mode == "featurizer_fail":
+            print(f"Featurizer failed on {record} with error index 3 is out of bounds. Skipping.")
+            continue
+        doc = docs[record]
+        _write_structures(predictions / record, record, doc, args, affinity=_affinity_binder(doc) is not None)
+        _predicted("structure", record)
+        written += 1
+        if kill_after and written >= kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
+    affinity = [r for r in docs if _affinity_binder(docs[r]) and not (predictions / r / f"affinity_{r}.json").exists()]
+    if not affinity:
+        return 0
+    print("\nPredicting property: affinity\n")
+    print(f"Running affinity prediction for {len(affinity)} input{'s' if len(affinity) > 1 else ''}.")
+    for record in affinity:
+        pre_affinity = predictions / record / f"pre_affinity_{record}.npz"
+        if not pre_affinity.exists():
+            print("Traceback (most recent call last):\n  ...")
+            print(f"FileNotFoundError: [Errno 2] No such file or directory: '{pre_affinity}'")
+            return 1
+    for record in affinity:
+        if modes.get(record, mode) == "oom_affinity":
+            print("| WARNING: ran out of memory, skipping batch")
+            continue
+        _write_affinity(predictions / record, record)
+        _predicted("affinity", record)
+    return 0
+
+
+def _predicted(step: str, record: str) -> None:
+    path = os.environ.get("FAKE_BOLTZ_PREDICTED")
+    if path:
+        with open(path, "a") as f:
+            f.write(json.dumps({"step": step, "record": record}) + "\n")
 
 
 def _record(argv: list[str]) -> None:
@@ -207,17 +276,23 @@ def _affinity_stage(predictions: Path, record_id: str, mode: str) -> int:
         print("| WARNING: ran out of memory, skipping batch")
         print("Number of failed examples: 1")
         return 0
-    affinity = {
-        "affinity_pred_value": -1.25,
-        "affinity_probability_binary": 0.81,
-        "affinity_pred_value1": -1.2,
-        "affinity_probability_binary1": 0.8,
-        "affinity_pred_value2": -1.3,
-        "affinity_probability_binary2": 0.82,
-    }
-    (predictions / f"affinity_{record_id}.json").write_text(json.dumps(affinity, indent=4))
+    _write_affinity(predictions, record_id)
     print("Number of failed examples: 0")
     return 0
+
+
+def _write_affinity(predictions: Path, record_id: str) -> None:
+    """affinity_<id>.json; $FAKE_BOLTZ_AFFINITY (JSON {record: [value, probability]}) sets a record's figures."""
+    value, probability = json.loads(os.environ.get("FAKE_BOLTZ_AFFINITY") or "{}").get(record_id, [-1.25, 0.81])
+    affinity = {
+        "affinity_pred_value": value,
+        "affinity_probability_binary": probability,
+        "affinity_pred_value1": value + 0.05,
+        "affinity_probability_binary1": probability - 0.01,
+        "affinity_pred_value2": value - 0.05,
+        "affinity_probability_binary2": probability + 0.01,
+    }
+    (predictions / f"affinity_{record_id}.json").write_text(json.dumps(affinity, indent=4))
 
 
 def _confidence(rank: int, n_chains: int) -> dict:

@@ -1,0 +1,65 @@
+"""`boltz-worker screen-rank`: the screen's last Job. Merges the shard tables (<results>/shards/<i>/TABLE_FILE),
+prepare's rejected rows (REJECTED_FILE) and, for a shard that did not complete, its slice's ligands missing from its
+table (failed: not predicted), ranks them (ranking.py), writes <results>/RANKED_CSV (a `rank` column, then the
+LigandRow columns; CSV only: pyarrow, for Parquet, is not in the worker image) and reports the top K.
+
+Returns RunSummary(ok, results_uri (the screen's), ligands_total, ligands_done, ligands_failed, top_ligands).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from boltz_contract import SHARD_COMPLETE_MARKER, ErrorClass, RunSummary, WorkerError
+from boltz_contract.screen import RANKED_CSV, SHARDS_DIR, TABLE_FILE, LigandRow, ScreenRankRun
+from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader
+from boltz_worker.results.results_store import open_results_store
+from boltz_worker.screen_runs.ranking import rank_rows, top_ligands
+from boltz_worker.screen_runs.slices import read_rejected, read_slice
+from boltz_worker.screen_runs.table import failed_row, is_settled, rows_from_csv, rows_to_csv
+
+log = logging.getLogger(__name__)
+
+
+def screen_rank(run: ScreenRankRun) -> RunSummary:
+    """Rank the screen of `run`. Raises WorkerError: RESULTS_STORE_ERROR (the store), INTERNAL (a damaged table or
+    slice, or a ligand in two shards)."""
+    reader = StoreReader(run.results)
+    rows = merged_rows(reader, run.num_shards, run.affinity)
+    ranked = rank_rows(rows, run.affinity)
+    data = rows_to_csv([row for _, row in ranked], first={"rank": [rank for rank, _ in ranked]})
+    open_results_store(run.results).put_bytes(RANKED_CSV, data)
+    failed = sum(1 for row in rows if row.error)
+    log.info("%d ligands ranked (%d failed) into %s", len(rows), failed, f"{run.results.uri}/{RANKED_CSV}")
+    return RunSummary(
+        ok=True,
+        results_uri=run.results.uri,
+        ligands_total=len(rows),
+        ligands_done=len(rows) - failed,
+        ligands_failed=failed,
+        top_ligands=top_ligands(ranked, run.top_k, run.affinity),
+    )
+
+
+def merged_rows(reader: StoreReader, num_shards: int, affinity: bool) -> list[LigandRow]:
+    """Every ligand of the screen once: prepare's rejected rows, then each shard's rows; a ligand of a slice that
+    its shard's table does not settle is failed, saying whether the shard completed."""
+    rows = {row.id: row for row in read_rejected(reader)}
+    for index in range(num_shards):
+        rel = f"{SHARDS_DIR}/{index}"
+        table = {}
+        if reader.exists(f"{rel}/{TABLE_FILE}"):
+            try:
+                table = {row.id: row for row in rows_from_csv(reader.read_bytes(f"{rel}/{TABLE_FILE}"))}
+            except ValueError as e:
+                raise WorkerError(ErrorClass.INTERNAL, f"{rel}/{TABLE_FILE} is damaged: {e}") from e
+        complete = reader.exists(f"{rel}/{SHARD_COMPLETE_MARKER}")
+        for ligand in read_slice(reader, index).ligands:
+            if ligand.id in rows:
+                raise WorkerError(ErrorClass.INTERNAL, f"ligand {ligand.id} is in shard {index} and before it")
+            row = table.get(ligand.id)
+            if row is None or not is_settled(row, affinity):
+                why = "its shard completed without a row for it" if complete else f"shard {index} did not complete"
+                row = failed_row(ligand.model_dump(), f"not predicted: {why}")
+            rows[ligand.id] = row
+    return list(rows.values())
