@@ -113,7 +113,7 @@ def test_a_prediction_completes_under_the_releases_identity_in_a_restricted_name
     # The restricted profile admitted every pod the operator's Jobs made (a refused pod never exists).
     pods = cluster.kubectl_json("get", "pods", "-n", ns)["items"]
     jobs_of_pods = sorted(p["metadata"]["labels"]["batch.kubernetes.io/job-name"] for p in pods)
-    assert jobs_of_pods == ["default-populate-1", "egfr-predict"]
+    assert jobs_of_pods == ["default-populate-1", "egfr-predict", "egfr-prepare"]  # the prepare pod too
     assert all(p["status"]["phase"] == "Succeeded" for p in pods)
 
     # Everything the operator wrote here, it wrote as the release's ServiceAccount, and nothing was refused.

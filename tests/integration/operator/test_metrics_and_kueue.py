@@ -65,7 +65,8 @@ def test_metrics_count_phases_jobs_retries_and_durations_by_namespace_and_kind(c
     )
     assert sample(samples, "boltz_resources", kind="BoltzPrediction", namespace=namespace, phase="Succeeded") == 1
     assert sample(samples, "boltz_resources", kind="BoltzModelCache", namespace=namespace, phase="Ready") == 1
-    assert sample(samples, "boltz_jobs_created_total", kind="BoltzPrediction", namespace=namespace) == 2
+    # Each prediction: its CPU prepare Job, then its GPU Job.
+    assert sample(samples, "boltz_jobs_created_total", kind="BoltzPrediction", namespace=namespace) == 4
     assert sample(samples, "boltz_jobs_created_total", kind="BoltzModelCache", namespace=namespace) == 1
     assert (
         sample(samples, "boltz_retries_total", kind="BoltzPrediction", namespace=namespace, reason="GPUDeviceError")
