@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from boltz_contract import RunSummary  # noqa: E402
+from boltz_contract.screen import RankedLigand  # noqa: E402
 from support.cluster_fixtures import start_cluster  # noqa: E402
 from support.manifests import filter_ok, merge_played, played, populate_ok, shard_ok  # noqa: E402
 from support.operator_fixtures import OperatorProcess, install_crds_and_rbac, operator_kubeconfig  # noqa: E402
@@ -80,6 +81,32 @@ def main() -> int:
         run(cluster, "get", "boltzprediction", "egfr-erlotinib", "-o", "jsonpath={.status.results}")
 
         say(
+            "A virtual screen: examples/screen.yaml (9 ligands vs the EGFR kinase, 3 per GPU shard). The target is\n"
+            "prepared once on CPU, each shard runs one boltz predict over its ligands, one rank Job makes the table.\n"
+            "SIMULATED as above (one entry, the decoy, played as refused: a failed row, never a failed screen)."
+        )
+        screen = yaml.safe_load((REPO / "examples/screen.yaml").read_text())
+        screen["spec"]["target"]["sequences"][0]["protein"]["msa"] = {"empty": True}  # no MSA server in the demo
+        ligand_ids = [ligand["id"] for ligand in screen["spec"]["library"]["inline"]]
+        top = [
+            RankedLigand(rank=k + 1, id=i, affinity_probability_binary=round(0.93 - k * 0.07, 2),
+                         affinity_pred_value=round(-1.4 + k * 0.3, 2))
+            for k, i in enumerate(ligand_ids[:5])
+        ]  # fmt: skip
+        screen["spec"]["podMetadata"] = merge_played(
+            played(RunSummary(ok=True, ligands_total=9, ligands_failed=0, shards=3), only="screen-prepare",
+                   run_duration="2s"),
+            *[played(RunSummary(ok=True, shard_index=i, ligands_done=3), only=f"index-{i}", run_duration="2s")
+              for i in range(3)],
+            played(RunSummary(ok=True, ligands_total=9, ligands_done=8, ligands_failed=1, top_ligands=top),
+                   only="screen-rank"),
+        )  # fmt: skip
+        run(cluster, "apply", "-f", "-", input=yaml.safe_dump(screen))
+        run(cluster, "wait", "--for=condition=Complete", "boltzscreen/egfr-kinase-inhibitors", "--timeout=120s")
+        run(cluster, "get", "boltzscreens")
+        run(cluster, "get", "boltzscreen", "egfr-kinase-inhibitors", "-o", "jsonpath={.status.results.topLigands[0]}")
+
+        say(
             "A BoltzGen campaign: examples/campaign.yaml (2000 designs in 20 shards, 10 at a time), then one\n"
             "filter Job ranks them. SIMULATED as above: each shard pod 'runs' 2 s."
         )
@@ -129,7 +156,7 @@ def next_steps(cluster, namespace: str = NAMESPACE, prediction: str = "egfr-erlo
     example = REPO / "tests" / "fixtures" / "boltz_inputs" / "affinity.yaml"
     return [
         f"{kubectl} describe boltzprediction {q(prediction)}",
-        f"{kubectl} get boltzpredictions,boltzgencampaigns",
+        f"{kubectl} get boltzpredictions,boltzscreens,boltzgencampaigns",
         f"{plugin} status {q(prediction)}",
         f"{plugin} predict {q(str(example))} --name my-affinity --dry-run=client -o yaml",
     ]
