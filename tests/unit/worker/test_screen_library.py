@@ -200,3 +200,13 @@ def test_sdf_ids_are_checked_for_repeats_like_any_library(boltz_python, tmp_path
     run = run_of(tmp_path, library_file=LibraryFile(format="sdf", path="lib.sdf"))
     with pytest.raises(WorkerError, match="appear more than once: 'ethanol'"):
         read_library(run, tmp_path, tmp_path / "work")
+
+
+def test_a_library_boltz_would_refuse_entirely_fails_the_screen_before_the_target_is_checked(boltz_python, tmp_path):
+    from boltz_worker.screen_runs.screen_prepare import screen_prepare
+
+    run = run_of(tmp_path, library_inline=[ScreenLigand(id="a", smiles="C1CC"), ScreenLigand(id="b", smiles="[Xx]")])
+    with pytest.raises(WorkerError) as e:
+        screen_prepare(run, tmp_path)  # no target.yaml here: reading it would be another error
+    assert e.value.error_class == ErrorClass.INVALID_INPUT
+    assert e.value.message.startswith("none of the library's 2 ligands can be screened (a: RDKit cannot parse")

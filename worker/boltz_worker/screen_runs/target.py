@@ -3,7 +3,9 @@
 The operator renders the target with the screened ligand as a placeholder entry `{ligand: {id: <ligand_chain>,
 smiles: CCO}}` and, for an affinity screen, `properties: [{affinity: {binder: <ligand_chain>}}]`. A ligand's input is
 that document with the placeholder's smiles (or ccd) replaced by the ligand's: the rest (chains, MSA files,
-constraints, templates) is byte for byte the same for every ligand, so boltz reuses one processed MSA per chain.
+constraints, templates) is the same for every ligand. The MSA files are shared, but boltz 2.2.1 parses them again for
+each input (boltz/main.py process_input dumps processed/msa/<record>_<i>.npz per record), on the shard's CPUs
+(--preprocessing-threads), before the model loads.
 """
 
 from __future__ import annotations
