@@ -169,7 +169,7 @@ print(json.dumps(figures))
 
 def test_the_fixed_cost_s_parts_imports_and_model_loads(boltz_python, model_cache):
     """What boltz pays before its first input, as `boltz predict` does it (boltz/main.py predict): its imports and
-    Boltz2.load_from_checkpoint of each checkpoint (here the small random ones; the real ones are ~100x larger)."""
+    Boltz2.load_from_checkpoint of each checkpoint (here the small random ones; the real ones are far larger)."""
     proc = subprocess.run([str(boltz_python), "-c", LOAD_SCRIPT, str(model_cache)], capture_output=True, text=True,
                           timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
