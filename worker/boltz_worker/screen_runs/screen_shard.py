@@ -143,16 +143,16 @@ def _predict(run: ScreenShardRun, doc: dict, progress: ShardProgress, work: Path
         no_structure = [x for x in progress.pending() if not (progress.predictions / x["id"]).is_dir()]
         if result.returncode == 0:
             for ligand in no_structure:
-                progress.fail(ligand, reasons.get(ligand["id"]) or _unexplained(result, "structure"))
+                progress.fail(ligand, reasons.get(ligand["id"]) or unexplained_reason(result, "structure"))
             for ligand in progress.pending():  # a structure, no affinity
-                progress.fail(ligand, reasons.get(ligand["id"]) or _unexplained(result, "affinity"))
+                progress.fail(ligand, reasons.get(ligand["id"]) or unexplained_reason(result, "affinity"))
             break
         if not (run.affinity and no_structure and _reached_affinity(result) and round_number < MAX_ROUNDS):
             raise crash_error(result)  # the ligands it did not reach stay pending: a re-run predicts them
         log.warning("boltz's affinity step failed on ligands without a structure (%s): running it again without them",
                     ", ".join(x["id"] for x in no_structure))  # fmt: skip
         for ligand in no_structure:
-            progress.fail(ligand, reasons.get(ligand["id"]) or _unexplained(result, "structure"))
+            progress.fail(ligand, reasons.get(ligand["id"]) or unexplained_reason(result, "structure"))
             (inputs / f"{ligand['id']}.yaml").unlink(missing_ok=True)
             (out_dir / f"boltz_results_{INPUTS}" / "processed" / "records" / f"{ligand['id']}.json").unlink(
                 missing_ok=True
@@ -222,7 +222,9 @@ def _reached_affinity(result: BoltzResult) -> bool:
     return any(m in line for line in result.log.lines() for m in AFFINITY_STEP_MARKERS)
 
 
-def _unexplained(result: BoltzResult, step: str) -> str:
+def unexplained_reason(result: BoltzResult, step: str) -> str:
+    """Why a ligand has no output of `step` ("structure" or "affinity") when no line names it: out of GPU memory when
+    boltz said so in that step (its OOM line names no record), else that boltz gave no reason."""
     step_lines, in_affinity = [], False
     for line in result.log.notable:
         in_affinity = in_affinity or any(m in line for m in AFFINITY_STEP_MARKERS)
