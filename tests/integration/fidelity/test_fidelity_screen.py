@@ -120,3 +120,30 @@ def test_rank_orders_the_screen_by_boltz_s_binding_probability_the_rejected_liga
     assert probabilities == sorted(probabilities, reverse=True)
     assert [t.id for t in run.summary.top_ligands] == [r["id"] for r in rows[:3]]
     assert (run.summary.ligands_total, run.summary.ligands_done, run.summary.ligands_failed) == (9, 8, 1)
+
+
+def test_a_ligand_real_boltz_refuses_is_a_failed_row_and_a_structure_only_shard_goes_on(
+    boltz_python, model_cache, tmp_path
+):
+    """A slice with a SMILES boltz cannot process (prepare would have refused it; here it reaches boltz): boltz prints
+    "Failed to process ... Skipping" for it, the shard records why and predicts the other; no affinity asked."""
+    from boltz_worker.results.results_store import open_results_store
+    from boltz_worker.screen_runs.slices import slice_ligands, write_slices
+
+    results = ResultsTarget(uri="pvc://results/default/structure-only", local_dir=str(tmp_path / "results"))
+    ligands = [{"id": "phenol", "smiles": "c1ccccc1O", "ccd": None}, {"id": "broken", "smiles": "C1CC", "ccd": None}]
+    write_slices(open_results_store(results), slice_ligands(ligands, 2), [])
+    doc = {k: v for k, v in target_doc("empty").items() if k != "properties"}
+    run = ScreenShardRun(target_file="target.yaml", ligand_chain="L", affinity=False, options=CPU_PREDICT_OPTIONS,
+                         shard_index=0, cache_dir=str(model_cache), results=results)  # fmt: skip
+    shard = run_worker_process("screen-shard", run, {"target.yaml": yaml.safe_dump(doc)}, tmp_path, boltz_python)
+    print(f"\nstructure-only shard of 2 ligands, one refused: {shard.seconds:.1f} s")
+    assert shard.code == ExitCode.OK, shard.output[-6000:]
+    assert (shard.summary.ligands_done, shard.summary.ligands_failed) == (1, 1)
+    rows = {r["id"]: r for r in csv.DictReader(io.StringIO((tmp_path / "results/shards/0/ligands.csv").read_text()))}
+    assert rows["broken"]["error"].startswith("boltz refused the input: Python argument types in"), rows["broken"]
+    assert "AddHs(NoneType)" in rows["broken"]["error"]  # RDKit's message, over several lines of boltz's output
+    assert rows["phenol"]["error"] == "" and rows["phenol"]["affinity_probability_binary"] == ""
+    confidence = json.loads((tmp_path / "results/shards/0/phenol/confidence_phenol_model_0.json").read_text())
+    assert float(rows["phenol"]["ligand_iptm"]) == pytest.approx(confidence["ligand_iptm"])
+    print(f"boltz's reason: {rows['broken']['error']}")

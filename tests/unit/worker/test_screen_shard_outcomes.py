@@ -58,3 +58,26 @@ def test_a_dead_boltz_process_is_classified(text, code, error_class, start):
     error = crash_error(result(text, code))
     assert error.error_class == error_class
     assert error.message.startswith(start), error.message
+
+
+def test_a_refusal_whose_message_spans_lines_is_read_whole(tmp_path, capsys):
+    from boltz_worker.screen_runs.screen_shard import StepWatch
+
+    class Progress:
+        affinity_step = False
+
+    watch = StepWatch(Progress())  # type: ignore[arg-type]
+    for line in ("Failed to process /w/inputs/broken.yaml. Skipping. Error: Python argument types in\n",
+                 "    rdkit.Chem.rdmolops.AddHs(NoneType)\n", "did not match C++ signature:\n",
+                 "    AddHs(RDKit::ROMol mol, bool explicitOnly=False).\n",
+                 "Failed to process /w/inputs/other.yaml. Skipping. Error: Failed to compute 3D conformer for C.\n",
+                 "\nPredicting property: affinity\n"):  # fmt: skip
+        watch.write(line)
+    watch.finish()
+    assert watch.refused == {
+        "broken": "boltz refused the input: Python argument types in rdkit.Chem.rdmolops.AddHs(NoneType) did not match "
+        "C++ signature: AddHs(RDKit::ROMol mol, bool explicitOnly=False)",
+        "other": "boltz refused the input: Failed to compute 3D conformer for C",
+    }
+    assert watch.progress.affinity_step
+    assert "AddHs(NoneType)" in capsys.readouterr().out  # echoed as it came

@@ -136,10 +136,11 @@ def _predict(run: ScreenShardRun, doc: dict, progress: ShardProgress, work: Path
     argv = build_boltz_argv(boltz_executable(), inputs, out_dir, cache_dir, options, container_cpus(), accelerator())
     seconds, attempted = 0.0, {x["id"] for x in progress.pending()}
     for round_number in range(1, MAX_ROUNDS + 1):
-        result = _run_with_uploads(argv, work, cache_dir, progress)
+        watch = StepWatch(progress)
+        result = _run_with_uploads(argv, work, cache_dir, watch)
         seconds += result.seconds
         progress.sync(final=True)
-        reasons = failure_reasons(result)
+        reasons = failure_reasons(result) | watch.refused
         no_structure = [x for x in progress.pending() if not (progress.predictions / x["id"]).is_dir()]
         if result.returncode == 0:
             for ligand in no_structure:
@@ -166,7 +167,8 @@ def _predict(run: ScreenShardRun, doc: dict, progress: ShardProgress, work: Path
     return seconds
 
 
-def _run_with_uploads(argv: list[str], work: Path, cache_dir: Path, progress: ShardProgress) -> BoltzResult:
+def _run_with_uploads(argv: list[str], work: Path, cache_dir: Path, watch: StepWatch) -> BoltzResult:
+    progress = watch.progress
     stop = threading.Event()
 
     def uploads() -> None:
@@ -179,24 +181,50 @@ def _run_with_uploads(argv: list[str], work: Path, cache_dir: Path, progress: Sh
     timer = threading.Thread(target=uploads, name="screen-uploads", daemon=True)
     timer.start()
     try:
-        return run_boltz(argv, cwd=work, env=child_env(cache_dir), echo=_StepWatch(progress))  # type: ignore[arg-type]  # a TextIOBase is a TextIO to run_boltz
+        return run_boltz(argv, cwd=work, env=child_env(cache_dir), echo=watch)  # type: ignore[arg-type]  # a TextIOBase is a TextIO to run_boltz
     finally:
+        watch.finish()
         stop.set()
         timer.join()
 
 
-class _StepWatch(io.TextIOBase):
-    """boltz's output echoed to ours; notes when boltz reaches its affinity step."""
+class StepWatch(io.TextIOBase):
+    """boltz's output echoed to ours, watched: when boltz reaches its affinity step, and each input it refused with
+    boltz's whole message (`refused`: ligand id -> reason), which may span lines: boltz prints "Failed to process
+    <input>. Skipping. Error: {e}." and an RDKit error's text has several."""
+
+    MAX_LINES = 6
 
     def __init__(self, progress: ShardProgress):
         super().__init__()
         self.progress = progress
+        self.refused: dict[str, str] = {}
+        self._open: tuple[str, list[str]] | None = None
 
     def write(self, line: str) -> int:
         sys.stdout.write(line)
         if any(marker in line for marker in AFFINITY_STEP_MARKERS):
             self.progress.affinity_step = True
+        text = line.strip()
+        if self._open is not None and text:
+            record, parts = self._open
+            parts.append(text)
+            if text.endswith(".") or len(parts) >= self.MAX_LINES:
+                self.finish()
+        match = PREPROCESS_FAILURE.search(line)
+        if match:
+            self.finish()
+            self._open = (Path(match.group("path")).stem, [match.group("error").strip()])
+            if match.group("error").strip().endswith("."):
+                self.finish()
         return len(line)
+
+    def finish(self) -> None:
+        """Record the message being read, if any (boltz ended before its last line)."""
+        if self._open is not None:
+            record, parts = self._open
+            self.refused[record] = f"boltz refused the input: {_clip(' '.join(parts).rstrip('.'))}"
+            self._open = None
 
     def flush(self) -> None:
         sys.stdout.flush()
