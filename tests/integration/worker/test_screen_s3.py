@@ -156,6 +156,20 @@ def test_a_shard_where_every_ligand_runs_out_of_gpu_memory_is_gpu_out_of_memory(
     assert f"{PREFIX}/shards/0/_COMPLETE" not in s3_bucket.keys(PREFIX)
 
 
+def test_a_shard_whose_target_lacks_an_msa_is_invalid_input_before_boltz_runs(
+    s3_env, s3_bucket, model_cache, fake_boltz, run_worker
+):
+    target = seed_slices(s3_bucket, per_shard=2, n=2)
+    doc = {
+        **TARGET,
+        "sequences": [{"protein": {"id": "A", "sequence": "MADQLTEEQIAEFKEAFSLF"}}, TARGET["sequences"][1]],
+    }
+    outcome = run_shard(run_worker, shard_run(target, model_cache), doc)
+    assert outcome.exit_code == ExitCode.INVALID_INPUT
+    assert outcome.summary["message"].startswith("protein chains A of the target have no msa")
+    assert not fake_boltz.exists()  # boltz never started
+
+
 @pytest.mark.parametrize("affinity", [True, False])
 def test_a_killed_shard_re_run_skips_the_ligands_done(
     affinity, s3_env, s3_bucket, model_cache, fake_boltz, predicted_file, run_worker, monkeypatch

@@ -39,7 +39,7 @@ from boltz_contract import (
     WorkerError,
     shorten_middle,
 )
-from boltz_contract.boltz_input import local_paths
+from boltz_contract.boltz_input import local_paths, missing_msa_chains
 from boltz_contract.screen import SHARDS_DIR, TABLE_FILE, ScreenShardRun
 from boltz_worker.boltz_runs.boltz_command import (
     BoltzResult,
@@ -283,6 +283,13 @@ def crash_error(result: BoltzResult) -> WorkerError:
 
 
 def _check_files(doc: dict) -> None:
+    """Every protein has an MSA file (or `empty`: a shard never calls the MSA server) and every file exists; else
+    WorkerError(INVALID_INPUT): boltz would refuse every ligand of the shard for the same reason."""
+    missing = missing_msa_chains(doc)
+    if missing:
+        raise WorkerError(ErrorClass.INVALID_INPUT, f"protein chains {', '.join(missing)} of the target have no msa: "
+                          "a shard never calls the MSA server, its target names MSA files (the MSA store's) or "
+                          "'empty'")  # fmt: skip
     for path in local_paths(doc):
         if not Path(path).is_file():
             raise WorkerError(ErrorClass.INVALID_INPUT, f"the target refers to {path}, which is neither in the run's "
