@@ -8,7 +8,7 @@ import pytest
 from boltz_contract import ErrorClass
 from boltz_worker.boltz_runs.boltz_command import BoltzResult
 from boltz_worker.boltz_runs.boltz_outputs import BoltzLog
-from boltz_worker.screen_runs.screen_shard import crash_error, failure_reasons, unexplained_reason
+from boltz_worker.screen_runs.shard_outcomes import crash_error, failure_reasons, unexplained_reason
 
 
 def result(text: str, returncode: int = 0) -> BoltzResult:
@@ -61,7 +61,7 @@ def test_a_dead_boltz_process_is_classified(text, code, error_class, start):
 
 
 def test_a_refusal_whose_message_spans_lines_is_read_whole(tmp_path, capsys):
-    from boltz_worker.screen_runs.screen_shard import StepWatch
+    from boltz_worker.screen_runs.shard_outcomes import StepWatch
 
     class Progress:
         affinity_step = False

@@ -17,13 +17,10 @@ being there. The table and SHARD_COMPLETE_MARKER are uploaded last.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
-import re
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -37,7 +34,6 @@ from boltz_contract import (
     ErrorClass,
     RunSummary,
     WorkerError,
-    shorten_middle,
 )
 from boltz_contract.boltz_input import local_paths, missing_msa_chains
 from boltz_contract.screen import SHARDS_DIR, TABLE_FILE, ScreenShardRun
@@ -48,25 +44,23 @@ from boltz_worker.boltz_runs.boltz_command import (
     build_boltz_argv,
     child_env,
     container_cpus,
-    container_memory_bytes,
     run_boltz,
-)
-from boltz_worker.boltz_runs.boltz_outputs import (
-    AFFINITY_STEP_MARKERS,
-    DATA_FAILURE,
-    DEVICE_BUG_MARKERS,
-    GPU_DEVICE_MARKERS,
-    OOM_MARKERS,
-    PREPROCESS_FAILURE,
 )
 from boltz_worker.boltz_runs.predict import check_model_cache, load_input
 from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader, sub_target
 from boltz_worker.boltzgen_runs.design import shard_index
-from boltz_worker.fileutil import human_bytes, utc_now
+from boltz_worker.fileutil import utc_now
 from boltz_worker.prepare.msa_request import with_msas
 from boltz_worker.results.results_store import open_results_store
 from boltz_worker.results.s3_inputs import fetch_downloads
 from boltz_worker.screen_runs.progress import ShardProgress, restore, settled_rows
+from boltz_worker.screen_runs.shard_outcomes import (
+    StepWatch,
+    crash_error,
+    failure_reasons,
+    reached_affinity,
+    unexplained_reason,
+)
 from boltz_worker.screen_runs.slices import read_slice
 from boltz_worker.screen_runs.table import rows_from_csv
 from boltz_worker.screen_runs.target import ligand_chain_index, ligand_input, with_placeholder
@@ -76,7 +70,6 @@ log = logging.getLogger(__name__)
 INPUTS = "inputs"  # boltz names its output directory after the input directory: <out>/boltz_results_inputs/
 MAX_ROUNDS = 3  # boltz runs: the first, then (rarely) ones for the affinity step only
 POLL_SECONDS = 5.0  # how often the timer thread asks whether an upload is due
-MISSING_PRE_AFFINITY = re.compile(r"pre_affinity_(?P<record>[^/'\"]+)\.npz")
 
 
 def screen_shard(run: ScreenShardRun, config_dir: Path) -> RunSummary:
@@ -148,7 +141,7 @@ def _predict(run: ScreenShardRun, doc: dict, progress: ShardProgress, work: Path
             for ligand in progress.pending():  # a structure, no affinity
                 progress.fail(ligand, reasons.get(ligand["id"]) or unexplained_reason(result, "affinity"))
             break
-        if not (run.affinity and no_structure and _reached_affinity(result) and round_number < MAX_ROUNDS):
+        if not (run.affinity and no_structure and reached_affinity(result) and round_number < MAX_ROUNDS):
             raise crash_error(result)  # the ligands it did not reach stay pending: a re-run predicts them
         log.warning("boltz's affinity step failed on ligands without a structure (%s): running it again without them",
                     ", ".join(x["id"] for x in no_structure))  # fmt: skip
@@ -188,100 +181,6 @@ def _run_with_uploads(argv: list[str], work: Path, cache_dir: Path, watch: StepW
         timer.join()
 
 
-class StepWatch(io.TextIOBase):
-    """boltz's output echoed to ours, watched: when boltz reaches its affinity step, and each input it refused with
-    boltz's whole message (`refused`: ligand id -> reason), which may span lines: boltz prints "Failed to process
-    <input>. Skipping. Error: {e}." and an RDKit error's text has several."""
-
-    MAX_LINES = 6
-
-    def __init__(self, progress: ShardProgress):
-        super().__init__()
-        self.progress = progress
-        self.refused: dict[str, str] = {}
-        self._open: tuple[str, list[str]] | None = None
-
-    def write(self, line: str) -> int:
-        sys.stdout.write(line)
-        if any(marker in line for marker in AFFINITY_STEP_MARKERS):
-            self.progress.affinity_step = True
-        text = line.strip()
-        if self._open is not None and text:
-            record, parts = self._open
-            parts.append(text)
-            if text.endswith(".") or len(parts) >= self.MAX_LINES:
-                self.finish()
-        match = PREPROCESS_FAILURE.search(line)
-        if match:
-            self.finish()
-            self._open = (Path(match.group("path")).stem, [match.group("error").strip()])
-            if match.group("error").strip().endswith("."):
-                self.finish()
-        return len(line)
-
-    def finish(self) -> None:
-        """Record the message being read, if any (boltz ended before its last line)."""
-        if self._open is not None:
-            record, parts = self._open
-            self.refused[record] = f"boltz refused the input: {_clip(' '.join(parts).rstrip('.'))}"
-            self._open = None
-
-    def flush(self) -> None:
-        sys.stdout.flush()
-
-
-def failure_reasons(result: BoltzResult) -> dict[str, str]:
-    """Ligand id -> why boltz skipped it, from the lines boltz names a record in (see the module's docstring)."""
-    reasons: dict[str, str] = {}
-    for line in result.log.lines():
-        match = PREPROCESS_FAILURE.search(line)
-        if match:
-            reasons.setdefault(
-                Path(match.group("path")).stem, f"boltz refused the input: {_clip(match.group('error').rstrip('.'))}"
-            )
-            continue
-        match = DATA_FAILURE.search(line)
-        if match:
-            reasons.setdefault(match.group("record"), f"boltz skipped it: {_clip(match.group('error'))}")
-    return reasons
-
-
-def _reached_affinity(result: BoltzResult) -> bool:
-    return any(m in line for line in result.log.lines() for m in AFFINITY_STEP_MARKERS)
-
-
-def unexplained_reason(result: BoltzResult, step: str) -> str:
-    """Why a ligand has no output of `step` ("structure" or "affinity") when no line names it: out of GPU memory when
-    boltz said so in that step (its OOM line names no record), else that boltz gave no reason."""
-    step_lines, in_affinity = [], False
-    for line in result.log.notable:
-        in_affinity = in_affinity or any(m in line for m in AFFINITY_STEP_MARKERS)
-        if in_affinity == (step == "affinity"):
-            step_lines.append(line)
-    if any(m in line for line in step_lines for m in OOM_MARKERS):
-        return f"boltz ran out of GPU memory in the {step} step and skipped it"
-    return f"boltz wrote no {step} output for it (its log names no reason)"
-
-
-def crash_error(result: BoltzResult) -> WorkerError:
-    """The error a boltz process that exited non-zero amounts to (the shard's table is uploaded already)."""
-    last = _clip(result.log.last_line())
-    if result.returncode == -9:
-        limit = container_memory_bytes()
-        return WorkerError(ErrorClass.MEMORY_LIMIT_EXCEEDED, "boltz was killed by SIGKILL, most likely for exceeding "
-                           f"the container's memory limit ({human_bytes(limit) if limit else 'none found'}; host "
-                           f"memory, not GPU memory): raise the shard's memory; its last line: {last}")  # fmt: skip
-    lines = result.log.lines()
-    for line in lines:
-        if any(m in line for m in DEVICE_BUG_MARKERS):
-            return WorkerError(ErrorClass.INTERNAL, f"boltz hit a CUDA device-side assert (a bug): {_clip(line)}")
-    for line in lines:
-        if any(m in line for m in GPU_DEVICE_MARKERS):
-            return WorkerError(ErrorClass.GPU_DEVICE_ERROR, f"GPU device error: {_clip(line.strip())}")
-    how = f"was killed by signal {-result.returncode}" if result.returncode < 0 else f"exited {result.returncode}"
-    return WorkerError(ErrorClass.INTERNAL, f"boltz {how}: {last}")
-
-
 def _check_files(doc: dict) -> None:
     """Every protein has an MSA file (or `empty`: a shard never calls the MSA server) and every file exists; else
     WorkerError(INVALID_INPUT): boltz would refuse every ligand of the shard for the same reason."""
@@ -294,10 +193,6 @@ def _check_files(doc: dict) -> None:
         if not Path(path).is_file():
             raise WorkerError(ErrorClass.INVALID_INPUT, f"the target refers to {path}, which is neither in the run's "
                               "files nor among its downloads")  # fmt: skip
-
-
-def _clip(text: str) -> str:
-    return shorten_middle(" ".join(text.split()), 400)
 
 
 def _summary(uri: str, index: int, rows, already_complete: bool, duration: float | None = None) -> RunSummary:
