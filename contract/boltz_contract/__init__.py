@@ -32,6 +32,7 @@ RESULTS_MOUNT = "/results"  # where a results PVC is mounted
 TERMINATION_LOG = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096  # bytes, enforced by the kubelet
 RESULT_FILE = "result.json"  # written LAST under results_uri: its presence means the upload is complete
+REPORT_FILE = "report.html"  # the run's self-contained HTML report, beside result.json (absent if it failed)
 
 # Environment variables the worker reads (the operator sets them on the container).
 ENV_WORK_DIR = "BOLTZ_WORK_DIR"  # overrides WORK_DIR
@@ -444,6 +445,7 @@ class RunSummary(_Model):
     ligands_failed: int | None = None
     shards: int | None = None
     top_ligands: list[RankedLigand] = []  # best first; trimmed from the end to fit the termination message
+    report: str | None = None  # predict, filter: the HTML report's path relative to results_uri (REPORT_FILE)
 
     def to_termination_message(self) -> str:
         """Compact JSON within TERMINATION_MESSAGE_LIMIT: long messages are cut, then lists dropped."""
@@ -490,4 +492,5 @@ class PredictionResult(_Model):
     worker_version: str | None = None
     started_at: str  # ISO 8601, UTC
     finished_at: str
-    timings: dict[str, float] = {}  # seconds: boltz, upload, total
+    timings: dict[str, float] = {}  # seconds: boltz, upload, report, total
+    report: str | None = None  # REPORT_FILE when the HTML report was written, relative to results_uri

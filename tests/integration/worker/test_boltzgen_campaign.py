@@ -220,6 +220,10 @@ def test_filter_merges_complete_shards_and_reports_top_designs(
     assert len(merged_rows) == 8 and {r["id"].split("_")[0] for r in merged_rows} == {"shard-00000", "shard-00002"}
     result = json.loads(s3_bucket.read(final + "result.json"))
     assert result["shards_merged"] == [0, 2] and len(result["top_designs"]) == 3
+    # The HTML report beside final_ranked_designs/, each selected design linked to its structure there.
+    assert summary["report"] == result["report"] == "report.html"
+    page = s3_bucket.read(final + "report.html").decode()
+    assert all(f'href="{r}"' in page for r in selected) and 'id="distributions"' in page
 
 
 def test_filter_without_enough_complete_shards_is_invalid_input(boltzgen_models, fake_boltzgen, tmp_path, run_worker):

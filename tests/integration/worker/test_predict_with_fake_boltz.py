@@ -94,7 +94,7 @@ def test_predict_uploads_everything_to_s3_with_result_json(model_cache, fake_bol
         | {f"{kind}_{RECORD}_model_{k}.npz" for kind in ("plddt", "pae", "pde") for k in (0, 1)}
         | {f"affinity_{RECORD}.json", f"pre_affinity_{RECORD}.npz", f"input/{RECORD}.yaml", "result.json"}
     )
-    assert {k.removeprefix("ns/pred/1/") for k in keys} == expected_names
+    assert {k.removeprefix("ns/pred/1/") for k in keys} == expected_names | {"report.html"}
 
     result = PredictionResult.model_validate_json(s3_bucket.read("ns/pred/1/result.json"))
     assert result.record_id == RECORD and result.results_uri == summary["results_uri"]
@@ -107,7 +107,11 @@ def test_predict_uploads_everything_to_s3_with_result_json(model_cache, fake_bol
     assert result.confidence[0]["confidence_score"] > result.confidence[1]["confidence_score"]
     assert set(result.affinity) == AFFINITY_KEYS
     assert result.worker_version == "0.1.0"
-    assert set(result.timings) == {"boltz", "upload", "total"}
+    assert set(result.timings) == {"boltz", "upload", "report", "total"}
+    # The HTML report: made even from the fake's atom-less structures (those parts say why they are missing).
+    assert summary["report"] == result.report == "report.html"
+    page = s3_bucket.read("ns/pred/1/report.html").decode()
+    assert page.startswith("<!DOCTYPE html>") and "holds no atoms" in page
     assert yaml.safe_load(s3_bucket.read(f"ns/pred/1/input/{RECORD}.yaml")) == boltz_doc()
 
 

@@ -15,6 +15,7 @@ import yaml
 
 from boltz_contract import (
     ENV_WORK_DIR,
+    REPORT_FILE,
     RESULT_FILE,
     WORK_DIR,
     ErrorClass,
@@ -74,9 +75,14 @@ def predict(run: PredictRun, config_dir: Path) -> RunSummary:
         raise error
     upload_started = time.monotonic()
     prediction = upload_results(store, run, source_yaml, outputs, started_at)
+    upload_seconds = time.monotonic() - upload_started
+    report_started = time.monotonic()
+    report = upload_report(store, outputs, prediction)
+    prediction = prediction.model_copy(update={"report": report})
     timings = {
         "boltz": round(result.seconds, 1),
-        "upload": round(time.monotonic() - upload_started, 1),
+        "upload": round(upload_seconds, 1),
+        "report": round(time.monotonic() - report_started, 1),
         "total": round(time.monotonic() - started, 1),
     }
     store.put_bytes(RESULT_FILE, _result_json(prediction, timings))  # last: its presence means complete
@@ -193,6 +199,23 @@ def upload_results(
     )
 
 
+def upload_report(store: ResultsStore, outputs: PredictionOutputs, prediction: PredictionResult) -> str | None:
+    """Write and upload the HTML report; its path relative to the results, or None when it could not be made.
+
+    A report is a view of results already stored: a failure to draw one is logged and never fails the run.
+    """
+    try:
+        from boltz_worker.report.prediction import prediction_report
+
+        html = prediction_report(outputs.directory, prediction)
+        store.put_bytes(REPORT_FILE, html.encode())
+    except Exception:  # noqa: BLE001 (see the docstring)
+        log.exception("the HTML report could not be made; the results are complete without it")
+        return None
+    log.info("report: %s/%s (%d bytes)", prediction.results_uri, REPORT_FILE, len(html.encode()))
+    return REPORT_FILE
+
+
 def _upload(store: ResultsStore, rel: str, path: Path) -> FileSummary:
     store.put_file(rel, path)
     return FileSummary(path=rel, bytes=path.stat().st_size, sha256=sha256_file(path))
@@ -223,4 +246,5 @@ def _summary(run: PredictRun, prediction: PredictionResult) -> RunSummary:
         affinity_pred_value=affinity.get("affinity_pred_value"),
         affinity_probability_binary=affinity.get("affinity_probability_binary"),
         structures=prediction.structures,
+        report=prediction.report,
     )

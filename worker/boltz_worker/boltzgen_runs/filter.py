@@ -20,6 +20,7 @@ from pathlib import Path
 from boltz_contract import (
     ENV_WORK_DIR,
     FILTER_DIR,
+    REPORT_FILE,
     RESULT_FILE,
     SHARD_COMPLETE_MARKER,
     WORK_DIR,
@@ -48,7 +49,7 @@ from boltz_worker.boltzgen_runs.design import (
     shard_rel,
 )
 from boltz_worker.fileutil import utc_now
-from boltz_worker.results.results_store import open_results_store
+from boltz_worker.results.results_store import ResultsStore, open_results_store
 from boltz_worker.results.s3_inputs import fetch_downloads
 
 log = logging.getLogger(__name__)
@@ -191,6 +192,9 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
             store.put_file(f"merged/{name}", path)
             uploaded += 1
     top = top_designs(rows, run.top_designs)
+    facts = [("designs merged", designs), ("dropped as repeated sequences", duplicates),
+             ("selected", len(rows)), ("budget", run.budget), ("shards merged", len(complete))]  # fmt: skip
+    report = upload_report(store, final_dir, rows, run.budget, facts, target.uri)
     result_doc = {
         "contract": run.contract,
         "results_uri": target.uri,
@@ -201,6 +205,7 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
         "budget": run.budget,
         "top_designs": [t.model_dump(mode="json") for t in top_designs(rows, len(rows))],
         "files": uploaded,
+        "report": report,
         "started_at": started_at,
         "finished_at": utc_now(),
         "download": {"files": downloaded_files, "bytes": downloaded_bytes},
@@ -215,7 +220,39 @@ def filter_designs(run: FilterRun, config_dir: Path) -> RunSummary:
         designs_duplicates_dropped=duplicates,
         designs_selected=len(rows),
         top_designs=top,
+        report=report,
     )
+
+
+def upload_report(
+    store: ResultsStore, final_dir: Path, rows: list[dict[str, str]], budget: int, facts: list, uri: str
+) -> str | None:
+    """Write and upload the campaign's HTML report beside final_ranked_designs/; REPORT_FILE, or None on failure.
+
+    A report is a view of results already stored: a failure to draw one is logged and never fails the filter.
+    """
+    try:
+        from boltz_worker.report.campaign import campaign_report
+
+        all_csv = final_dir / ALL_METRICS_CSV
+        designs_dir = final_dir / f"final_{budget}_designs"  # boltzgen: rank<k>_<file_name>, the refolded cif
+        files = sorted(p.name for p in designs_dir.glob("rank*")) if designs_dir.is_dir() else []
+        links = {}
+        for row in rows:
+            name = row.get("file_name") or ""
+            match = next((f for f in files if name and f.endswith(f"_{name}")), None)
+            if match:
+                links[row.get("id", "")] = f"{FINAL_RANKED_DIR}/{designs_dir.name}/{match}"
+        html = campaign_report(
+            rows, read_csv(all_csv) if all_csv.is_file() else [], KEY_METRICS, links,
+            f"BoltzGen campaign {uri}", facts,
+        )  # fmt: skip
+        store.put_bytes(REPORT_FILE, html.encode())
+    except Exception:  # noqa: BLE001 (see the docstring)
+        log.exception("the HTML report could not be made; the results are complete without it")
+        return None
+    log.info("report: %s/%s (%d bytes)", uri, REPORT_FILE, len(html.encode()))
+    return REPORT_FILE
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
