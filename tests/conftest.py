@@ -3,4 +3,5 @@ pytest_plugins = [
     "support.cluster_fixtures",
     "support.s3_fixtures",
     "support.operator_fixtures",
+    "support.browser_fixtures",
 ]

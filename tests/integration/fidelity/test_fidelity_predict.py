@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from boltz_contract import ExitCode, PredictionResult, ResultsTarget, RunSummary
+from boltz_contract import REPORT_FILE, ExitCode, PredictionResult, ResultsTarget, RunSummary
 from boltz_operator.api import BoltzPredictionSpec
 from boltz_operator.builders.common import OwnerRef
 from boltz_operator.builders.prediction import KIND as PREDICTION_KIND
@@ -29,6 +29,7 @@ from boltz_operator.builders.results import ResultsPlacement
 from boltz_operator.render import render_boltz_input, validate_prediction
 from support.fake_boltz import AFFINITY_KEYS, CONFIDENCE_KEYS
 from support.fidelity import CPU_OPTIONS, example_spec, write_msas
+from support.report import assert_clean, assert_plots_drawn, canvas, open_report, plddt_coloured
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -182,3 +183,16 @@ def test_boltz_runs_from_a_read_only_model_cache(run, request):
     if mode == "none":
         pytest.skip("no read-only mount or permissions possible here (root without unshare); unchanged-checked only")
     assert "Read-only file system" not in output and "Permission denied" not in output
+
+
+def test_the_report_of_a_real_run_opens_offline_in_chromium(example_run, browser):
+    """The worker wrote report.html beside the real boltz outputs; Chromium draws it from file:// with no network."""
+    _, summary, results, _, _ = example_run
+    result = PredictionResult.model_validate_json((results / "result.json").read_text())
+    assert summary.report == result.report == REPORT_FILE
+    page = results / REPORT_FILE
+    assert page.stat().st_size > 1_000_000  # plotly.js and 3Dmol.js are inlined
+    open_report(browser, page)
+    assert_plots_drawn(browser, "plddt", "pae")
+    assert canvas(browser, "structure").fraction(plddt_coloured) > 0.002
+    assert_clean(browser)
