@@ -486,6 +486,10 @@ class CampaignResults(StatusModel):
     top_designs: list[TopDesign] = Field(
         default=[], description=f"The best final designs, best first (at most {MAX_TOP_DESIGNS})."
     )
+    report: str | None = Field(
+        default=None,
+        description="URI of the HTML report (selected designs, metric distributions), readable offline.",
+    )
 
 
 class BoltzGenCampaignStatus(KindStatus[CampaignPhase]):

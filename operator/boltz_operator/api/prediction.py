@@ -274,6 +274,9 @@ class PredictionResults(StatusModel):
     affinity_probability_binary: float | None = Field(
         default=None, description="Probability that the ligand is a binder (0..1)."
     )
+    report: str | None = Field(
+        default=None, description="URI of the HTML report (scores, pLDDT, PAE, 3D view), readable offline."
+    )
 
 
 class MsaSourceName(str, Enum):

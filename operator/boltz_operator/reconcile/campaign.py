@@ -351,6 +351,7 @@ def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> 
                     final_designs_uri=f"{final}/final_{budget}_designs",
                     metrics_csv_uri=f"{final}/all_designs_metrics.csv",
                     top_designs=top,
+                    report=f"{summary.results_uri}/{summary.report}" if summary and summary.report else None,
                 ),
             },
         )

@@ -317,6 +317,7 @@ def _from_job(ctx: PredictionPass, job: dict) -> BoltzPredictionStatus:
                 complex_plddt=summary.complex_plddt,
                 affinity_pred_value=summary.affinity_pred_value,
                 affinity_probability_binary=summary.affinity_probability_binary,
+                report=f"{base}/{summary.report}" if summary.report else None,
             )
         message = (
             "prediction complete" if summary else "prediction complete; the worker's summary was not found (pods gone?)"

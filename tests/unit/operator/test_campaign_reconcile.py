@@ -470,6 +470,7 @@ def test_a_succeeded_filter_becomes_the_results_and_top_designs():
         designs_selected=50,
         shards_merged=list(range(20)),
         top_designs=[top(1, 0.91), top(2, 0.88)],
+        report="report.html",
     )
     kube = FakeKube(worker=TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     done = filter_job(COMPLETE, succeeded=1, completionTime="2026-11-23T14:00:00Z")
@@ -493,6 +494,7 @@ def test_a_succeeded_filter_becomes_the_results_and_top_designs():
             {"rank": 2, "id": "shard-00003_binder_2", "sequence": "MKTAYIAKQR",
              "metrics": {"design_to_target_iptm": 0.88, "filter_rmsd": 1.2}},
         ],
+        "report": f"{BASE}/final/report.html",
     }  # fmt: skip
     assert status["progress"]["designsCompleted"] == 1987  # the designs merged, not the designs asked for
     progress = status["progress"]

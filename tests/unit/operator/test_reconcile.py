@@ -102,7 +102,12 @@ def test_a_finished_prediction_is_never_rerun_even_when_its_job_is_gone():
 
 def test_a_succeeded_job_becomes_results_from_the_workers_summary():
     summary = RunSummary(
-        ok=True, results_uri="s3://b/p", confidence_score=0.9, affinity_pred_value=-1.0, structures=["m0.cif"]
+        ok=True,
+        results_uri="s3://b/p",
+        confidence_score=0.9,
+        affinity_pred_value=-1.0,
+        structures=["m0.cif"],
+        report="report.html",
     )
     kube = FakeKube(TerminatedWorker(exit_code=0, summary=summary, raw_message="", reason="Completed"))
     reconcile_prediction(
@@ -120,6 +125,7 @@ def test_a_succeeded_job_becomes_results_from_the_workers_summary():
         "structures": ["s3://b/p/m0.cif"],
         "confidenceScore": 0.9,
         "affinityPredValue": -1.0,
+        "report": "s3://b/p/report.html",
     }
 
 
