@@ -36,6 +36,7 @@ from .common import (
     immutable_rule,
 )
 from .design_spec import DesignSpec
+from .notify import NotificationRecord, Notify, notifications_field, notify_field
 
 # ---------------------------------------------------------------------------------------------- limits
 
@@ -348,6 +349,7 @@ class BoltzGenCampaignSpec(KubeModel):
         default=None, max_length=253, description="Kueue LocalQueue to submit the Jobs to (kueue.x-k8s.io/queue-name)."
     )
     priority_class_name: str | None = Field(default=None, max_length=253, description="PriorityClass of the pods.")
+    notify: Notify | None = notify_field()
     timeout_seconds: int = Field(
         default=86400,
         ge=60,
@@ -506,6 +508,7 @@ class BoltzGenCampaignStatus(KindStatus[CampaignPhase]):
     job_names: list[str] = Field(default=[], description="Names of the design and filter Jobs.")
     start_time: datetime | None = Field(default=None, description="When the design Job started.")
     completion_time: datetime | None = Field(default=None, description="When the campaign succeeded or failed.")
+    notifications: list[NotificationRecord] | None = notifications_field()
 
 
 class BoltzGenCampaign(StatusModel):

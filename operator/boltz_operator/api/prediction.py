@@ -40,6 +40,7 @@ from .common import (
     conditions_field,
     immutable_rule,
 )
+from .notify import NotificationRecord, Notify, notifications_field, notify_field
 
 # ---------------------------------------------------------------------------------------------- run settings
 
@@ -232,6 +233,7 @@ class BoltzPredictionSpec(KubeModel):
         default=None, max_length=253, description="Kueue LocalQueue to submit the Job to (kueue.x-k8s.io/queue-name)."
     )
     priority_class_name: str | None = Field(default=None, max_length=253, description="PriorityClass of the pod.")
+    notify: Notify | None = notify_field()
 
 
 # ---------------------------------------------------------------------------------------------- status
@@ -310,6 +312,7 @@ class BoltzPredictionStatus(KindStatus[PredictionPhase]):
     start_time: datetime | None = Field(default=None, description="When the Job started.")
     completion_time: datetime | None = Field(default=None, description="When the run succeeded or failed.")
     results: PredictionResults | None = Field(default=None, description="Results location and scores, once Succeeded.")
+    notifications: list[NotificationRecord] | None = notifications_field()
 
 
 class BoltzPrediction(StatusModel):
