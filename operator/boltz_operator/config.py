@@ -89,6 +89,16 @@ class OperatorConfig(BaseModel):
     metrics_port: int = Field(9090, description="Prometheus metrics at :<port>/metrics; 0 turns them off.")
     # Namespaces to watch; empty means all namespaces.
     namespaces: list[str] = []
+    # Webhooks (spec.notify, notify/): the hosts they may reach (exact names, `*.domain`, IP literals; none by
+    # default), whether non-public addresses and cluster-internal names may be reached, the Secrets whose keys may sign
+    # (the chart grants `get` on exactly these names), and the retries (attempts, first pause, longest pause, timeout).
+    notify_allowed_hosts: list[str] = []
+    notify_allow_private_addresses: bool = False
+    notify_signing_secrets: list[str] = []
+    notify_max_attempts: int = Field(8, ge=1)
+    notify_backoff_seconds: float = Field(2.0, gt=0)
+    notify_backoff_max_seconds: float = Field(300.0, gt=0)
+    notify_timeout_seconds: float = Field(10.0, gt=0)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OperatorConfig:

@@ -3,6 +3,7 @@ never on the event loop."""
 
 from __future__ import annotations
 
+import base64
 import logging
 import uuid
 from dataclasses import dataclass
@@ -103,6 +104,23 @@ class Kube:
             self.core.create_namespaced_event(meta["namespace"], event)
         except ApiException as err:  # an Event is worth a log line, never a failed pass
             log.warning("could not post event %s on %s/%s: %s", reason, meta["namespace"], meta["name"], err.reason)
+
+    def get_object(self, plural: str, namespace: str, name: str) -> dict | None:
+        """One of the operator's own resources as the API holds it now; None when it is gone."""
+        try:
+            return self.custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def read_secret_key(self, namespace: str, name: str, key: str) -> bytes:
+        """The value of `key` in Secret `name` (the chart lets the operator `get` only the Secrets it names).
+        Raises ApiException (403: not a name it may read; 404), KeyError (no such key)."""
+        data = self.core.read_namespaced_secret(name, namespace).data or {}
+        if key not in data:
+            raise KeyError(f"the Secret has no key {key}")
+        return base64.b64decode(data[key])
 
     def read_pvc(self, namespace: str, name: str) -> client.V1PersistentVolumeClaim | None:
         try:

@@ -72,6 +72,13 @@ class Metrics:
         self.reconcile_errors = Counter(
             "boltz_reconcile_errors_total", "Reconcile passes that raised.", labels, registry=self.registry
         )
+        self.notifications = Counter(
+            "boltz_notifications_total",
+            "Webhook notifications by outcome: delivered, failed (attempts spent or a final answer), refused (host "
+            "policy or signing key), attempt_failed (each failed attempt, retried or not).",
+            labels + ["outcome"],
+            registry=self.registry,
+        )
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

@@ -1,5 +1,5 @@
 """The operator's start: kopf's settings and what every pass shares (kopf's `memo`): configuration, the API client,
-metrics, the per-object bookkeeping and the MSA gate."""
+metrics, the per-object bookkeeping, the MSA gate and the webhook notifier."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ from kubernetes import config as kube_config
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import Kube
 from boltz_operator.metrics import Metrics
+from boltz_operator.notify.notifier import Notifier
 from boltz_operator.reconcile.bookkeeping import Bookkeeping
 from boltz_operator.reconcile.msa_gate import MsaGate
+from boltz_operator.reconcile.registry import BY_KIND
 
 
 def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None:
-    """Fill `memo` (config, kube, metrics, book, msa_gate) and set kopf's settings; serves metrics when a port is set."""
+    """Fill `memo` (config, kube, metrics, book, msa_gate, notifier) and set kopf's settings; serves metrics when a port is set."""
     settings.posting.enabled = False  # our Events are few and deliberate (Kube.post_event)
     settings.watching.server_timeout = 300
     # kopf types it str; None turns finalizers off (kopf's documented setting), which the operator relies on.
@@ -28,6 +30,9 @@ def configure_operator(settings: kopf.OperatorSettings, memo: kopf.Memo) -> None
     memo.metrics = Metrics()
     memo.book = Bookkeeping()
     memo.msa_gate = MsaGate(limit=memo.config.msa_server_max_concurrent)
+    # Its own thread and event loop: a slow or dead receiver never holds up a pass or kopf's watches.
+    memo.notifier = Notifier(memo.kube, memo.config, memo.metrics, memo.book, lambda kind: BY_KIND[kind].kind.plural)
+    memo.notifier.start()
     if memo.config.metrics_port:
         memo.metrics.serve(memo.config.metrics_port)
 

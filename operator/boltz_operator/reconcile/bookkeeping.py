@@ -62,6 +62,14 @@ class Bookkeeping:
         if outcome.status_written and outcome.status is not None:
             self._written[_key(kind, body["metadata"])] = outcome.status.to_body()
 
+    def remember_status_fields(self, kind: str, body: dict, fields: dict) -> None:
+        """A write of some status fields made outside a pass (the notifier's delivery marks), onto `body`, the object
+        as read under its lock: the next pass starts from it instead of an older status (unless the run is finished
+        and marked so: then passes use what the watch delivers, which will show the write)."""
+        key = _key(kind, body["metadata"])
+        if self._written.get(key) is not _FINISHED:
+            self._written[key] = {**(body.get("status") or {}), **fields}
+
     def steps_in_flight(self, kind: str, meta: Mapping, jobs: Mapping[str, dict | None]) -> frozenset[str]:
         """The steps whose Job this process created and `jobs` (what the index shows) lacks; a delivered one is
         forgotten."""

@@ -59,6 +59,9 @@ def run_pass(
         book.remember_created(kind, meta, outcome)
         _report(kind, body, outcome, memo)
         book.remember_write(kind, body, outcome)
+    notifier = getattr(memo, "notifier", None)
+    if notifier is not None:  # queues deliveries (status.notifications) on its own thread; never waits on them
+        notifier.offer(kind, body, outcome.status.to_body() if outcome.status is not None else None)
     return outcome
 
 

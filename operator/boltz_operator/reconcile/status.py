@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -15,6 +15,7 @@ from boltz_operator.builders.common import OwnerRef
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
+from boltz_operator.notify.records import with_event
 
 S = TypeVar("S", bound=KindStatus)
 Spec = TypeVar("Spec", bound=KubeModel)
@@ -51,10 +52,15 @@ class PassContext(Generic[Spec, S]):
 
 
 def write_status(kube: KubeApi, plural: str, body: dict, new_status: KindStatus, outcome: Outcome) -> Outcome:
-    """Patch the status subresource, only when the computed status differs from the observed one."""
+    """Patch the status subresource, only when the computed status differs from the observed one.
+
+    A phase change that spec.notify asks to be told about gets its event record in this same write
+    (notify/records.py), so the event exists exactly when the phase does, whatever happens to the process next.
+    """
+    old = body.get("status") or {}
+    new_status = with_event(body, old.get("phase"), new_status, datetime.now(UTC).replace(microsecond=0))
     outcome.phase, outcome.status = new_status.phase, new_status
     new = new_status.to_body()
-    old = body.get("status") or {}
     if new != old:
         meta = body["metadata"]
         changed = sorted(k for k in set(new) | set(old) if new.get(k) != old.get(k))
