@@ -116,6 +116,38 @@ def test_rbac_has_exactly_the_reviewed_verbs():
     assert rules == EXPECTED_RULES
 
 
+def test_signing_secrets_are_readable_by_name_only_and_reach_the_config():
+    values = {
+        "notifications": {
+            "allowedHosts": ["hooks.example.com", "*.webhook.example"],
+            "allowPrivateAddresses": True,
+            "signingSecretNames": ["webhook-signing", "team-key"],
+            "maxAttempts": 3,
+            "backoffSeconds": 0.5,
+            "backoffMaxSeconds": 20,
+        }
+    }
+    docs = render(values)
+    secret_rules = [r for r in one(docs, "ClusterRole")["rules"] if "secrets" in r["resources"]]
+    assert secret_rules == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "verbs": ["get"],
+            "resourceNames": ["webhook-signing", "team-key"],
+        }
+    ]
+    config = OperatorConfig.from_env(container_env(docs))
+    assert config.notify_allowed_hosts == ["hooks.example.com", "*.webhook.example"]
+    assert config.notify_allow_private_addresses is True
+    assert config.notify_signing_secrets == ["webhook-signing", "team-key"]
+    assert (config.notify_max_attempts, config.notify_backoff_seconds, config.notify_backoff_max_seconds) == (
+        3,
+        0.5,
+        20,
+    )
+
+
 def test_watch_namespaces_bind_the_role_in_each_and_nowhere_else():
     docs = render({"watchNamespaces": ["team-a", "team-b"]})
     assert not [d for d in docs if d["kind"] == "ClusterRoleBinding"]
