@@ -344,3 +344,11 @@ def test_retries_then_gives_up_with_an_event_each_way():
         assert [reason for _, reason, _ in store.events] == ["NotificationRetrying", "NotificationFailed"]
         assert counter(metrics, "attempt_failed") == 3 and counter(metrics, "failed") == 1
         wait_until(lambda: store.body["status"]["notifications"][0]["failed"] == [0], what="marked failed")
+
+
+def test_campaigns_get_their_own_event_type():
+    from boltz_operator.api.campaign import BoltzGenCampaignStatus, CampaignPhase
+
+    body = Resource.campaign("pdl1").spec(notify={"webhooks": [HOOK]}).obj()
+    new = with_event(body, "Filtering", BoltzGenCampaignStatus(phase=CampaignPhase.FAILED), NOW)
+    assert [(r.id, r.type) for r in new.notifications] == [("u1.failed", "io.boltz-operator.campaign.failed")]
