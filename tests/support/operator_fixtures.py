@@ -20,6 +20,18 @@ from support.wait import wait_until
 OPERATOR_NAMESPACE = "boltz-system"
 OPERATOR_SERVICE_ACCOUNT = "boltz-operator"
 WORKER_IMAGE = "registry.example/boltz-worker:test"
+# Webhooks (spec.notify): tests receive them on loopback, so the test operator allows 127.0.0.1 (and non-public
+# addresses, which loopback is), may read the signing Secret `webhook-signing` (the chart's RBAC is rendered with it),
+# and retries quickly. Objects without spec.notify are not affected.
+WEBHOOK_SIGNING_SECRET = "webhook-signing"
+NOTIFY_ENV = {
+    "BOLTZ_OPERATOR_NOTIFY_ALLOWED_HOSTS": '["127.0.0.1"]',
+    "BOLTZ_OPERATOR_NOTIFY_ALLOW_PRIVATE_ADDRESSES": "true",
+    "BOLTZ_OPERATOR_NOTIFY_SIGNING_SECRETS": json.dumps([WEBHOOK_SIGNING_SECRET]),
+    "BOLTZ_OPERATOR_NOTIFY_MAX_ATTEMPTS": "200",
+    "BOLTZ_OPERATOR_NOTIFY_BACKOFF_SECONDS": "0.2",
+    "BOLTZ_OPERATOR_NOTIFY_BACKOFF_MAX_SECONDS": "1",
+}
 
 
 def free_port() -> int:
@@ -48,6 +60,8 @@ def install_crds_and_rbac(cluster: Cluster) -> None:
             "templates/serviceaccount.yaml",
             "--show-only",
             "templates/rbac.yaml",
+            "--set-json",
+            f"notifications.signingSecretNames={json.dumps([WEBHOOK_SIGNING_SECRET])}",
         ],
         capture_output=True,
         text=True,
@@ -98,6 +112,7 @@ class OperatorProcess:
             "KUBECONFIG": str(self.kubeconfig),
             "BOLTZ_OPERATOR_WORKER_IMAGE": WORKER_IMAGE,
             "PYTHONUNBUFFERED": "1",
+            **NOTIFY_ENV,
             **self.extra_env,
             "BOLTZ_OPERATOR_METRICS_PORT": str(self.metrics_port),  # last: two operators never share a port
         }

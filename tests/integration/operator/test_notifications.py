@@ -1,0 +1,136 @@
+"""Webhooks (spec.notify) on the real control plane: the operator under the chart's RBAC (with the signing Secret's
+name granted), kwok playing the worker, real HTTP receivers on loopback."""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.request
+
+import pytest
+
+from boltz_operator.notify.signing import SIGNATURE_HEADER, verify
+from support.manifests import as_input, model_cache, played, predict_ok, prediction
+from support.operator_fixtures import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, WEBHOOK_SIGNING_SECRET
+from support.wait import wait_until
+from support.webhooks import Receiver
+
+pytestmark = pytest.mark.cluster
+KEY = b"a signing key only the receiver and the Secret know"
+
+
+def setup_namespace(cluster, namespace: str) -> None:
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache()))
+    secret = {
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": WEBHOOK_SIGNING_SECRET},
+        "data": {"hmac": base64.b64encode(KEY).decode()},
+    }  # fmt: skip
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(secret))
+
+
+def notified_prediction(cluster, namespace: str, name: str, webhooks: list[dict], **spec) -> None:
+    uri = f"s3://results/{namespace}/{name}"
+    body = prediction(name, pod_metadata=played(predict_ok(uri), run_duration="300ms"), notify={"webhooks": webhooks},
+                      **spec)  # fmt: skip
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(body))
+
+
+def notifications(cluster, namespace: str, name: str) -> list[dict]:
+    obj = cluster.kubectl_json("get", "boltzprediction", name, "-n", namespace)
+    return (obj.get("status") or {}).get("notifications") or []
+
+
+def settled(cluster, namespace: str, name: str, field: str, indexes: list[int]):
+    records = notifications(cluster, namespace, name)
+    return records if records and records[-1].get(field) == indexes else None
+
+
+def events(cluster, namespace: str, reason: str) -> list[dict]:
+    items = cluster.kubectl_json("get", "events", "-n", namespace)["items"]
+    return [e for e in items if e["reason"] == reason]
+
+
+def metric(operator, outcome: str, namespace: str) -> float:
+    text = urllib.request.urlopen(operator.metrics_url, timeout=5).read().decode()
+    prefix = f'boltz_notifications_total{{kind="BoltzPrediction",namespace="{namespace}",outcome="{outcome}"}} '
+    return sum(float(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix))
+
+
+def test_the_operator_may_read_the_named_signing_secret_and_no_other(cluster, namespace, operator):
+    who = f"system:serviceaccount:{OPERATOR_NAMESPACE}:{OPERATOR_SERVICE_ACCOUNT}"
+
+    def can(*args: str) -> bool:
+        return cluster.kubectl("auth", "can-i", *args, "-n", namespace, "--as", who, check=False).returncode == 0
+
+    assert can("get", f"secret/{WEBHOOK_SIGNING_SECRET}")
+    assert not can("get", "secret/results-s3") and not can("list", "secrets") and not can("watch", "secrets")
+
+
+def test_a_finished_prediction_is_announced_once_signed_with_its_results(cluster, namespace, operator):
+    setup_namespace(cluster, namespace)
+    with Receiver() as signed, Receiver() as plain:
+        notified_prediction(cluster, namespace, "told", [
+            {"url": signed.url, "signingSecretRef": {"name": WEBHOOK_SIGNING_SECRET, "key": "hmac"}},
+            {"url": plain.url},
+        ])  # fmt: skip
+        wait_until(lambda: settled(cluster, namespace, "told", "delivered", [0, 1]), timeout=90,
+                   what="both webhooks marked delivered")  # fmt: skip
+        [request] = signed.requests()
+        assert verify(KEY, request.body, request.headers[SIGNATURE_HEADER], int(time.time()))
+        event = request.event
+        uid = cluster.kubectl_json("get", "boltzprediction", "told", "-n", namespace)["metadata"]["uid"]
+        assert (event["id"], event["type"]) == (f"{uid}.succeeded", "io.boltz-operator.prediction.succeeded")
+        assert event["specversion"] == "1.0" and event["source"].endswith(
+            f"/namespaces/{namespace}/boltzpredictions/told"
+        )
+        data = event["data"]
+        assert data["phase"] == "Succeeded" and data["results"]["uri"] == f"s3://results/{namespace}/told"
+        assert data["results"]["confidenceScore"] == 0.91 and data["results"]["affinityPredValue"] == -1.25
+        [unsigned] = plain.requests()
+        assert SIGNATURE_HEADER not in unsigned.headers and unsigned.event["id"] == event["id"]
+        assert len(signed.requests()) == 1  # once acknowledged, never again
+
+
+def test_a_receiver_answering_500_gets_the_same_event_again_until_it_acknowledges(cluster, namespace, operator):
+    setup_namespace(cluster, namespace)
+    retried_before = metric(operator, "attempt_failed", namespace)
+    with Receiver(answers=[500, 500, 503]) as receiver:
+        notified_prediction(cluster, namespace, "flaky", [{"url": receiver.url}])
+        wait_until(lambda: settled(cluster, namespace, "flaky", "delivered", [0]), timeout=90, what="delivered")
+        requests = receiver.requests()
+        assert [r.answered for r in requests] == [500, 500, 503, 200]
+        assert len({r.body for r in requests}) == 1  # the same event, byte for byte
+    assert metric(operator, "attempt_failed", namespace) - retried_before == 3
+    assert wait_until(lambda: events(cluster, namespace, "NotificationRetrying"), timeout=30, what="the Event")
+
+
+def test_delivery_is_at_least_once_across_an_operator_sigkill(cluster, namespace, operator):
+    setup_namespace(cluster, namespace)
+    with Receiver(default=500) as receiver:
+        notified_prediction(cluster, namespace, "killed", [{"url": receiver.url}])
+        receiver.wait_for(2, timeout=90)  # the event exists and is being retried
+        operator.kill()
+        receiver.set_default(200)
+        seen_before_restart = len(receiver.requests())
+        operator.start()
+        wait_until(lambda: settled(cluster, namespace, "killed", "delivered", [0]), timeout=90,
+                   what="delivered by the restarted operator")  # fmt: skip
+        requests = receiver.requests()
+        assert len(requests) > seen_before_restart and requests[-1].answered == 200
+        assert len({r.event["id"] for r in requests}) == 1  # same id before and after the kill: receivers dedupe
+
+
+def test_no_delivery_to_a_host_outside_the_allow_list(cluster, namespace, operator):
+    setup_namespace(cluster, namespace)
+    refused_before = metric(operator, "refused", namespace)
+    with Receiver() as receiver:
+        outside = receiver.url.replace("127.0.0.1", "localhost")  # the same server, by a name not on the list
+        notified_prediction(cluster, namespace, "fenced", [{"url": outside}, {"url": receiver.url}])
+        records = wait_until(lambda: settled(cluster, namespace, "fenced", "delivered", [1]), timeout=90,
+                             what="the allowed webhook delivered")  # fmt: skip
+        wait_until(lambda: settled(cluster, namespace, "fenced", "failed", [0]), timeout=30, what="the other failed")
+        assert [r.path for r in receiver.requests()] == ["/hook"]  # one request: the allowed URL's
+        assert records[-1]["id"].endswith(".succeeded")
+    [event] = wait_until(lambda: events(cluster, namespace, "NotificationFailed"), timeout=30, what="the Event")
+    assert "localhost" in event["message"] and "allowedHosts" in event["message"]
+    assert metric(operator, "refused", namespace) - refused_before == 1
