@@ -78,6 +78,12 @@ boltz-venv:
 boltzgen-venv:
 	hack/boltzgen-venv.sh
 
+# Debian's chromium at a pinned version, for the report tests (tests/integration/report), which install it themselves
+# when missing (needs root and Debian's packages; without them those tests skip).
+.PHONY: chromium
+chromium:
+	hack/browser/chromium.sh
+
 # The three images from this checkout, on the Dockerfiles' pinned public base: with Docker where an engine answers,
 # with buildah (no daemon; installed from Debian's packages if missing) otherwise. IMAGE_TAG=... names them.
 images:
