@@ -39,6 +39,7 @@ from boltz_operator.render.boltzgen_yaml import render_design_spec
 from boltz_worker import cli
 from boltz_worker.boltzgen_runs.boltzgen_command import ENV_EXECUTABLE, filter_failure, run_boltzgen
 from support.fidelity import TARGET, relocate
+from support.report import assert_clean, assert_plots_drawn, open_report
 
 HERE = Path(__file__).resolve().parent
 BOLTZGEN_CPU = HERE / "boltzgen_cpu.py"
@@ -120,7 +121,9 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def test_two_shards_of_two_inverse_folded_sequences_merge_and_rank(boltzgen_side, real_boltzgen, models, tmp_path):
+def test_two_shards_of_two_inverse_folded_sequences_merge_and_rank(
+    boltzgen_side, real_boltzgen, models, tmp_path, browser
+):
     results = tmp_path / "results"
     ids = store_shards(boltzgen_side, results, sequences=2)
     assert ids[0][:2] == ["design-spec_0_0", "design-spec_0_1"]  # the inverse-folded ids of the issue
@@ -139,6 +142,16 @@ def test_two_shards_of_two_inverse_folded_sequences_merge_and_rank(boltzgen_side
     assert summary["designs_completed"] == 12 and summary["designs_selected"] == 4
     assert summary["designs_duplicates_dropped"] == 0 and summary["shards_merged"] == [0, 1]
     assert [t["rank"] for t in summary["top_designs"]] == sorted(t["rank"] for t in summary["top_designs"])
+
+    # The campaign's report, from boltzgen's own CSVs: each selected design linked to its refolded structure, the
+    # metric plots drawn in Chromium (offline, from file://).
+    assert summary["report"] == "report.html"
+    page = results / "final" / "report.html"
+    for cif in (final / "final_4_designs").glob("rank*.cif"):
+        assert f'href="final_ranked_designs/final_4_designs/{cif.name}"' in page.read_text()
+    open_report(browser, page)
+    assert_plots_drawn(browser, "distributions")
+    assert_clean(browser)
 
 
 def test_repeated_sequences_are_dropped_by_boltzgen_and_counted(boltzgen_side, real_boltzgen, models, tmp_path):
