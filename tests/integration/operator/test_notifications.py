@@ -10,7 +10,17 @@ import urllib.request
 import pytest
 
 from boltz_operator.notify.signing import SIGNATURE_HEADER, verify
-from support.manifests import as_input, model_cache, played, predict_ok, prediction
+from support.manifests import (
+    as_input,
+    campaign,
+    filter_ok,
+    merge_played,
+    model_cache,
+    played,
+    predict_ok,
+    prediction,
+    shard_ok,
+)
 from support.operator_fixtures import OPERATOR_NAMESPACE, OPERATOR_SERVICE_ACCOUNT, WEBHOOK_SIGNING_SECRET
 from support.wait import wait_until
 from support.webhooks import Receiver
@@ -134,3 +144,34 @@ def test_no_delivery_to_a_host_outside_the_allow_list(cluster, namespace, operat
     [event] = wait_until(lambda: events(cluster, namespace, "NotificationFailed"), timeout=30, what="the Event")
     assert "localhost" in event["message"] and "allowedHosts" in event["message"]
     assert metric(operator, "refused", namespace) - refused_before == 1
+
+
+def test_a_campaign_told_of_every_phase(cluster, namespace, operator):
+    """on: EveryPhase, for the other run kind: one event per phase, in order, the last with the top designs."""
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache("boltzgen", bundles=["boltzgen"])))
+    pods = merge_played(
+        *[played(shard_ok(i, 25), only=f"index-{i}") for i in range(2)],
+        played(filter_ok([0, 1], 50, 8).model_copy(update={"report": "report.html"}), only="filter"),
+    )
+    with Receiver() as receiver:
+        body = campaign("told", pod_metadata=pods, numDesigns=50, budget=8, shards=2,
+                        notify={"webhooks": [{"url": receiver.url}], "on": "EveryPhase"})  # fmt: skip
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(body))
+
+        def succeeded_and_delivered():
+            obj = cluster.kubectl_json("get", "boltzgencampaign", "told", "-n", namespace)
+            records = (obj.get("status") or {}).get("notifications") or []
+            done = obj["status"].get("phase") == "Succeeded" and all(r.get("delivered") == [0] for r in records)
+            return records if done else None
+
+        records = wait_until(succeeded_and_delivered, timeout=120, what="the campaign Succeeded, every event delivered")
+        events = [r.event for r in receiver.requests()]
+    phases = [r["phase"] for r in records]
+    # Each phase the status went through (a pass may see the shards already done and go from Pending to Filtering).
+    assert phases[0] in ("Pending", "WaitingForModelCache") and phases[-1] == "Succeeded" and len(phases) >= 3
+    assert [e["data"]["phase"] for e in events] == phases  # each phase once, in order
+    assert len({e["id"] for e in events}) == len(events)
+    last = events[-1]
+    assert last["type"] == "io.boltz-operator.campaign.succeeded"
+    assert last["data"]["results"]["report"] == "s3://results/boltz/final/report.html"
+    assert len(last["data"]["results"]["topDesigns"]) == 5  # of the 8 in status: events stay small
