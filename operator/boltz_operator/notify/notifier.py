@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Protocol
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -49,6 +50,15 @@ class NotifierKube(Protocol):
     def post_event(self, body: dict, type_: str, reason: str, message: str) -> None: ...
 
     def read_secret_key(self, namespace: str, name: str, key: str) -> bytes: ...
+
+
+def redacted(url: str) -> str:
+    """scheme://host[:port]/...: what Events and logs show of a webhook URL (paths and queries often hold tokens,
+    as Slack's and Teams' incoming-webhook URLs do; user info may hold a password)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/..."
 
 
 class SigningKeyError(Exception):
@@ -145,7 +155,7 @@ class Notifier:
     async def _send(self, kind: str, plural: str, body: dict, record: NotificationRecord, index: int,
                     webhook: Webhook) -> None:  # fmt: skip
         namespace = body["metadata"]["namespace"]
-        where = f"webhook {index} ({webhook.url})"
+        where = f"webhook {index} ({redacted(webhook.url)})"
         try:
             self.policy.check_url(webhook.url)
             key = await asyncio.to_thread(self._signing_key, namespace, webhook)

@@ -40,7 +40,7 @@ class HostPolicy:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower().rstrip(".")
         if parts.scheme not in ("http", "https") or not host:
-            raise Refused(f"{url!r} is not an http(s) URL with a host")
+            raise Refused(f"a {parts.scheme or 'schemeless'} URL is not an http(s) URL with a host")
         if not any(_matches(host, entry) for entry in self.allowed_hosts):
             raise Refused(f"host {host} is not in the operator's notifications.allowedHosts")
         if self.allow_private_addresses:

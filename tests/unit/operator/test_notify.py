@@ -352,3 +352,16 @@ def test_campaigns_get_their_own_event_type():
     body = Resource.campaign("pdl1").spec(notify={"webhooks": [HOOK]}).obj()
     new = with_event(body, "Filtering", BoltzGenCampaignStatus(phase=CampaignPhase.FAILED), NOW)
     assert [(r.id, r.type) for r in new.notifications] == [("u1.failed", "io.boltz-operator.campaign.failed")]
+
+
+def test_events_and_logs_never_show_a_webhook_urls_path_or_credentials():
+    from boltz_operator.notify.notifier import redacted
+
+    url = "https://user:pw@hooks.slack.example:8443/services/T000/B000/XXXXSECRET?token=abc"
+    assert redacted(url) == "https://hooks.slack.example:8443/..."
+    with Receiver(default=500) as receiver:
+        store = ObjectStore(succeeded_body([{"url": receiver.url + "/SECRET-TOKEN"}]))
+        notifier, _ = notifier_for(store, notify_allowed_hosts=["127.0.0.1"], notify_allow_private_addresses=True)
+        [future] = notifier.offer("BoltzPrediction", store.body, None)
+        future.result(timeout=30)
+        assert store.events and not any("SECRET-TOKEN" in message for _, _, message in store.events)
