@@ -125,18 +125,25 @@ class Notifier:
     # ------------------------------------------------------------------------------------------------ a delivery
 
     async def _deliver(self, key: DeliveryKey) -> None:
+        """Deliver one (event, webhook). An unexpected error (the API unreachable while reading or marking) is retried
+        with the same backoff rather than left for the object's next pass, which a finished run may never get before
+        the next restart; a POST repeated that way is one more at-least-once delivery, same id."""
         kind, namespace, name, event_id, index = key
         plural = self.plural_of(kind)
         try:
-            body = await asyncio.to_thread(self.kube.get_object, plural, namespace, name)
-            found = self._pending_record(body, event_id, index)
-            if body is None or found is None:
-                return  # deleted, or marked by an earlier delivery
-            record, webhook = found
-            await self._send(kind, plural, body, record, index, webhook)
-        except Exception:  # noqa: BLE001 (a bug here must not kill the loop; the record stays pending)
-            log.exception("notification %s to webhook %d of %s/%s failed unexpectedly", event_id, index, namespace,
-                          name)  # fmt: skip
+            for attempt in range(1, self.retry.max_attempts + 1):
+                try:
+                    body = await asyncio.to_thread(self.kube.get_object, plural, namespace, name)
+                    found = self._pending_record(body, event_id, index)
+                    if body is None or found is None:
+                        return  # deleted, or marked by an earlier delivery
+                    record, webhook = found
+                    await self._send(kind, plural, body, record, index, webhook)
+                    return
+                except Exception:  # noqa: BLE001 (see the docstring; the record stays pending meanwhile)
+                    log.exception("notification %s to webhook %d of %s/%s: unexpected error (try %d)", event_id,
+                                  index, namespace, name, attempt)  # fmt: skip
+                    await asyncio.sleep(self.retry.delay(attempt))
         finally:
             with self._lock:
                 self._in_flight.discard(key)

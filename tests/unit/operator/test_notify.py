@@ -365,3 +365,23 @@ def test_events_and_logs_never_show_a_webhook_urls_path_or_credentials():
         [future] = notifier.offer("BoltzPrediction", store.body, None)
         future.result(timeout=30)
         assert store.events and not any("SECRET-TOKEN" in message for _, _, message in store.events)
+
+
+def test_an_api_error_while_marking_is_retried_not_left_for_the_next_pass():
+    class FlakyStore(ObjectStore):
+        fail_patches = 2
+
+        def patch_status(self, plural, namespace, name, status):
+            if self.fail_patches:
+                self.fail_patches -= 1
+                raise ConnectionError("apiserver unreachable")
+            super().patch_status(plural, namespace, name, status)
+
+    with Receiver() as receiver:
+        store = FlakyStore(succeeded_body([{"url": receiver.url}]))
+        notifier, _ = notifier_for(store, notify_allowed_hosts=["127.0.0.1"], notify_allow_private_addresses=True)
+        [future] = notifier.offer("BoltzPrediction", store.body, None)
+        future.result(timeout=30)
+        assert store.body["status"]["notifications"][0]["delivered"] == [0]
+        assert len(receiver.requests()) == 3  # POSTed again after each failed mark: at least once, the same event
+        assert len({r.event["id"] for r in receiver.requests()}) == 1
