@@ -24,6 +24,27 @@ def write_npz(path: Path, key: str, rows: list[list[float]]) -> Path:
     return path
 
 
+def screen_rows(count: int, failed: int = 0) -> list:
+    """(rank, LigandRow) of a screen ranked as screen-rank ranks it, figures spread deterministically."""
+    from boltz_contract.screen import LigandRow
+    from boltz_worker.screen_runs.ranking import rank_rows
+
+    rows = [
+        LigandRow(
+            id=f"lig-{i:03d}",
+            smiles="C" * (1 + i % 7) + "N",
+            affinity_pred_value=round(-2 + 3 * abs(math.sin(i)), 3),
+            affinity_probability_binary=round(abs(math.cos(i * 1.3)), 3),
+            iptm=round(0.3 + 0.6 * abs(math.sin(i / 3)), 3),
+            ligand_iptm=round(0.2 + 0.7 * abs(math.cos(i / 4)), 3),
+            confidence_score=0.6,
+            structure=f"shards/{i % 3}/predictions/lig-{i:03d}/lig-{i:03d}_model_0.cif",
+        )
+        for i in range(count)
+    ] + [LigandRow(id=f"bad-{i}", smiles="C1CC", error="RDKit cannot parse the SMILES 'C1CC'") for i in range(failed)]
+    return rank_rows(rows, affinity=True)
+
+
 def campaign_rows(selected: int, total: int) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
     """(selected rows, all rows) shaped like boltzgen's filter CSVs, metrics spread deterministically."""
     everything = []

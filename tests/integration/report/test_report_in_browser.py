@@ -15,8 +15,17 @@ from boltz_contract import PredictionResult
 from boltz_worker.report.campaign import campaign_report
 from boltz_worker.report.page import Page
 from boltz_worker.report.prediction import prediction_report
+from boltz_worker.report.screen import screen_report
 from support.browser import Chromium
-from support.report import assert_clean, assert_plots_drawn, campaign_rows, canvas, open_report, plddt_coloured
+from support.report import (
+    assert_clean,
+    assert_plots_drawn,
+    campaign_rows,
+    canvas,
+    open_report,
+    plddt_coloured,
+    screen_rows,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURE = REPO / "tests" / "fixtures" / "report" / "egfr-erlotinib"
@@ -118,3 +127,18 @@ def test_prediction_report_on_a_narrow_window_still_draws(chromium_path, tmp_pat
         assert_plots_drawn(browser, "plddt", "pae")
         assert canvas(browser, "structure").fraction(plddt_coloured) > 0.002
         assert_clean(browser)
+
+
+def test_screen_report_plots_and_sorts(browser, tmp_path):
+    (tmp_path / "report.html").write_text(screen_report(screen_rows(60, failed=3), True, "screen", [], top_k=10))
+    open_report(browser, tmp_path / "report.html")
+    assert_plots_drawn(browser, "distributions", "scatter")
+    assert browser.evaluate("document.getElementById('scatter').data.map(t => t.x.length)") == [50, 10]
+    table = "document.querySelectorAll('table.sortable')[0]"
+    column = f"Array.from({table}.tBodies[0].rows).map(r => r.cells[%d].textContent)"
+    by_rank = [int(v) for v in browser.evaluate(column % 0)]
+    assert by_rank == sorted(by_rank)
+    browser.evaluate(f"{table}.querySelectorAll('th')[4].click()")  # affinity log10(IC50), ascending
+    values = [float(v) for v in browser.evaluate(column % 4)]
+    assert values == sorted(values)
+    assert_clean(browser)

@@ -215,6 +215,11 @@ def test_rank_merges_shards_rejected_rows_and_an_incomplete_shard_into_one_ranke
     assert [(t["rank"], t["id"], t["affinity_probability_binary"]) for t in summary["top_ligands"]] == [
         (1, "L4", 0.8), (2, "L1", 0.7), (3, "L5", 0.5)]  # fmt: skip
     assert summary["results_uri"] == target.uri
+    # The HTML report beside ranked.csv: the ranked ligands linked to their structures, the failed ones with why.
+    assert summary["report"] == "report.html"
+    page = s3_bucket.read(f"{PREFIX}/report.html").decode()
+    assert f'<a href="{ranked[0]["structure"]}">L4</a>' in page and "Failed ligands (2)" in page
+    assert "shard 2 did not complete" in page and 'id="distributions"' in page and 'id="scatter"' in page
 
 
 def test_rank_of_a_large_screen_reports_a_top_k_within_the_termination_message(s3_env, s3_bucket, run_worker, tmp_path):

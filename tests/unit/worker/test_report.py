@@ -23,9 +23,10 @@ from boltz_worker.report import vendored
 from boltz_worker.report.arrays import ArrayError, parse_npy, read_npz
 from boltz_worker.report.campaign import campaign_report
 from boltz_worker.report.prediction import MAX_PAE_SIDE, pae_figure, prediction_report
+from boltz_worker.report.screen import TABLE_ROWS, screen_report
 from boltz_worker.report.structure import Token, chain_spans, read_structure, read_tokens
 from boltz_worker.results.results_store import LocalDirResultsStore
-from support.report import campaign_rows, write_npz
+from support.report import campaign_rows, screen_rows, write_npz
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURE = REPO / "tests" / "fixtures" / "report" / "egfr-erlotinib"
@@ -212,3 +213,24 @@ def test_the_campaign_report_tolerates_missing_and_non_numeric_metrics():
     selected = [{"id": "d1", "final_rank": "1", "design_to_target_iptm": "nan", "filter_rmsd": "x"}]
     page = campaign_report(selected, [], (("design_to_target_iptm",), ("filter_rmsd",)), {}, "t", [])
     assert "d1" in page and 'id="distributions"' not in page
+
+
+# ---------------------------------------------------------------------------------------------- screen report
+
+
+def test_the_screen_report_ranks_links_and_plots_the_ligands():
+    ranked = screen_rows(40, failed=2)
+    page = screen_report(ranked, True, "BoltzScreen demo", [("ligands", 42)], top_k=5)
+    ranks = [int(m) for m in re.findall(r'<tr><td class="num">(\d+)</td>', page)]
+    assert ranks == sorted(ranks) and len(ranks) == 40  # the failed rows are in their own table
+    best = ranked[0][1]
+    assert f'<strong><a href="{best.structure}">{best.id}</a></strong>' in page
+    assert "Failed ligands (2)" in page and "RDKit cannot parse" in page
+    assert 'id="distributions"' in page and 'id="scatter"' in page and "affinity_probability_binary" in page
+
+
+def test_a_large_screen_shows_its_best_rows_and_a_structure_only_screen_its_own_figures():
+    page = screen_report(screen_rows(TABLE_ROWS + 20), True, "big", [], top_k=10)
+    assert f"the best {TABLE_ROWS} of {TABLE_ROWS + 20}" in page
+    page = screen_report(screen_rows(10), False, "structure only", [], top_k=3)
+    assert "P(binder)" not in page and "ligand_iptm, then iptm" in page

@@ -3,17 +3,18 @@ prepare's rejected rows (REJECTED_FILE) and, for a shard that did not complete, 
 table (failed: not predicted), ranks them (ranking.py), writes <results>/RANKED_CSV (a `rank` column, then the
 LigandRow columns; CSV only: pyarrow, for Parquet, is not in the worker image) and reports the top K.
 
-Returns RunSummary(ok, results_uri (the screen's), ligands_total, ligands_done, ligands_failed, top_ligands).
+Writes the screen's HTML report (report/screen.py) beside it. Returns RunSummary(ok, results_uri (the screen's),
+ligands_total, ligands_done, ligands_failed, top_ligands, report).
 """
 
 from __future__ import annotations
 
 import logging
 
-from boltz_contract import SHARD_COMPLETE_MARKER, ErrorClass, RunSummary, WorkerError
+from boltz_contract import REPORT_FILE, SHARD_COMPLETE_MARKER, ErrorClass, RunSummary, WorkerError
 from boltz_contract.screen import RANKED_CSV, SHARDS_DIR, TABLE_FILE, LigandRow, ScreenRankRun
 from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader
-from boltz_worker.results.results_store import open_results_store
+from boltz_worker.results.results_store import ResultsStore, open_results_store
 from boltz_worker.screen_runs.ranking import rank_rows, top_ligands
 from boltz_worker.screen_runs.slices import read_rejected, read_slice
 from boltz_worker.screen_runs.table import failed_row, is_settled, rows_from_csv, rows_to_csv
@@ -28,9 +29,12 @@ def screen_rank(run: ScreenRankRun) -> RunSummary:
     rows = merged_rows(reader, run.num_shards, run.affinity)
     ranked = rank_rows(rows, run.affinity)
     data = rows_to_csv([row for _, row in ranked], first={"rank": [rank for rank, _ in ranked]})
-    open_results_store(run.results).put_bytes(RANKED_CSV, data)
+    store = open_results_store(run.results)
+    store.put_bytes(RANKED_CSV, data)
     failed = sum(1 for row in rows if row.error)
     log.info("%d ligands ranked (%d failed) into %s", len(rows), failed, f"{run.results.uri}/{RANKED_CSV}")
+    facts = [("ligands", len(rows)), ("predicted", len(rows) - failed), ("failed", failed),
+             ("shards", run.num_shards), ("affinity", "yes" if run.affinity else "no (structure only)")]  # fmt: skip
     return RunSummary(
         ok=True,
         results_uri=run.results.uri,
@@ -38,7 +42,24 @@ def screen_rank(run: ScreenRankRun) -> RunSummary:
         ligands_done=len(rows) - failed,
         ligands_failed=failed,
         top_ligands=top_ligands(ranked, run.top_k, run.affinity),
+        report=upload_report(store, ranked, run, facts),
     )
+
+
+def upload_report(
+    store: ResultsStore, ranked: list[tuple[int, LigandRow]], run: ScreenRankRun, facts: list
+) -> str | None:
+    """Write and upload the screen's HTML report beside ranked.csv; REPORT_FILE, or None when it could not be made
+    (logged: a report is a view of results already stored and never fails the rank step)."""
+    try:
+        from boltz_worker.report.screen import screen_report
+
+        page = screen_report(ranked, run.affinity, f"BoltzScreen {run.results.uri}", facts, run.top_k)
+        store.put_bytes(REPORT_FILE, page.encode())
+    except Exception:  # noqa: BLE001 (see the docstring)
+        log.exception("the HTML report could not be made; the ranked table is complete without it")
+        return None
+    return REPORT_FILE
 
 
 def merged_rows(reader: StoreReader, num_shards: int, affinity: bool) -> list[LigandRow]:
