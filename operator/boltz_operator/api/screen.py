@@ -39,6 +39,7 @@ from .common import (
     conditions_field,
     immutable_rule,
 )
+from .notify import NotificationRecord, Notify, notifications_field, notify_field
 from .prediction import ChainMsaStatus, PredictionOptions, PredictionResources
 
 MAX_INLINE_LIGANDS = 1000  # a larger library goes in a ConfigMap key (up to 1 MiB) or an S3 object
@@ -197,6 +198,7 @@ class BoltzScreenSpec(KubeModel):
     pod_metadata: PodMetadata | None = Field(default=None, description="Extra labels and annotations for the pods.")
     queue_name: str | None = Field(default=None, max_length=253, description="Kueue LocalQueue of the Jobs.")
     priority_class_name: str | None = Field(default=None, max_length=253, description="PriorityClass of the pods.")
+    notify: Notify | None = notify_field()
     timeout_seconds: int = Field(
         default=86400, ge=60, description="Time limit of the shard Job (all shards, all attempts), in seconds."
     )
@@ -270,6 +272,9 @@ class ScreenResults(StatusModel):
     uri: str | None = Field(default=None, description="Base URI of the results.")
     table: str | None = Field(default=None, description="URI of the ranked table of every ligand (CSV).")
     top_ligands: list[RankedLigandStatus] = Field(default=[], description="The best ligands, best first (topK).")
+    report: str | None = Field(
+        default=None, description="URI of the HTML report (ranked table, distributions), readable offline."
+    )
 
 
 class BoltzScreenStatus(KindStatus[ScreenPhase]):
@@ -290,6 +295,7 @@ class BoltzScreenStatus(KindStatus[ScreenPhase]):
     results: ScreenResults | None = Field(default=None, description="The ranked table and the top ligands.")
     job_names: list[str] = Field(default=[], description="Names of the prepare, shard and rank Jobs.")
     completion_time: datetime | None = Field(default=None, description="When the screen succeeded or failed.")
+    notifications: list[NotificationRecord] | None = notifications_field()
 
 
 class BoltzScreen(StatusModel):

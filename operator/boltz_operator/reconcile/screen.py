@@ -387,7 +387,12 @@ def _ranking(ctx: ScreenPass, job: dict) -> BoltzScreenStatus:
             "progress": progress,
             "ligands": f"{progress.ligands_done}/{progress.ligands_total}",
             "best": best,
-            "results": ScreenResults(uri=base, table=f"{base}/ranked.csv" if base else None, top_ligands=top),
+            "results": ScreenResults(
+                uri=base,
+                table=f"{base}/ranked.csv" if base else None,
+                top_ligands=top,
+                report=f"{base}/{summary.report}" if base and summary and summary.report else None,
+            ),
             "completion_time": facts.completion_time or now,
             "conditions": conditions,
         },

@@ -385,3 +385,12 @@ def test_an_api_error_while_marking_is_retried_not_left_for_the_next_pass():
         assert store.body["status"]["notifications"][0]["delivered"] == [0]
         assert len(receiver.requests()) == 3  # POSTed again after each failed mark: at least once, the same event
         assert len({r.event["id"] for r in receiver.requests()}) == 1
+
+
+def test_screens_get_their_own_event_type():
+    from boltz_operator.api.screen import BoltzScreenStatus, ScreenPhase
+
+    spec = {"notify": {"webhooks": [HOOK]}}
+    body = {"kind": "BoltzScreen", "metadata": {"uid": "s1", "namespace": "lab", "name": "egfr"}, "spec": spec}
+    new = with_event(body, "Ranking", BoltzScreenStatus(phase=ScreenPhase.SUCCEEDED), NOW)
+    assert [(r.id, r.type) for r in new.notifications] == [("s1.succeeded", "io.boltz-operator.screen.succeeded")]

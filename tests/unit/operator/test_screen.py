@@ -156,12 +156,15 @@ def test_the_rank_summary_becomes_the_top_ligands_and_the_best_figure():
         RankedLigand(rank=1, id="osimertinib", affinity_probability_binary=0.91, affinity_pred_value=-1.2),
         RankedLigand(rank=2, id="erlotinib", affinity_probability_binary=0.88, affinity_pred_value=-0.8),
     ]
-    summary = RunSummary(ok=True, ligands_total=9, ligands_done=7, ligands_failed=2, top_ligands=top)
+    summary = RunSummary(
+        ok=True, ligands_total=9, ligands_done=7, ligands_failed=2, top_ligands=top, report="report.html"
+    )
     kube = FakeKube(worker(summary))
     body = screen_body({"phase": "Ranking", "results": {"uri": "s3://bucket/screens/lab/egfr/s1"}})
     status = run_pass(body, kube, rank=job("egfr-rank", COMPLETE, succeeded=1))
     assert status["phase"] == "Succeeded" and status["best"] == 0.91
     assert status["results"]["table"] == "s3://bucket/screens/lab/egfr/s1/ranked.csv"
+    assert status["results"]["report"] == "s3://bucket/screens/lab/egfr/s1/report.html"
     assert [t["id"] for t in status["results"]["topLigands"]] == ["osimertinib", "erlotinib"]
     assert status["ligands"] == "7/9" and status["progress"]["ligandsFailed"] == 2
 
