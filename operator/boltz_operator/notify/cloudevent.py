@@ -14,14 +14,14 @@ from boltz_operator.api.notify import NotificationRecord
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
-TOP_DESIGNS_IN_EVENT = 5  # a campaign's status holds up to 10; an event stays small
+TOP_IN_EVENT = 5  # a campaign's status holds up to 10 top designs, a screen's topK ligands: an event stays small
 
 
 def cloud_event(body: dict, plural: str, record: NotificationRecord) -> dict[str, Any]:
     """The event announcing `record` about the object `body` (its current status supplies message and results).
 
     data: kind, namespace, name, uid, phase, message, and for a finished run its results (URIs, headline scores;
-    a campaign's top designs cut to TOP_DESIGNS_IN_EVENT).
+    a campaign's top designs and a screen's top ligands cut to TOP_IN_EVENT).
     """
     meta, status = body["metadata"], body.get("status") or {}
     api_version = body.get("apiVersion", "boltz-operator.io/v1alpha1")
@@ -36,8 +36,9 @@ def cloud_event(body: dict, plural: str, record: NotificationRecord) -> dict[str
     results = status.get("results")
     if results and record.phase == status.get("phase"):  # results belong to the phase the run is in now
         results = dict(results)
-        if "topDesigns" in results:
-            results["topDesigns"] = results["topDesigns"][:TOP_DESIGNS_IN_EVENT]
+        for top in ("topDesigns", "topLigands"):
+            if top in results:
+                results[top] = results[top][:TOP_IN_EVENT]
         data["results"] = results
     return {
         "specversion": SPEC_VERSION,
