@@ -175,3 +175,28 @@ def test_a_campaign_told_of_every_phase(cluster, namespace, operator):
     assert last["type"] == "io.boltz-operator.campaign.succeeded"
     assert last["data"]["results"]["report"] == "s3://results/boltz/final/report.html"
     assert len(last["data"]["results"]["topDesigns"]) == 5  # of the 8 in status: events stay small
+
+
+def test_a_finished_screen_is_announced_with_its_report(cluster, namespace, operator):
+    from test_screen_lifecycle import TOP, played_screen, screen, shard_ok
+
+    from boltz_contract import RunSummary
+
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache()))
+    ranked = RunSummary(ok=True, ligands_total=9, ligands_done=8, ligands_failed=1, top_ligands=TOP,
+                        report="report.html")  # fmt: skip
+    with Receiver() as receiver:
+        pods = played_screen(shard_ok(0, 3), shard_ok(1, 3), shard_ok(2, 2), rank=ranked)
+        body = screen("egfr", pods, notify={"webhooks": [{"url": receiver.url}]})
+        cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(body))
+        [request] = receiver.wait_for(1, timeout=120)
+        event = request.event
+    assert event["type"] == "io.boltz-operator.screen.succeeded"
+    results = event["data"]["results"]
+    assert results["report"].endswith("/report.html") and results["table"].endswith("/ranked.csv")
+    assert [t["id"] for t in results["topLigands"]] == ["osimertinib", "erlotinib"]
+    wait_until(
+        lambda: (cluster.kubectl_json("get", "boltzscreen", "egfr", "-n", namespace)["status"].get("notifications")
+                 or [{}])[-1].get("delivered") == [0],
+        timeout=30, what="the screen's event marked delivered",
+    )  # fmt: skip
