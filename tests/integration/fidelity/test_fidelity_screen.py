@@ -25,6 +25,7 @@ from boltz_contract.msa import MsaStoreTarget, msa_file, msa_request_of
 from boltz_contract.screen import ScreenLigand, ScreenPrepareRun, ScreenRankRun, ScreenShardRun
 from support.fidelity import example_spec
 from support.msa_server import MsaServer, serving
+from support.report import assert_clean, assert_plots_drawn, open_report
 from support.screen_worker import CPU_PREDICT_OPTIONS, run_worker_process
 
 LIBRARY = {"ethanol": "CCO", "phenol": "c1ccccc1O", "acetic-acid": "CC(=O)O", "ethylamine": "CCN",
@@ -147,3 +148,18 @@ def test_a_ligand_real_boltz_refuses_is_a_failed_row_and_a_structure_only_shard_
     confidence = json.loads((tmp_path / "results/shards/0/phenol/confidence_phenol_model_0.json").read_text())
     assert float(rows["phenol"]["ligand_iptm"]) == pytest.approx(confidence["ligand_iptm"])
     print(f"boltz's reason: {rows['broken']['error']}")
+
+
+def test_the_screen_report_of_real_output_links_real_structures_and_opens_offline(screen, browser):
+    """screen-rank's report over the real boltz shard: every structure it links is a file the shard uploaded (the
+    links are relative to the results, where the report sits), and Chromium draws it with no network."""
+    import re
+
+    run = screen["rank"]
+    assert run.summary.report == "report.html"
+    page = screen["results"] / "report.html"
+    links = re.findall(r'<a href="([^"]+)">', page.read_text())
+    assert len(links) == 8 and all((screen["results"] / link).is_file() for link in links)
+    open_report(browser, page)
+    assert_plots_drawn(browser, "distributions", "scatter")
+    assert_clean(browser)
