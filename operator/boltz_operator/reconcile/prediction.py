@@ -103,6 +103,10 @@ def reconcile_prediction(
         outcome=outcome,
     )  # fmt: skip
     if job is not None:
+        if prepare_job is not None and _prepared_reason(status) != "Prepared":
+            # The pass that created the GPU Job was cut off before its status write (Prepared, status.msa): replay
+            # it from the same prepare summary; its create answers "already there".
+            ctx.status = _before_gpu(ctx, cache_body, prepare_job, msa)
         return write_status(kube, PLURAL, body, _from_job(ctx, job), outcome)
     if builders.COMPONENT in in_flight or (prepare_job is None and prepare.COMPONENT in in_flight):
         outcome.phase, outcome.status = status.phase, status

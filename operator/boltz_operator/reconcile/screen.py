@@ -93,6 +93,20 @@ def reconcile_screen(
         outcome=outcome,
     )  # fmt: skip
     rank, shards, prepare = jobs.get(builders.RANK), jobs.get(builders.SHARDS), jobs.get(builders.PREPARE)
+    # A pass that created the next Job and was cut off (the operator killed) before its status write left a Job the
+    # status does not know of. Replay that pass first: it derives the same status from the same Jobs and summaries,
+    # and its creates answer "already there".
+    if shards is not None and (status.progress is None or not status.progress.shards_total):
+        ctx.status = (
+            _before_gpu(ctx, cache_body, prepare, msa)
+            if prepare is not None
+            else _fail(ctx, "PrepareSummaryLost", "the prepare Job (and with it the shard count) is gone")
+        )
+    if rank is not None and shards is not None and ctx.status.phase == ScreenPhase.SCREENING:
+        ctx.status = _screening(ctx, shards)
+    if ctx.status.phase in TERMINAL:
+        return write_status(kube, PLURAL, body, ctx.status, outcome)
+    status = ctx.status
     if rank is not None:
         new = _ranking(ctx, rank)
     elif builders.RANK in in_flight or (shards is None and builders.SHARDS in in_flight):

@@ -102,7 +102,10 @@ def test_sigkill_during_screens_duplicates_no_job_and_reruns_no_finished_shard(c
     def all_succeeded():
         items = cluster.kubectl_json("get", "boltzscreens", "-n", namespace)["items"]
         done = [s for s in items if (s.get("status") or {}).get("phase") == "Succeeded"]
-        return items if len(done) == len(names) else None
+        if len(done) == len(names):
+            return items
+        # Not yet: raising keeps the phases and conditions for the timeout's message.
+        raise AssertionError({s["metadata"]["name"]: s.get("status") for s in items})
 
     wait_until(all_succeeded, timeout=240, what="all screens Succeeded")
     jobs = cluster.kubectl_json("get", "jobs", "-n", namespace)["items"]

@@ -112,6 +112,21 @@ def test_after_prepare_the_gpu_run_reads_the_stored_msa_and_never_calls_the_serv
     assert prepared["status"] == "True" and "fetched (A)" in prepared["message"]
 
 
+def test_a_gpu_job_whose_creating_pass_died_before_its_status_write_still_ends_prepared_with_its_msas():
+    summary = RunSummary(ok=True, msas=[ChainMsa(chain="A", source="reused")])
+    kube = FakeKube(worker(summary), exists=True)
+    body = server_prediction()
+    body["status"] = {"phase": "Preparing"}
+    gpu = JobBody("egfr-predict").status(active=1, ready=1).obj()
+    reconcile_prediction(
+        body, ready_cache(), gpu, kube, CONFIG, NOW, prepare_job=prepare_job(COMPLETE, succeeded=1)
+    )  # fmt: skip
+    [written] = kube.status_patches
+    assert written["phase"] == "Running" and written["msa"] == [{"chain": "A", "source": "reused"}]
+    prepared = next(c for c in written["conditions"] if c["type"] == "Prepared")
+    assert prepared["status"] == "True"
+
+
 def test_a_pvc_msa_store_is_mounted_read_write_by_prepare_and_read_only_by_the_gpu_pod():
     store = {"pvc": {"claimName": "msas", "subPath": "boltz"}}
     kube = FakeKube(worker(RunSummary(ok=True, msas=[ChainMsa(chain="A", source="reused")])))

@@ -114,6 +114,41 @@ def test_after_prepare_an_indexed_gpu_job_of_the_reported_shards_and_an_estimate
     assert status["msa"] == [{"chain": "A", "source": "fetched"}]
 
 
+def test_a_shard_job_whose_creating_pass_died_before_its_status_write_gets_that_status_from_prepare():
+    """The operator killed between creating the shard Job and writing status (found by test_restart_safety): the
+    next pass derives the counts again from prepare's summary instead of ranking 0 shards."""
+    kube = FakeKube(worker(PREPARED), exists=True)
+    body = screen_body({"phase": "Preparing"})
+    prepared = job("egfr-screenprep", COMPLETE, succeeded=1)
+    running = job("egfr-screen", active=1, ready=1, completedIndexes="0")
+    outcome = reconcile_screen(
+        body, ready_cache(), {"screen-prepare": prepared, "screen-shard": running}, kube, CONFIG, NOW
+    )
+    [status] = kube.status_patches
+    assert status["phase"] == "Screening" and status["message"] == "1/3 shards done"
+    assert status["progress"]["shardsTotal"] == 3 and status["ligands"] == "3/9"
+    assert status["jobNames"] == ["egfr-screenprep", "egfr-screen"]
+    assert not any(reason == "ShardJobCreated" for _, reason, _ in outcome.events)  # the Job was there already
+
+
+def test_a_rank_job_whose_creating_pass_died_before_its_status_write_gets_the_shards_complete_condition():
+    kube = FakeKube(exists=True)
+    progress = {"ligandsTotal": 9, "ligandsFailed": 1, "shardsTotal": 3}
+    body = screen_body({"phase": "Screening", "progress": progress, "jobNames": ["egfr-screenprep", "egfr-screen"]})
+    status = run_pass(
+        body, kube, shards=job("egfr-screen", COMPLETE, completedIndexes="0-2"), rank=job("egfr-rank", active=1)
+    )
+    assert status["phase"] == "Ranking" and status["ligands"] == "8/9"
+    assert status["jobNames"] == ["egfr-screenprep", "egfr-screen", "egfr-rank"]
+    assert [c["reason"] for c in status["conditions"] if c["type"] == "ShardsComplete"] == ["AllShardsSucceeded"]
+
+
+def test_a_shard_job_without_its_prepare_job_or_counts_fails_with_the_cause():
+    kube = FakeKube(exists=True)
+    status = run_pass(screen_body({"phase": "Preparing"}), kube, shards=job("egfr-screen", active=1))
+    assert status["phase"] == "Failed" and "prepare Job" in status["message"]
+
+
 def test_progress_counts_the_ligands_of_finished_shards_and_writes_only_on_change():
     kube = FakeKube()
     progress = {"ligandsTotal": 9, "ligandsFailed": 1, "shardsTotal": 3, "ligandsDone": 0}
