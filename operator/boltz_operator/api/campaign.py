@@ -29,11 +29,10 @@ from .common import (
     ResourceKind,
     ResultsStore,
     StatusModel,
-    TaintEffect,
     Toleration,
-    TolerationOperator,
     conditions_field,
     immutable_rule,
+    with_spot,
 )
 from .design_spec import DesignSpec
 from .notify import NotificationRecord, Notify, notifications_field, notify_field
@@ -152,38 +151,6 @@ class StepOptions(KubeModel):
     size_buckets: list[SizeBucket] | None = Field(
         default=None, max_length=32, description="Caps on final designs per length range (--size_buckets)."
     )
-
-
-# A common set of taints of spot / preemptible GPU nodes; spot: true tolerates them all.
-SPOT_TOLERATIONS: tuple[Toleration, ...] = (
-    Toleration(
-        key="cloud.google.com/gke-spot", operator=TolerationOperator.EQUAL, value="true", effect=TaintEffect.NO_SCHEDULE
-    ),
-    Toleration(
-        key="cloud.google.com/gke-preemptible",
-        operator=TolerationOperator.EQUAL,
-        value="true",
-        effect=TaintEffect.NO_SCHEDULE,
-    ),
-    Toleration(
-        key="kubernetes.azure.com/scalesetpriority",
-        operator=TolerationOperator.EQUAL,
-        value="spot",
-        effect=TaintEffect.NO_SCHEDULE,
-    ),
-    Toleration(
-        key="eks.amazonaws.com/capacityType",
-        operator=TolerationOperator.EQUAL,
-        value="SPOT",
-        effect=TaintEffect.NO_SCHEDULE,
-    ),
-    Toleration(
-        key="karpenter.sh/capacity-type",
-        operator=TolerationOperator.EQUAL,
-        value="spot",
-        effect=TaintEffect.NO_SCHEDULE,
-    ),
-)
 
 
 class CampaignResources(ComputeResources):
@@ -395,8 +362,7 @@ class BoltzGenCampaignSpec(KubeModel):
     @property
     def tolerations(self) -> list[Toleration]:
         """The pods' tolerations: resources.tolerations, plus SPOT_TOLERATIONS when spot."""
-        own = list(self.resources.tolerations or [])
-        return own + [t for t in SPOT_TOLERATIONS if t not in own] if self.spot else own
+        return with_spot(self.resources.tolerations, self.spot)
 
 
 # ---------------------------------------------------------------------------------------------- status

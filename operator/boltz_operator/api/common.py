@@ -306,6 +306,44 @@ class Toleration(KubeModel):
     )
 
 
+# A common set of taints of spot / preemptible GPU nodes; spot: true tolerates them all.
+SPOT_TOLERATIONS: tuple[Toleration, ...] = (
+    Toleration(
+        key="cloud.google.com/gke-spot", operator=TolerationOperator.EQUAL, value="true", effect=TaintEffect.NO_SCHEDULE
+    ),
+    Toleration(
+        key="cloud.google.com/gke-preemptible",
+        operator=TolerationOperator.EQUAL,
+        value="true",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
+    Toleration(
+        key="kubernetes.azure.com/scalesetpriority",
+        operator=TolerationOperator.EQUAL,
+        value="spot",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
+    Toleration(
+        key="eks.amazonaws.com/capacityType",
+        operator=TolerationOperator.EQUAL,
+        value="SPOT",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
+    Toleration(
+        key="karpenter.sh/capacity-type",
+        operator=TolerationOperator.EQUAL,
+        value="spot",
+        effect=TaintEffect.NO_SCHEDULE,
+    ),
+)
+
+
+def with_spot(own: list[Toleration] | None, spot: bool) -> list[Toleration]:
+    """A pods' tolerations: its own (resources.tolerations), plus SPOT_TOLERATIONS not already there when `spot`."""
+    own = list(own or [])
+    return own + [t for t in SPOT_TOLERATIONS if t not in own] if spot else own
+
+
 NodeSelector = Annotated[
     dict[Annotated[str, StringConstraints(max_length=317)], Annotated[str, StringConstraints(max_length=63)]],
     Field(max_length=32),

@@ -35,9 +35,11 @@ from .common import (
     ResultsStore,
     S3File,
     StatusModel,
+    Toleration,
     cel_ids,
     conditions_field,
     immutable_rule,
+    with_spot,
 )
 from .notify import NotificationRecord, Notify, notifications_field, notify_field
 from .prediction import ChainMsaStatus, PredictionOptions, PredictionResources
@@ -202,6 +204,11 @@ class BoltzScreenSpec(KubeModel):
     timeout_seconds: int = Field(
         default=86400, ge=60, description="Time limit of the shard Job (all shards, all attempts), in seconds."
     )
+
+    @property
+    def tolerations(self) -> list[Toleration]:
+        """The shard pods' tolerations: resources.tolerations, plus SPOT_TOLERATIONS when spot."""
+        return with_spot(self.resources.tolerations, self.spot)
 
     @model_validator(mode="after")
     def _check(self):

@@ -252,6 +252,44 @@ class WorkerPod:
         )
 
 
+def boltz_cache_env() -> list[client.V1EnvVar]:
+    """Where boltz finds its weights and molecules (the cache mounted at contract.BOLTZ2_CACHE_DIR), and never the
+    network for them."""
+    return [
+        client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
+        client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),
+    ]
+
+
+def cpu_pod(
+    config: OperatorConfig,
+    pod_metadata: Any,
+    *,
+    command: list[str],
+    env: list[client.V1EnvVar],
+    mounts: list[client.V1VolumeMount],
+    volumes: list[client.V1Volume],
+) -> WorkerPod:
+    """A worker pod of a CPU step (a prediction's or a screen's prepare, a screen's rank) in the worker image: the
+    chart's prepare.* resources, node selector and tolerations; no GPU and no GPU runtime class."""
+    return WorkerPod(
+        image=config.worker_image,
+        command=command,
+        env=env,
+        resources={"cpu": config.prepare_cpu, "memory": config.prepare_memory},
+        mounts=mounts,
+        volumes=volumes,
+        image_pull_policy=config.image_pull_policy,
+        service_account=config.worker_service_account,
+        pod_metadata=pod_metadata,
+        node_selector=config.prepare_node_selector,
+        tolerations=[
+            client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in config.prepare_tolerations
+        ],
+        runtime_class_name=None,
+    )
+
+
 def worker_job(
     owner: OwnerRef,
     name: str,

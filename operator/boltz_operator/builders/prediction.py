@@ -16,6 +16,7 @@ from boltz_operator.builders.common import (
     CONFIG_VOLUME,
     OwnerRef,
     WorkerPod,
+    boltz_cache_env,
     gpu_placement,
     run_mounts,
     run_volumes,
@@ -168,11 +169,7 @@ def build_job(
 
 
 def _env(results: ResultsPlacement) -> list[client.V1EnvVar]:
-    return [
-        client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
-        client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),  # weights come from the cache, never the network
-        *results.env,
-    ]
+    return [*boltz_cache_env(), *results.env]
 
 
 def msa_server_env(spec: BoltzPredictionSpec) -> list[client.V1EnvVar]:

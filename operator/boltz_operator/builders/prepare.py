@@ -9,7 +9,7 @@ from kubernetes import client
 
 import boltz_contract as contract
 from boltz_operator.api.prediction import BoltzPredictionSpec
-from boltz_operator.builders.common import OwnerRef, WorkerPod, run_mounts, run_volumes, worker_job
+from boltz_operator.builders.common import OwnerRef, boltz_cache_env, cpu_pod, run_mounts, run_volumes, worker_job
 from boltz_operator.builders.msa_store import MsaStorePlacement
 from boltz_operator.builders.prediction import (
     KIND,
@@ -72,17 +72,11 @@ def build_job(
     (network and store errors); bad input fails it at once (exit code 10). `fetch`: it may call the MSA server
     (the MSA gate admitted it), so the Job carries its key for the gate's index; False: the key is known stored."""
     fetching = store if run.msa_request else None
-    pod = WorkerPod(
-        image=config.worker_image,
+    pod = cpu_pod(
+        config,
+        spec.pod_metadata,
         command=["boltz-worker", "prepare"],
-        env=[
-            client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
-            client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),
-            *results.env,
-            *(fetching.env if fetching else []),
-            *msa_server_env(spec),
-        ],
-        resources={"cpu": config.prepare_cpu, "memory": config.prepare_memory},
+        env=[*boltz_cache_env(), *results.env, *(fetching.env if fetching else []), *msa_server_env(spec)],
         # The results store only lends its S3 credentials (inputs given as S3 URIs): prepare writes no results.
         mounts=run_mounts(fetching.mounts(read_only=False) if fetching else []),
         volumes=run_volumes(
@@ -95,14 +89,6 @@ def build_job(
             cache_claim,
             fetching.volumes if fetching else [],
         ),
-        image_pull_policy=config.image_pull_policy,
-        service_account=config.worker_service_account,
-        pod_metadata=spec.pod_metadata,
-        node_selector=config.prepare_node_selector,
-        tolerations=[
-            client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in config.prepare_tolerations
-        ],
-        runtime_class_name=None,  # a CPU pod: the GPU runtime class is for GPU nodes
     )
     return worker_job(
         ref,

@@ -16,6 +16,8 @@ from boltz_operator.builders.campaign import SHARD_FAIL_INDEX_CODES
 from boltz_operator.builders.common import (
     OwnerRef,
     WorkerPod,
+    boltz_cache_env,
+    cpu_pod,
     failure_policy,
     gpu_placement,
     run_mounts,
@@ -189,28 +191,20 @@ def build_prepare_job(
 ) -> client.V1Job:
     """CPU only, as a prediction's prepare; it also reads the library and writes the shard slices (results store)."""
     fetching = store if run.msa_request else None
-    pod = WorkerPod(
-        image=config.worker_image,
+    pod = cpu_pod(
+        config,
+        spec.pod_metadata,
         command=["boltz-worker", PREPARE],
         env=[
-            client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
-            client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),
+            *boltz_cache_env(),
             *results.env,
             *(fetching.env if fetching else []),
             *msa_server_env(target_spec(spec)),
-        ],
-        resources={"cpu": config.prepare_cpu, "memory": config.prepare_memory},
+        ],  # fmt: skip
         mounts=run_mounts([*results.mounts, *(fetching.mounts(read_only=False) if fetching else [])]),
         volumes=run_volumes(
             _config(ref, PREPARE, files), cache_claim, [*results.volumes, *(fetching.volumes if fetching else [])]
         ),
-        image_pull_policy=config.image_pull_policy,
-        service_account=config.worker_service_account,
-        pod_metadata=spec.pod_metadata,
-        node_selector=config.prepare_node_selector,
-        tolerations=[
-            client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in config.prepare_tolerations
-        ],
     )
     key_uri = store.target.key_uri(run.msa_request.key) if store and run.msa_request else None
     return worker_job(
@@ -237,22 +231,12 @@ def build_shard_job(
 ) -> client.V1Job:
     """An Indexed Job of `shards` GPU pods (index i: shard i), each retried on its own; once more shards failed
     than minSuccessfulShardFraction allows, maxFailedIndexes stops the rest. Out of memory ends a shard only."""
-    tolerations = list(spec.resources.tolerations or [])
-    if spec.spot:
-        from boltz_operator.api.campaign import SPOT_TOLERATIONS
-
-        tolerations += [t for t in SPOT_TOLERATIONS if t not in tolerations]
-    placement = gpu_placement(spec.resources, tolerations, spec.queue_name, config)
+    placement = gpu_placement(spec.resources, spec.tolerations, spec.queue_name, config)
     pod = WorkerPod.placed(
         placement,
         image=config.worker_image,
         command=["boltz-worker", SHARDS],
-        env=[
-            client.V1EnvVar(name="BOLTZ_CACHE", value=contract.BOLTZ2_CACHE_DIR),
-            client.V1EnvVar(name="HF_HUB_OFFLINE", value="1"),
-            *results.env,
-            *(store.env if store else []),
-        ],
+        env=[*boltz_cache_env(), *results.env, *(store.env if store else [])],
         mounts=run_mounts([*results.mounts, *(store.mounts(read_only=True) if store else [])]),
         volumes=run_volumes(
             _config(ref, SHARDS, files), cache_claim, [*results.volumes, *(store.volumes if store else [])]
@@ -284,23 +268,16 @@ def build_shard_job(
 
 def build_rank_job(ref: OwnerRef, spec: BoltzScreenSpec, results: ResultsPlacement, config: OperatorConfig):
     """CPU only, no model cache: it merges the shard tables into one ranked table."""
-    pod = WorkerPod(
-        image=config.worker_image,
+    pod = cpu_pod(
+        config,
+        spec.pod_metadata,
         command=["boltz-worker", RANK],
         env=list(results.env),
-        resources={"cpu": config.prepare_cpu, "memory": config.prepare_memory},
         mounts=[
             client.V1VolumeMount(name="run-config", mount_path=contract.CONFIG_DIR, read_only=True),
             *results.mounts,
         ],
         volumes=[_config(ref, RANK, []), *results.volumes],
-        image_pull_policy=config.image_pull_policy,
-        service_account=config.worker_service_account,
-        pod_metadata=spec.pod_metadata,
-        node_selector=config.prepare_node_selector,
-        tolerations=[
-            client.V1Toleration(**t.model_dump(mode="json", exclude_none=True)) for t in config.prepare_tolerations
-        ],
     )
     return worker_job(
         ref,

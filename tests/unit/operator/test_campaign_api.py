@@ -18,10 +18,10 @@ from boltz_operator.api import (
 )
 from boltz_operator.api.campaign import (
     IMMUTABLE_FIELDS,
-    SPOT_TOLERATIONS,
     Protocol,
     auto_shards,
 )
+from boltz_operator.api.common import SPOT_TOLERATIONS
 from boltz_operator.api.design_spec import DesignFile, DesignSpec
 from boltz_operator.crdgen import build_crd, walk
 

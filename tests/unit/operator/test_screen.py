@@ -149,6 +149,18 @@ def test_a_shard_job_without_its_prepare_job_or_counts_fails_with_the_cause():
     assert status["phase"] == "Failed" and "prepare Job" in status["message"]
 
 
+def test_a_spot_screen_tolerates_spot_taints_on_its_gpu_shards_only():
+    kube = FakeKube(worker(PREPARED))
+    status = run_pass(screen_body(spot=True), kube)
+    [prepare] = kube.jobs
+    status = run_pass(screen_body(status, spot=True), kube, prepare=job("egfr-screenprep", COMPLETE, succeeded=1))
+    [_, shards] = kube.jobs
+    keys = {t.key for t in shards.spec.template.spec.tolerations or []}
+    assert {"cloud.google.com/gke-spot", "karpenter.sh/capacity-type"} <= keys
+    assert not prepare.spec.template.spec.tolerations  # CPU steps go where the chart's prepare.* values say
+    assert status["phase"] == "Screening"
+
+
 def test_progress_counts_the_ligands_of_finished_shards_and_writes_only_on_change():
     kube = FakeKube()
     progress = {"ligandsTotal": 9, "ligandsFailed": 1, "shardsTotal": 3, "ligandsDone": 0}
