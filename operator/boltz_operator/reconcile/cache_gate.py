@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
+from typing import Any
 
 from boltz_operator.api import BoltzModelCache, Condition, ModelCachePhase
 from boltz_operator.api.modelcache import Bundle
-from boltz_operator.conditions import set_condition
+from boltz_operator.conditions import set_condition, updated
+from boltz_operator.reconcile.status import PassContext, S
 
 MODEL_CACHE_READY = "ModelCacheReady"  # the condition type every run kind reports its cache gate under
 
@@ -57,3 +60,28 @@ def cache_condition(
         )
     reason, message = waiting
     return set_condition(conditions, MODEL_CACHE_READY, False, reason, message, generation, now)
+
+
+def waiting_for_cache(
+    ctx: PassContext[Any, S], waiting: tuple[str, str], phase: Enum, extra: dict[str, Any] | None = None
+) -> S:
+    """The status of a run that waits for its model cache (cache_not_ready's answer `waiting`): `phase` (the kind's
+    WaitingForModelCache), the message, ModelCacheReady False with why, plus the status fields in `extra`. An Event
+    when the wait begins or its reason changes: Warning when only the user can end it (a Failed cache, a missing
+    bundle), else Normal."""
+    status, spec = ctx.status, ctx.spec
+    reason, message = waiting
+    previous = next((c.reason for c in status.conditions if c.type == MODEL_CACHE_READY), None)
+    if status.phase != phase or previous != reason:
+        user_must_act = reason in ("ModelCacheFailed", "ModelCacheLacksBundle")
+        ctx.outcome.events.append(("Warning" if user_must_act else "Normal", reason, message))
+    return updated(
+        status,
+        {
+            **(extra or {}),
+            "phase": phase,
+            "message": message,
+            "observed_generation": ctx.generation,
+            "conditions": cache_condition(status.conditions, spec.model_cache, waiting, ctx.generation, ctx.now),
+        },
+    )

@@ -12,8 +12,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
 import boltz_contract as contract
 from boltz_operator.api import (
     CAMPAIGN_RESOURCE,
@@ -37,15 +35,14 @@ from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.analysis_memory import analysis_memory_condition
-from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim
+from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim, waiting_for_cache
 from boltz_operator.reconcile.estimate import gpu_hour_estimate
 from boltz_operator.reconcile.jobs import JobState, count_indexes, describe_failure, job_facts
 from boltz_operator.reconcile.status import (
     Outcome,
     PassContext,
     failed_status,
-    first_validation_error,
-    stored_status,
+    open_run,
     write_status,
 )
 from boltz_operator.render import render_design_spec
@@ -72,21 +69,10 @@ def reconcile_campaign(
     ref = OwnerRef.of(builders.KIND, meta)
     generation = meta.get("generation")
     outcome = Outcome()
-    try:
-        campaign = BoltzGenCampaign.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
-    except ValidationError as err:
-        failed = failed_status(
-            stored_status(BoltzGenCampaignStatus, body),
-            CampaignPhase.FAILED,
-            "InvalidSpec",
-            f"invalid spec: {first_validation_error(err)}",
-            generation,
-            now,
-        )
-        return write_status(kube, PLURAL, body, failed, outcome)
+    campaign = open_run(BoltzGenCampaign, body, kube, PLURAL, CampaignPhase.FAILED, TERMINAL, now, outcome)
+    if campaign is None:
+        return outcome
     status, spec = campaign.status, campaign.spec
-    if status.phase in TERMINAL:
-        return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
     status = analysis_memory_condition(status, spec, config, generation, now, outcome)
 
     try:
@@ -146,26 +132,8 @@ def _start(ctx: CampaignPass) -> BoltzGenCampaignStatus:
     estimate = status.estimate or gpu_hour_estimate(spec, config.boltzgen_gpu_seconds_per_design)
     waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZGEN)
     if waiting:
-        reason, message = waiting
-        if (
-            status.phase != CampaignPhase.WAITING_FOR_MODEL_CACHE
-            or _condition_reason(status, Cond.MODEL_CACHE_READY) != reason
-        ):
-            outcome.events.append(
-                ("Warning" if reason in ("ModelCacheFailed", "ModelCacheLacksBundle") else "Normal", reason, message)
-            )
-        return updated(
-            status,
-            {
-                "phase": CampaignPhase.WAITING_FOR_MODEL_CACHE,
-                "message": message,
-                "observed_generation": generation,
-                "progress": progress,
-                "shards": _shards_text(progress),
-                "estimate": estimate,
-                "conditions": cache_condition(status.conditions, spec.model_cache, waiting, generation, now),
-            },
-        )
+        extra = {"progress": progress, "shards": _shards_text(progress), "estimate": estimate}
+        return waiting_for_cache(ctx, waiting, CampaignPhase.WAITING_FOR_MODEL_CACHE, extra)
     claim = ready_claim(cache_body)
     # Rendered only where a child is built: not on each of the many Job events of a running campaign.
     doc, files = render_design_spec(spec.design_spec)

@@ -78,11 +78,13 @@ def describe_failure(
     container_reason: str | None = None,
     memory_limit: str | None = None,
     memory_setting: str = "spec.resources.memory",
+    timeout_setting: str = "spec.timeoutSeconds",
 ) -> tuple[str, str]:
     """(reason, message) for a failed Job: the worker's own words first, then what the kubelet says (a container
-    its memory limit killed: `container_reason` OOMKilled, `memory_limit` its limit), then the Job controller."""
+    its memory limit killed: `container_reason` OOMKilled, `memory_limit` its limit), then the Job controller.
+    `memory_setting`, `timeout_setting`: where the user raises the limit that was hit."""
     if facts.failure_reason == "DeadlineExceeded":
-        return "Timeout", f"timed out after {timeout_seconds}s (spec.timeoutSeconds); the run was stopped"
+        return "Timeout", f"timed out after {timeout_seconds}s ({timeout_setting}); the run was stopped"
     if container_reason == OOM_KILLED and (summary is None or summary.error_class is None):
         limit = f" of {memory_limit}" if memory_limit else ""
         return contract.ErrorClass.MEMORY_LIMIT_EXCEEDED.value, (

@@ -12,9 +12,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from boltz_contract.msa import msa_request_of
 from boltz_operator.api import (
     PREDICTION_RESOURCE,
     BoltzPrediction,
@@ -28,20 +25,19 @@ from boltz_operator.api.prediction import PredictionConditionType as Cond
 from boltz_operator.builders import prediction as builders
 from boltz_operator.builders import prepare
 from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
-from boltz_operator.builders.msa_store import place_msa_store
-from boltz_operator.builders.results import NoResultsStore, place_results
+from boltz_operator.builders.results import NoResultsStore
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
-from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim
+from boltz_operator.reconcile import prepare_step
+from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim, waiting_for_cache
 from boltz_operator.reconcile.jobs import JobState, describe_failure, job_facts
-from boltz_operator.reconcile.msa_gate import Admission, MsaGateView, Wait
+from boltz_operator.reconcile.msa_gate import MsaGateView, Wait
 from boltz_operator.reconcile.status import (
     Outcome,
     PassContext,
     failed_status,
-    first_validation_error,
-    stored_status,
+    open_run,
     write_status,
 )
 from boltz_operator.render import render_boltz_input, validate_prediction
@@ -78,25 +74,10 @@ def reconcile_prediction(
     ref = OwnerRef.of(builders.KIND, meta)
     generation = meta.get("generation")
     outcome = Outcome()
-    try:
-        prediction = BoltzPrediction.model_validate(
-            {"spec": body.get("spec") or {}, "status": body.get("status") or {}}
-        )
-    except ValidationError as err:
-        failed = failed_status(
-            stored_status(BoltzPredictionStatus, body),
-            PredictionPhase.FAILED,
-            "InvalidSpec",
-            f"invalid spec: {first_validation_error(err)}",
-            generation,
-            now,
-        )
-        return write_status(kube, PLURAL, body, failed, outcome)
+    prediction = open_run(BoltzPrediction, body, kube, PLURAL, PredictionPhase.FAILED, TERMINAL, now, outcome)
+    if prediction is None:
+        return outcome
     status = prediction.status
-    if status.phase in TERMINAL:
-        # Finished for good: the run inputs are immutable, so a later generation (a changed scheduling field)
-        # leaves the result as it is, even after the Job is garbage-collected.
-        return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
 
     ctx = PassContext(
         ref=ref, spec=prediction.spec, status=status, generation=generation, now=now, kube=kube, config=config,
@@ -138,46 +119,21 @@ def _before_gpu(
     errors = validate_prediction(spec, doc)
     if errors:
         return _fail(ctx, "InvalidInput", "; ".join(errors))
-    server = spec.msa_server
-    request = msa_request_of(doc, server.url if server else None, server.pairing_strategy.value if server else "greedy")
     try:
-        results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
-        store = (
-            place_msa_store(
-                server.store if server else None,
-                config.default_msa_store,
-                spec.results,
-                config.default_results,
-                ref.namespace,
-            )
-            if request
-            else None
-        )
+        placed = prepare_step.place(ctx, doc, spec.msa_server, spec.results)
     except NoResultsStore as err:
         return _fail(ctx, "NoResultsStore", str(err))
+    results, request, store = placed.results, placed.request, placed.store
 
     waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZ2)
     if waiting:
-        reason, message = waiting
-        if status.phase != PredictionPhase.WAITING_FOR_MODEL_CACHE:
-            ctx.outcome.events.append(("Normal", reason, message))
-        return updated(
-            status,
-            {
-                "phase": PredictionPhase.WAITING_FOR_MODEL_CACHE,
-                "message": message,
-                "observed_generation": generation,
-                "conditions": cache_condition(status.conditions, spec.model_cache, waiting, generation, now),
-            },
-        )
+        return waiting_for_cache(ctx, waiting, PredictionPhase.WAITING_FOR_MODEL_CACHE)
     claim = ready_claim(cache_body)
     conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
-    owner = (builders.KIND, ref.namespace, ref.name)
-    msa_uri = store.target.key_uri(request.key) if store and request else None
+    owner = prepare_step.owner_of(ref)
 
     if prepare_job is None:
-        # The gate keys on where the MSA is stored: the same MSA in another store (another namespace) is another.
-        admission = msa.admit(owner, msa_uri) if msa and msa_uri else Admission(fetch=request is not None)
+        admission = prepare_step.admit(owner, placed, msa)
         if isinstance(admission, Wait):
             if status.phase != PredictionPhase.PREPARING or status.message != admission.message:
                 ctx.outcome.events.append(("Normal", admission.reason, admission.message))
@@ -199,21 +155,9 @@ def _before_gpu(
         if status.phase == PredictionPhase.PREPARING and _prepared_reason(status) == "Preparing":
             return status
         return _preparing(ctx, conditions, "Preparing", f"preparing on CPU (Job {facts.name}, no GPU)")
-    worker = ctx.kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
-    summary = worker.summary if worker else None
-    if msa and msa_uri:
-        stored = facts.state == JobState.SUCCEEDED
-        msa.release(owner, msa_uri, stored)
-    if facts.state == JobState.FAILED:
-        reason, message = describe_failure(
-            facts,
-            worker.exit_code if worker else None,
-            summary,
-            config.prepare_timeout_seconds,
-            worker.reason if worker else None,
-            config.prepare_memory,
-            "the chart value prepare.memory",
-        )
+    summary, failure = prepare_step.finished_prepare(ctx, facts, owner, placed, msa)
+    if failure is not None:
+        reason, message = failure
         ctx.status = updated(status, {"conditions": conditions})
         return _fail(ctx, reason, f"prepare: {message} (no GPU was used)", Cond.PREPARED)
 

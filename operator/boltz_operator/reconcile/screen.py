@@ -12,9 +12,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
-
-from boltz_contract.msa import msa_request_of
 from boltz_operator.api.modelcache import Bundle
 from boltz_operator.api.prediction import ChainMsaStatus, MsaSourceName
 from boltz_operator.api.screen import (
@@ -32,23 +29,22 @@ from boltz_operator.api.screen import ScreenConditionType as Cond
 from boltz_operator.builders import prediction as prediction_builders
 from boltz_operator.builders import screen as builders
 from boltz_operator.builders.common import WORKER_CONTAINER, OwnerRef
-from boltz_operator.builders.msa_store import place_msa_store
 from boltz_operator.builders.results import NoResultsStore, place_results
 from boltz_operator.conditions import set_condition, updated
 from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
-from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim
+from boltz_operator.reconcile import prepare_step
+from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim, waiting_for_cache
 from boltz_operator.reconcile.jobs import JobState, describe_failure, index_set, job_facts
-from boltz_operator.reconcile.msa_gate import Admission, MsaGateView, Wait
+from boltz_operator.reconcile.msa_gate import MsaGateView, Wait
 from boltz_operator.reconcile.status import (
     Outcome,
     PassContext,
     failed_status,
-    first_validation_error,
-    stored_status,
+    open_run,
     write_status,
 )
-from boltz_operator.render import render_boltz_input, validate_prediction
+from boltz_operator.render import InputFileRef, render_boltz_input, validate_prediction
 
 log = logging.getLogger(__name__)
 PLURAL = SCREEN_RESOURCE.plural
@@ -73,21 +69,10 @@ def reconcile_screen(
     ref = OwnerRef.of(builders.KIND, meta)
     generation = meta.get("generation")
     outcome = Outcome()
-    try:
-        screen = BoltzScreen.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
-    except ValidationError as err:
-        failed = failed_status(
-            stored_status(BoltzScreenStatus, body),
-            ScreenPhase.FAILED,
-            "InvalidSpec",
-            f"invalid spec: {first_validation_error(err)}",
-            generation,
-            now,
-        )
-        return write_status(kube, PLURAL, body, failed, outcome)
+    screen = open_run(BoltzScreen, body, kube, PLURAL, ScreenPhase.FAILED, TERMINAL, now, outcome)
+    if screen is None:
+        return outcome
     status = screen.status
-    if status.phase in TERMINAL:
-        return write_status(kube, PLURAL, body, updated(status, {"observed_generation": generation}), outcome)
     ctx = ScreenPass(
         ref=ref, spec=screen.spec, status=status, generation=generation, now=now, kube=kube, config=config,
         outcome=outcome,
@@ -127,33 +112,20 @@ def _fail(ctx: ScreenPass, reason: str, message: str, status: BoltzScreenStatus 
     return failed_status(status or ctx.status, ScreenPhase.FAILED, reason, message, ctx.generation, ctx.now)
 
 
-def _inputs(ctx: ScreenPass):
-    """(target spec, prepare doc, files, results, request, store) or a Failed status."""
-    spec, ref, config = ctx.spec, ctx.ref, ctx.config
+def _inputs(ctx: ScreenPass) -> tuple[dict, list[InputFileRef], prepare_step.Placed] | BoltzScreenStatus:
+    """(the target's Boltz input, the files of target and library, the placements) or a Failed status."""
+    spec = ctx.spec
     target = builders.target_spec(spec)
     doc, files = render_boltz_input(target)
     errors = validate_prediction(target, doc)
     if errors:
         return _fail(ctx, "InvalidInput", "target: " + "; ".join(errors))
-    server = spec.msa_server
-    request = msa_request_of(doc, server.url if server else None, server.pairing_strategy.value if server else "greedy")
     try:
-        results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
-        store = (
-            place_msa_store(
-                server.store if server else None,
-                config.default_msa_store,
-                spec.results,
-                config.default_results,
-                ref.namespace,
-            )  # fmt: skip
-            if request
-            else None
-        )
+        placed = prepare_step.place(ctx, doc, spec.msa_server, spec.results)
     except NoResultsStore as err:
         return _fail(ctx, "NoResultsStore", str(err))
     library = builders.library_file_ref(spec)
-    return doc, [*files, *([library] if library else [])], results, request, store
+    return doc, [*files, *([library] if library else [])], placed
 
 
 def _before_gpu(
@@ -163,27 +135,16 @@ def _before_gpu(
     inputs = _inputs(ctx)
     if isinstance(inputs, BoltzScreenStatus):
         return inputs
-    doc, files, results, request, store = inputs
+    doc, files, placed = inputs
+    results, request, store = placed.results, placed.request, placed.store
     waiting = cache_not_ready(spec.model_cache, cache_body, Bundle.BOLTZ2)
     if waiting:
-        reason, message = waiting
-        if status.phase != ScreenPhase.WAITING_FOR_MODEL_CACHE:
-            ctx.outcome.events.append(("Normal", reason, message))
-        return updated(
-            status,
-            {
-                "phase": ScreenPhase.WAITING_FOR_MODEL_CACHE,
-                "message": message,
-                "observed_generation": generation,
-                "conditions": cache_condition(status.conditions, spec.model_cache, waiting, generation, now),
-            },
-        )
+        return waiting_for_cache(ctx, waiting, ScreenPhase.WAITING_FOR_MODEL_CACHE)
     claim = ready_claim(cache_body)
     conditions = cache_condition(status.conditions, spec.model_cache, None, generation, now)
-    owner = (builders.KIND, ref.namespace, ref.name)
-    msa_uri = store.target.key_uri(request.key) if store and request else None
+    owner = prepare_step.owner_of(ref)
     if prepare is None:
-        admission = msa.admit(owner, msa_uri) if msa and msa_uri else Admission(fetch=request is not None)
+        admission = prepare_step.admit(owner, placed, msa)
         if isinstance(admission, Wait):
             if status.message != admission.message:
                 ctx.outcome.events.append(("Normal", admission.reason, admission.message))
@@ -205,15 +166,9 @@ def _before_gpu(
             return status
         name = facts.name
         return _preparing(ctx, conditions, "Preparing", f"checking the target and reading the library (Job {name})")
-    worker = ctx.kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
-    summary = worker.summary if worker else None
-    if msa and msa_uri:
-        msa.release(owner, msa_uri, facts.state == JobState.SUCCEEDED)
-    if facts.state == JobState.FAILED:
-        reason, message = describe_failure(
-            facts, worker.exit_code if worker else None, summary, config.prepare_timeout_seconds,
-            worker.reason if worker else None, config.prepare_memory, "the chart value prepare.memory",
-        )  # fmt: skip
+    summary, failure = prepare_step.finished_prepare(ctx, facts, owner, placed, msa)
+    if failure is not None:
+        reason, message = failure
         ctx.status = updated(status, {"conditions": conditions})
         return _fail(ctx, reason, f"prepare: {message} (no GPU was used)")
     if summary is None or summary.shards is None:
@@ -355,10 +310,7 @@ def _ranking(ctx: ScreenPass, job: dict) -> BoltzScreenStatus:
     worker = ctx.kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
     summary = worker.summary if worker else None
     if facts.state == JobState.FAILED:
-        reason, message = describe_failure(
-            facts, worker.exit_code if worker else None, summary, ctx.config.prepare_timeout_seconds,
-            worker.reason if worker else None, ctx.config.prepare_memory, "the chart value prepare.memory",
-        )  # fmt: skip
+        reason, message = prepare_step.cpu_step_failure(ctx, facts, worker)
         return _fail(ctx, reason, f"rank: {message}")
     progress = status.progress or ScreenProgress()
     top = [

@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
-from typing import Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from boltz_operator.api.common import KindStatus, KubeModel
 from boltz_operator.builders.common import OwnerRef
@@ -74,6 +74,52 @@ def write_status(kube: KubeApi, plural: str, body: dict, new_status: KindStatus,
         kube.patch_status(plural, meta["namespace"], meta["name"], new)
         outcome.status_written = True
     return outcome
+
+
+R = TypeVar("R", bound="_Run")
+
+
+class _Run(Protocol):
+    """What open_run needs of a run's model (api BoltzPrediction, BoltzGenCampaign, BoltzScreen)."""
+
+    @property
+    def status(self) -> KindStatus: ...
+
+    @classmethod
+    def model_validate(cls: type[R], obj: Any) -> R: ...
+
+
+def open_run(
+    model: type[R],
+    body: dict,
+    kube: KubeApi,
+    plural: str,
+    failed_phase: Enum,
+    terminal: tuple[Enum, ...],
+    now: datetime,
+    outcome: Outcome,
+) -> R | None:
+    """The run (a prediction, campaign or screen: spec and status as `model`) a pass goes on with, or None when the
+    pass is over and its status written: a spec that does not validate ends `failed_phase` (reason InvalidSpec,
+    pydantic's first error with its field path); a finished run (a phase in `terminal`) only has observedGeneration
+    brought up, since its inputs are immutable and a later generation (a changed scheduling field) leaves the result
+    as it is, even after its Jobs are garbage-collected."""
+    generation = body["metadata"].get("generation")
+    try:
+        run = model.model_validate({"spec": body.get("spec") or {}, "status": body.get("status") or {}})
+    except ValidationError as err:
+        status_model = cast(type[BaseModel], model).model_fields["status"].annotation
+        assert isinstance(status_model, type)  # pydantic resolved it: BoltzPredictionStatus and the like
+        stored: KindStatus = stored_status(status_model, body)
+        failed = failed_status(
+            stored, failed_phase, "InvalidSpec", f"invalid spec: {first_validation_error(err)}", generation, now
+        )
+        write_status(kube, plural, body, failed, outcome)
+        return None
+    if run.status.phase in terminal:
+        write_status(kube, plural, body, updated(run.status, {"observed_generation": generation}), outcome)
+        return None
+    return run
 
 
 def first_validation_error(err: ValidationError) -> str:
