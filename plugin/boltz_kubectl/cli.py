@@ -39,7 +39,7 @@ FILES_HELP = (
 
 
 SCREEN_HELP = (
-    "The target's files follow the rules above. The library's format comes from its extension (.smi, .csv, .sdf; "
+    "Those are the rules for the target's files. The library's format comes from its extension (.smi, .csv, .sdf; "
     f"read by the worker with RDKit). A library that fits in the ConfigMap <name>-inputs with the target's files (at "
     f"most {CONFIGMAP_TOTAL_LIMIT // 1024} KiB in all) goes there; a larger one (up to "
     f"{MAX_LIBRARY_BYTES // (1024 * 1024)} MiB) is uploaded with your S3 credentials under "
