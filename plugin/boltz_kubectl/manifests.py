@@ -157,6 +157,7 @@ def build_screen(
     The library goes into the ConfigMap `<name>-inputs` with the target's files while they fit in it together
     (CONFIGMAP_TOTAL_LIMIT), else it is uploaded to `<results>/<namespace>/<name>/inputs/` like any large input.
     Raises PluginError when it fits nowhere (no --results), or the operator's model refuses the screen."""
+    settings = dict(settings)
     library_spec: dict[str, Any] = {"format": library.format.value, **settings.pop("library", {})}
     library.file.slots.append(library_spec)
     spec: dict[str, Any] = {"target": target.spec, "library": library_spec, **settings}

@@ -52,7 +52,8 @@ def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Pa
                 f"another --ligand-chain"
             )
     for index, prop in enumerate(doc.get("properties") or [], start=1):
-        binder = prop.get("affinity", {}).get("binder") if isinstance(prop, dict) else None
+        affinity_prop = prop.get("affinity") if isinstance(prop, dict) else None
+        binder = affinity_prop.get("binder") if isinstance(affinity_prop, dict) else None
         if binder != ligand_chain or not affinity:
             problems.append(
                 f"properties[{index}]: a screen predicts the affinity of each library ligand (chain {ligand_chain}) "
@@ -123,8 +124,18 @@ def read_library(path: Path, taken_keys: set[str], id_column: str = "id", smiles
 def count_entries(path: Path, fmt: LibraryFormat, id_column: str = "id", smiles_column: str = "smiles") -> int:
     """Entries of a library file by the worker's text rules: .smi lines that are not blank, `#` comments or a
     leading `smiles` header; .csv rows after the header; .sdf records (ended by `$$$$`, or a last one without).
-    Raises PluginError for text that is not UTF-8 and a CSV header that lacks a column."""
+    Raises PluginError for a .smi or .csv that is not UTF-8 text (as the worker reads them) and a CSV header that
+    lacks a column."""
     try:
+        if fmt is LibraryFormat.SDF:  # RDKit reads the bytes: no text encoding is required of an SDF
+            records, pending = 0, False
+            with path.open("rb") as binary:
+                for raw in binary:
+                    if raw.rstrip(b"\r\n") == b"$$$$":
+                        records, pending = records + 1, False
+                    elif raw.strip():
+                        pending = True
+            return records + (1 if pending else 0)
         with path.open(encoding="utf-8-sig", newline="") as stream:
             if fmt is LibraryFormat.CSV:
                 reader = csv.reader(stream)
@@ -136,14 +147,6 @@ def count_entries(path: Path, fmt: LibraryFormat, id_column: str = "id", smiles_
                         "--csv-id-column and --csv-smiles-column"
                     )
                 return sum(1 for row in reader if any(cell.strip() for cell in row))
-            if fmt is LibraryFormat.SDF:
-                records, pending = 0, False
-                for line in stream:
-                    if line.rstrip("\r\n") == "$$$$":
-                        records, pending = records + 1, False
-                    elif line.strip():
-                        pending = True
-                return records + (1 if pending else 0)
             count = 0
             for line in stream:
                 words = line.split()

@@ -117,6 +117,10 @@ def test_entries_are_counted_by_the_worker_rules_without_chemistry(tmp_path):
     assert count_entries(write(tmp_path, "a.csv", 'id,smiles\na,CCO\n"b",CCN\n\n'), LibraryFormat.CSV) == 2
     sdf = "m1\n  RDKit\n\n  0  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n$$$$\nm2\n\nM  END\n"
     assert count_entries(write(tmp_path, "a.sdf", sdf), LibraryFormat.SDF) == 2  # the last without $$$$
+    (tmp_path / "latin1.sdf").write_bytes("caf\xe9\n\nM  END\n$$$$\n".encode("latin-1"))
+    assert count_entries(tmp_path / "latin1.sdf", LibraryFormat.SDF) == 1  # RDKit's business, not the plugin's
+    (tmp_path / "latin1.smi").write_bytes("CCO caf\xe9\n".encode("latin-1"))
+    assert "not UTF-8 text" in refusal(count_entries, tmp_path / "latin1.smi", LibraryFormat.SMI)
 
 
 def test_a_library_too_large_for_the_configmap_is_uploaded_or_refused_with_the_way_out(tmp_path, monkeypatch):
