@@ -224,3 +224,15 @@ def test_screen_results_are_the_table_report_and_top_structures(tmp_path):
     assert len(everything) == 4
     stale = {**results, "topLigands": [{"rank": 1, "id": "gone"}]}
     assert "lacks the top ligands ['gone']" in refusal(fetch_screen, LocalSource(store, uri), tmp_path / "x", stale)
+
+
+def test_the_operator_builds_the_prepare_run_from_what_the_plugin_submits(tmp_path):
+    from boltz_operator.builders.screen import library_file_ref, target_spec
+    from boltz_operator.render import render_boltz_input
+
+    spec = BoltzScreenSpec.model_validate(screen(tmp_path).resource["spec"])
+    ref = library_file_ref(spec)
+    assert (ref.name, ref.key, ref.path.rsplit("/", 1)[-1]) == ("egfr-inputs", "lib.smi", "library.smi")
+    doc, _ = render_boltz_input(target_spec(spec))
+    assert [next(iter(s.values()))["id"] for s in doc["sequences"]] == ["A", "L"]  # the placeholder joins as L
+    assert doc["properties"] == [{"affinity": {"binder": "L"}}]
