@@ -98,6 +98,9 @@ def predict_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def screen(args: argparse.Namespace, kube: Kube | None) -> int:
+    """`screen TARGET LIBRARY`: one BoltzScreen (and the ConfigMap `<name>-inputs`, or an upload, for its files),
+    submitted as `predict` submits (_submit). Returns the exit code; raises PluginError for a target or library the
+    screen cannot take, a flag for another library format, or what build_screen refuses, before anything is made."""
     target_path, library_path = Path(args.target), Path(args.library)
     if not target_path.is_file():
         raise PluginError(f"{target_path}: no such file")
