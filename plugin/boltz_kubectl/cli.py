@@ -17,6 +17,7 @@ from boltz_operator.api.campaign import Protocol
 from .commands import follow, submit
 from .errors import PluginError
 from .inputs.files import CONFIGMAP_FILE_LIMIT, CONFIGMAP_TOTAL_LIMIT, MAX_FILE_BYTES
+from .inputs.screen import MAX_LIBRARY_BYTES
 from .kube import Kube
 from .pvc import DEFAULT_READER_IMAGE
 
@@ -25,6 +26,7 @@ examples:
   kubectl boltz predict affinity.yaml --results s3://bucket/boltz --wait
   kubectl boltz predict inputs/ --dry-run=client -o yaml > predictions.yaml
   kubectl boltz design binder.yaml --num-designs 2000 --budget 50 --protocol protein-anything
+  kubectl boltz screen egfr.yaml kinase-library.smi --ligands-per-shard 200 --top-k 20
   kubectl boltz status affinity; kubectl boltz logs affinity; kubectl boltz results affinity -o out/"""
 
 FILES_HELP = (
@@ -33,6 +35,15 @@ FILES_HELP = (
     f"<name>-inputs owned by the resource (at most {CONFIGMAP_TOTAL_LIMIT // 1024} KiB in all); larger ones, up to "
     f"{MAX_FILE_BYTES // (1024 * 1024)} MiB, are uploaded with your own S3 credentials under "
     "<--results>/<namespace>/<name>/inputs/ (so they need --results)."
+)
+
+
+SCREEN_HELP = (
+    "Those are the rules for the target's files. The library's format comes from its extension (.smi, .csv, .sdf; "
+    f"read by the worker with RDKit). A library that fits in the ConfigMap <name>-inputs with the target's files (at "
+    f"most {CONFIGMAP_TOTAL_LIMIT // 1024} KiB in all) goes there; a larger one (up to "
+    f"{MAX_LIBRARY_BYTES // (1024 * 1024)} MiB) is uploaded with your S3 credentials under "
+    "<--results>/<namespace>/<name>/inputs/, so it needs --results."
 )
 
 
@@ -57,6 +68,16 @@ def _submit_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", help="with --wait: give up after this long (e.g. 30m); default no limit")
 
 
+def _predict_option_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--diffusion-samples", type=int, help="structures to sample (boltz --diffusion_samples)")
+    p.add_argument("--recycling-steps", type=int, help="boltz --recycling_steps")
+    p.add_argument("--sampling-steps", type=int, help="boltz --sampling_steps")
+    p.add_argument("--seed", type=int, help="random seed")
+    p.add_argument("--output-format", choices=("mmcif", "pdb"), help="structure file format")
+    p.add_argument("--use-potentials", action="store_true", default=None, help="boltz --use_potentials")
+    p.add_argument("--no-kernels", action="store_true", help="run without the cuEquivariance kernels")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl boltz",
@@ -78,13 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.epilog = FILES_HELP
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="boltz YAML or FASTA file, or a directory of them")
     _submit_flags(p)
-    p.add_argument("--diffusion-samples", type=int, help="structures to sample (boltz --diffusion_samples)")
-    p.add_argument("--recycling-steps", type=int, help="boltz --recycling_steps")
-    p.add_argument("--sampling-steps", type=int, help="boltz --sampling_steps")
-    p.add_argument("--seed", type=int, help="random seed")
-    p.add_argument("--output-format", choices=("mmcif", "pdb"), help="structure file format")
-    p.add_argument("--use-potentials", action="store_true", default=None, help="boltz --use_potentials")
-    p.add_argument("--no-kernels", action="store_true", help="run without the cuEquivariance kernels")
+    _predict_option_flags(p)
 
     p = command("design", "create a BoltzGenCampaign from a boltzgen design spec and its target files", submit.design)
     p.epilog = FILES_HELP
@@ -98,7 +113,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallelism", type=int, help="most shard pods at once")
     _submit_flags(p)
 
-    kind_help = "look only for this kind (default: a prediction, then a campaign of that name)"
+    p = command("screen", "create a BoltzScreen: a boltz input (the target) against a ligand library file",
+                submit.screen)  # fmt: skip
+    p.epilog = f"{FILES_HELP} {SCREEN_HELP}"
+    p.add_argument("target", metavar="TARGET", help="boltz YAML or FASTA: the fixed part of the complex")
+    p.add_argument("library", metavar="LIBRARY", help="the ligands: .smi (SMILES id per line), .csv or .sdf")
+    _submit_flags(p)
+    p.add_argument("--ligand-chain", help="the chain id each library ligand takes (default L)")
+    per_shard = p.add_mutually_exclusive_group()
+    per_shard.add_argument("--ligands-per-shard", type=int, help="ligands per GPU shard (default 50)")
+    per_shard.add_argument("--shards", type=int, help="GPU shards: the library's entries split evenly")
+    p.add_argument("--parallelism", type=int, help="most shard pods (GPUs) at once (default every shard)")
+    p.add_argument("--top-k", type=int, help="best ligands in status (default 20)")
+    p.add_argument("--no-affinity", action="store_true", help="structure only, ranked by ligand ipTM")
+    p.add_argument("--csv-id-column", help="csv: the column holding ligand ids (spec.library.idColumn, default id)")
+    p.add_argument("--csv-smiles-column", help="csv: the column holding SMILES (spec.library.smilesColumn)")
+    p.add_argument("--sdf-id-property", help="sdf: the property holding ids (spec.library.idProperty, default the "
+                   "title line)")  # fmt: skip
+    _predict_option_flags(p)
+
+    kind_help = "look only for this kind (needed when the name exists as two kinds)"
     p = command("status", "phase, scores, progress, the condition that explains a wait or failure, Events",
                 follow.status)  # fmt: skip
     p.add_argument("name", metavar="NAME")
@@ -106,11 +140,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", choices=("yaml", "json", "wide"), help="the whole object, or wider tables")
 
     p = command("logs", "the worker's log: a prediction's newest pod (its GPU step, else its prepare step), a "
-                "campaign's shard 0 unless --shard or --filter", follow.logs)  # fmt: skip
+                "campaign's shard 0 unless --shard or --filter, a screen's shard 0 (else its prepare step) unless "
+                "--shard, --prepare or --rank", follow.logs)  # fmt: skip
     p.add_argument("name", metavar="NAME")
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
-    p.add_argument("--shard", type=int, default=0, help="campaigns: the design shard (completion index)")
+    p.add_argument("--shard", type=int, default=0,
+                   help="campaigns: the design shard; screens: the GPU shard (completion index; default 0)")  # fmt: skip
     p.add_argument("--filter", action="store_true", help="campaigns: the filter Job's pod")
+    p.add_argument("--prepare", action="store_true", help="screens: the prepare Job's pod")
+    p.add_argument("--rank", action="store_true", help="screens: the rank Job's pod")
     p.add_argument("--tail", type=int, help="only the last lines")
 
     p = command("wait", "wait until the run Succeeded (exit 0) or Failed (exit 1)", follow.wait)
@@ -119,11 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", help="give up after this long (e.g. 90s, 30m; exit 3); default no limit")
 
     p = command("results", "download the result files (S3 with your credentials, or a PVC through a reader pod), "
-                "checked against result.json",
+                "checked against result.json (screens: the ranked table, report and top ligands' structures)",
                 follow.results)  # fmt: skip
     p.add_argument("name", metavar="NAME")
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
     p.add_argument("-o", "--output-dir", required=True, metavar="DIR", help="folder to write the files into")
+    p.add_argument("--all-structures", action="store_true",
+                   help="screens: every ligand's structure (default: the top ligands' and the ranked table)")  # fmt: skip
     p.add_argument("--s3-endpoint", help="S3-compatible endpoint (default: the one in the resource's spec.results)")
     p.add_argument("--s3-region", help="region of the bucket")
     p.add_argument("--reader-image", default=DEFAULT_READER_IMAGE,

@@ -2,12 +2,15 @@
 
 A `Source` reads files relative to a run's results URI (S3 with the user's credentials, or a folder copied out of
 a PVC by a reader pod). A prediction's result.json lists every file with its size and sha256; a campaign's gives
-the number of files under `final/`.
+the number of files under `final/`. A screen has no result.json: its ranked table (written last, by the rank step)
+lists every ligand and its structure file.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import posixpath
 from pathlib import Path, PurePosixPath
@@ -15,7 +18,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from boltz_contract import RESULT_FILE, PredictionResult
+from boltz_contract import REPORT_FILE, RESULT_FILE, PredictionResult
+from boltz_contract.screen import RANKED_CSV
 
 from .errors import PluginError
 from .s3 import split_uri
@@ -118,3 +122,27 @@ def fetch_campaign(source: Source, out: Path) -> list[Path]:
         raise PluginError(f"{source.uri}/ holds {len(rels)} files, result.json says {expected}: incomplete or changed")
     written = [_write(out, rel, source.read(rel)) for rel in rels]
     return [*written, _write(out, RESULT_FILE, manifest_bytes)]
+
+
+def fetch_screen(source: Source, out: Path, results: dict[str, Any], everything: bool = False) -> list[Path]:
+    """A screen's ranked table (RANKED_CSV), its HTML report (when `results`, the status's, names one) and the
+    structure files of its top ligands (`results["topLigands"]`; every ligand's when `everything`), into `out`.
+    Raises PluginError when the table is missing or unreadable, or a top ligand of the status is not in it."""
+    table = source.read(RANKED_CSV)
+    try:
+        rows = {row["id"]: row for row in csv.DictReader(io.StringIO(table.decode()))}
+    except (UnicodeDecodeError, KeyError, csv.Error) as e:
+        raise PluginError(f"{source.uri}/{RANKED_CSV} is not a ranked table: {e}") from e
+    top = [ligand["id"] for ligand in results.get("topLigands") or []]
+    missing = [i for i in top if i not in rows]
+    if missing:
+        raise PluginError(f"{source.uri}/{RANKED_CSV} lacks the top ligands {missing} of the status: changed?")
+    wanted = list(rows) if everything else top
+    structures = [_safe_rel(rows[i]["structure"]) for i in wanted if rows[i].get("structure")]
+    written = [_write(out, rel, source.read(rel)) for rel in structures]
+    report = str(results.get("report") or "")
+    if report:
+        # the status gives the report's URI; under this source it is a relative path (REPORT_FILE as written)
+        rel = report.removeprefix(f"{source.uri}/") if report.startswith(f"{source.uri}/") else REPORT_FILE
+        written.append(_write(out, _safe_rel(rel), source.read(rel)))
+    return [*written, _write(out, RANKED_CSV, table)]

@@ -12,12 +12,14 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from boltz_operator.api import CAMPAIGN_RESOURCE, GROUP, PREDICTION_RESOURCE, VERSION, ResourceKind
+from boltz_operator.api import CAMPAIGN_RESOURCE, GROUP, PREDICTION_RESOURCE, SCREEN_RESOURCE, VERSION, ResourceKind
 
 from .errors import ExitCode, PluginError
 from .manifests import Submission
 
-KINDS: dict[str, ResourceKind] = {r.kind: r for r in (PREDICTION_RESOURCE, CAMPAIGN_RESOURCE)}
+KINDS: dict[str, ResourceKind] = {r.kind: r for r in (PREDICTION_RESOURCE, CAMPAIGN_RESOURCE, SCREEN_RESOURCE)}
+# --kind's values (status, logs, wait, results) -> kinds
+KIND_FLAGS = {"prediction": "BoltzPrediction", "campaign": "BoltzGenCampaign", "screen": "BoltzScreen"}
 DONE_PHASES = ("Succeeded", "Failed")
 
 
@@ -67,11 +69,16 @@ class Kube:
             raise _api_error(f"get {kind} {name}", e) from e
 
     def find(self, name: str, kind: str | None = None) -> dict[str, Any]:
-        """The prediction or campaign called `name` (or only `kind`). Raises PluginError when there is none."""
-        for candidate in [kind] if kind else list(KINDS):
-            found = self.get(candidate, name)
-            if found is not None:
-                return found
+        """The prediction, campaign or screen called `name` (or only `kind`). Raises PluginError when there is none,
+        and when there is more than one of that name and no `kind` (names are unique per kind only: guessing one
+        would show, wait for or download the wrong run)."""
+        found = [obj for candidate in ([kind] if kind else list(KINDS)) if (obj := self.get(candidate, name))]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            names = ", ".join(f"{KINDS[o['kind']].singular}/{name}" for o in found)
+            flags = " or ".join(f"--kind {flag}" for o in found for flag, k in KIND_FLAGS.items() if k == o["kind"])
+            raise PluginError(f'"{name}" names more than one run in namespace {self.namespace} ({names}): give {flags}')
         kinds = " or ".join(r.singular for r in ([KINDS[kind]] if kind else KINDS.values()))
         raise PluginError(f'no {kinds} "{name}" in namespace {self.namespace}')
 

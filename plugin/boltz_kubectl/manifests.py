@@ -1,4 +1,5 @@
-"""Converted inputs -> the objects to create: the inputs ConfigMap and the BoltzPrediction or BoltzGenCampaign.
+"""Converted inputs -> the objects to create: the inputs ConfigMap and the BoltzPrediction, BoltzGenCampaign or
+BoltzScreen.
 
 Files are placed here: each goes into the ConfigMap `<name>-inputs` while it is small (CONFIGMAP_FILE_LIMIT each,
 CONFIGMAP_TOTAL_LIMIT in all), else to the results store under `<results>/<namespace>/<name>/inputs/<key>`
@@ -17,11 +18,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from boltz_operator.api import API_VERSION, BoltzGenCampaign, BoltzPrediction
+from boltz_operator.api.screen import BoltzScreen
+from boltz_operator.builders.screen import target_spec
 from boltz_operator.render import validate_prediction
 
 from .errors import PluginError, validation_problems
 from .inputs.boltz import Converted
 from .inputs.files import CONFIGMAP_FILE_LIMIT, CONFIGMAP_TOTAL_LIMIT, LocalFile
+from .inputs.screen import Library
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "kubectl-boltz"}
 INPUT_OF_LABEL = "boltz-operator.io/inputs-of"
@@ -138,6 +142,46 @@ def build_campaign(
     return submission
 
 
+def build_screen(
+    target: Converted,
+    library: Library,
+    name: str,
+    namespace: str,
+    settings: dict[str, Any],
+    model_cache: str | None = None,
+    results: ResultsOptions | None = None,
+) -> Submission:
+    """A BoltzScreen for a converted target (inputs.screen.convert_screen_target) and a library file; `settings` are
+    the screen's own fields (ligandChain, affinity, ligandsPerShard, parallelism, topK, library's idColumn...).
+
+    The library goes into the ConfigMap `<name>-inputs` with the target's files while they fit in it together
+    (CONFIGMAP_TOTAL_LIMIT), else it is uploaded to `<results>/<namespace>/<name>/inputs/` like any large input.
+    Raises PluginError when it fits nowhere (no --results), or the operator's model refuses the screen."""
+    settings = dict(settings)
+    library_spec: dict[str, Any] = {"format": library.format.value, **settings.pop("library", {})}
+    library.file.slots.append(library_spec)
+    spec: dict[str, Any] = {"target": target.spec, "library": library_spec, **settings}
+    _common_spec(spec, model_cache, results)
+    files = [*target.files, library.file]
+    if results is None and library.file in _split(files)[1]:
+        raise PluginError(
+            f"{library.file.path}: the library ({library.file.size} bytes) does not fit in a ConfigMap (with the "
+            f"target's files, at most {CONFIGMAP_TOTAL_LIMIT // 1024} KiB): give --results s3://BUCKET/PREFIX to "
+            "upload it to the results store with your S3 credentials, or upload it yourself and set "
+            "spec.library.s3.uri (--dry-run=client -o yaml prints the manifest to edit)"
+        )
+    combined = Converted(source=target.source, spec=target.spec, files=files)
+    submission = _submission(combined, "BoltzScreen", name, namespace, spec, results)
+    try:
+        model = BoltzScreen.model_validate(submission.resource)
+    except ValidationError as e:
+        raise PluginError(f"{target.source}: the BoltzScreen would be refused", _problems(e, False)) from e
+    problems = validate_prediction(target_spec(model.spec))  # the operator's own check of the target
+    if problems:
+        raise PluginError(f"{target.source}: the operator would refuse this screen's target", problems)
+    return submission
+
+
 def _problems(error: ValidationError, design: bool) -> list[str]:
     """Pydantic's errors as field paths: a design spec's under boltzgen's own keys (`entities[0].file...`),
     everything else under the resource's `spec.`."""
@@ -210,7 +254,7 @@ def _split(files: list[LocalFile]) -> tuple[list[LocalFile], list[LocalFile]]:
     """(files for the ConfigMap, files to upload): small files first, while the total allows."""
     small, large, total = [], [], 0
     for f in sorted(files, key=lambda f: (f.size, f.key)):
-        if f.size <= CONFIGMAP_FILE_LIMIT and total + f.size <= CONFIGMAP_TOTAL_LIMIT:
+        if f.size <= (f.configmap_limit or CONFIGMAP_FILE_LIMIT) and total + f.size <= CONFIGMAP_TOTAL_LIMIT:
             small.append(f)
             total += f.size
         else:

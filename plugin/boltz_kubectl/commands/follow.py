@@ -1,4 +1,5 @@
-"""`status`, `logs`, `wait` and `results`: following a prediction or campaign the plugin (or anyone) created."""
+"""`status`, `logs`, `wait` and `results`: following a prediction, campaign or screen the plugin (or anyone)
+created."""
 
 from __future__ import annotations
 
@@ -16,14 +17,15 @@ import yaml
 from boltz_operator.builders.campaign import job_name as campaign_job
 from boltz_operator.builders.prediction import job_name as prediction_job
 from boltz_operator.builders.prepare import job_name as prepare_job
+from boltz_operator.builders.screen import PREPARE, RANK, SHARDS
+from boltz_operator.builders.screen import job_name as screen_job
 
 from ..errors import ExitCode, PluginError
-from ..fetch import LocalSource, S3Source, Source, fetch_campaign, fetch_prediction
-from ..kube import KINDS, Kube
+from ..fetch import LocalSource, S3Source, Source, fetch_campaign, fetch_prediction, fetch_screen
+from ..kube import KIND_FLAGS, KINDS, Kube
 from ..pvc import copy_out
 from ..s3 import s3_client
 
-KIND_FLAGS = {"prediction": "BoltzPrediction", "campaign": "BoltzGenCampaign"}
 # The headline scores of a prediction, as status.results spells them, with the label status prints.
 SCORES = (
     ("confidenceScore", "confidence"),
@@ -33,6 +35,7 @@ SCORES = (
     ("affinityPredValue", "affinity log10(IC50/uM)"),
     ("affinityProbabilityBinary", "P(binder)"),
 )
+TOP_SHOWN = 5  # the best designs or ligands status lists (-o wide: all that status holds)
 
 
 def parse_duration(text: str | None) -> float | None:
@@ -74,11 +77,15 @@ def status(args: argparse.Namespace, kube: Kube) -> int:
     progress = st.get("progress")
     if progress:
         rows.append(("Progress", _progress(progress)))
-    for design in (results.get("topDesigns") or [])[:3]:
+    shown = None if args.output == "wide" else TOP_SHOWN
+    for design in (results.get("topDesigns") or [])[:shown]:
         metrics = " ".join(f"{k}={v:.3g}" for k, v in (design.get("metrics") or {}).items())
         rows.append((f"Top {design['rank']}", f"{design['id']} {metrics}"))
-    if results.get("uri"):
-        rows.append(("Results", results["uri"]))
+    for ligand in (results.get("topLigands") or [])[:shown]:
+        rows.append((f"Top {ligand['rank']}", _ligand(ligand)))
+    for key, label in (("uri", "Results"), ("table", "Table"), ("report", "Report")):
+        if results.get(key):
+            rows.append((label, results[key]))
     width = max(len(k) for k, _ in rows) + 1
     for key, value in rows:
         print(f"{key + ':':<{width}} {value}")
@@ -110,12 +117,34 @@ def explaining_condition(status: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _progress(p: dict[str, Any]) -> str:
+    if "ligandsTotal" in p or "ligandsDone" in p:  # a screen's
+        ligands = (
+            f"ligands {p.get('ligandsDone', 0)}/{p.get('ligandsTotal', '?')} done, {p.get('ligandsFailed', 0)} failed"
+        )
+        shards = f"shards {p.get('shardsSucceeded', 0)}/{p.get('shardsTotal', '?')} succeeded"
+        return f"{ligands}; {shards}, {p.get('shardsFailed', 0)} failed"
     shards = f"shards {p.get('shardsSucceeded', 0)}/{p.get('shardsTotal', '?')} succeeded"
     shards += f", {p.get('shardsFailed', 0)} failed, {p.get('shardsRunning', 0)} running"
     designs = f"designs {p.get('designsCompleted', 0)}/{p.get('designsRequested', '?')}"
     if p.get("designsSelected") is not None:
         designs += f", {p['designsSelected']} selected"
     return f"{shards}; {designs}"
+
+
+def _ligand(ligand: dict[str, Any]) -> str:
+    """A top ligand of a screen: its id, boltz's figures, its SMILES."""
+    figures = [
+        f"{label} {ligand[key]:.3g}"
+        for key, label in (
+            ("affinityProbabilityBinary", "P(binder)"),
+            ("affinityPredValue", "affinity"),
+            ("ligandIptm", "ligand ipTM"),
+            ("confidenceScore", "confidence"),
+        )  # fmt: skip
+        if ligand.get(key) is not None
+    ]
+    smiles = f"  {ligand['smiles']}" if ligand.get("smiles") else ""
+    return f"{ligand['id']}  {', '.join(figures)}{smiles}"
 
 
 # ---------------------------------------------------------------------------------------------- logs
@@ -128,6 +157,18 @@ def logs(args: argparse.Namespace, kube: Kube) -> int:
     if obj["kind"] == "BoltzPrediction":
         # the GPU step's pod once there is one, else the CPU prepare step's (whose log says why input was refused)
         jobs, selector = [prediction_job(name), prepare_job(name)], ""
+    elif obj["kind"] == "BoltzScreen":
+        if args.rank:
+            jobs, selector = [screen_job(name, RANK)], ""
+        elif args.prepare:
+            jobs, selector = [screen_job(name, PREPARE)], ""
+        else:
+            # shard --shard's pod once the shard Job runs; before that the prepare step's (why the library or
+            # target was refused)
+            index = f"batch.kubernetes.io/job-completion-index={args.shard}"
+            jobs, selector = [screen_job(name, SHARDS)], index
+            if not kube.pods(jobs, selector):
+                jobs, selector = [screen_job(name, PREPARE)], ""
     elif args.filter:
         jobs, selector = [campaign_job(name, "filter")], ""
     else:
@@ -179,21 +220,29 @@ def results(args: argparse.Namespace, kube: Kube) -> int:
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     campaign = obj["kind"] == "BoltzGenCampaign"
+    base = f"{uri}/final" if campaign else uri
+
+    def fetch(source: Source) -> list[Path]:
+        if obj["kind"] == "BoltzScreen":
+            return fetch_screen(source, out, st.get("results") or {}, everything=args.all_structures)
+        return (fetch_campaign if campaign else fetch_prediction)(source, out)
+
     source: Source
     if uri.startswith("pvc://"):
         copied = Path(tempfile.mkdtemp(prefix="boltz-results-"))
         try:
-            copy_out(kube, f"{uri}/final" if campaign else uri, copied, image=args.reader_image)
-            source = LocalSource(copied, f"{uri}/final" if campaign else uri)
-            files = (fetch_campaign if campaign else fetch_prediction)(source, out)
+            copy_out(kube, base, copied, image=args.reader_image)
+            source = LocalSource(copied, base)
+            files = fetch(source)
         finally:
             shutil.rmtree(copied, ignore_errors=True)
     elif uri.startswith("s3://"):
         store = ((obj.get("spec") or {}).get("results") or {}).get("s3") or {}
         client = s3_client(args.s3_endpoint or store.get("endpoint"), args.s3_region or store.get("region"))
-        source = S3Source(client, f"{uri}/final" if campaign else uri)
-        files = (fetch_campaign if campaign else fetch_prediction)(source, out)
+        source = S3Source(client, base)
+        files = fetch(source)
     else:
         raise PluginError(f"{obj['kind']}/{name} has no results URI in its status")
-    print(f"{len(files)} files from {source.uri} -> {out} (checked against result.json)")
+    checked = "the ranked table" if obj["kind"] == "BoltzScreen" else "result.json"
+    print(f"{len(files)} files from {source.uri} -> {out} (checked against {checked})")
     return 0

@@ -1,23 +1,28 @@
-"""`predict` and `design`: convert the user's files, then print (--dry-run=client), validate on the server
+"""`predict`, `design` and `screen`: convert the user's files, then print (--dry-run=client), validate on the server
 (--dry-run=server) or upload the large files and create the objects. Every input is converted and checked before
 anything is created, so one bad input in a directory creates nothing."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
 
+from boltz_operator.api.screen import BoltzScreenSpec
+
 from ..errors import PluginError
 from ..inputs.boltz import INPUT_SUFFIXES, convert_boltz_input
 from ..inputs.boltzgen import convert_design_spec
+from ..inputs.screen import convert_screen_target, read_library
 from ..kube import Kube
 from ..manifests import (
     ResultsOptions,
     Submission,
     build_campaign,
     build_prediction,
+    build_screen,
     check_name,
     default_name,
 )
@@ -69,9 +74,7 @@ def predict(args: argparse.Namespace, kube: Kube | None) -> int:
     if args.name and len(paths) > 1:
         raise PluginError(f"--name names one prediction, but {len(paths)} inputs were given")
     results = results_options(args)
-    options = {key: getattr(args, attr) for attr, key in PREDICT_OPTIONS.items() if getattr(args, attr) is not None}
-    if args.no_kernels:
-        options["useKernels"] = False
+    options = predict_options(args)
     namespace = _namespace(args, kube)
     submissions = []
     problems: list[str] = []
@@ -84,6 +87,57 @@ def predict(args: argparse.Namespace, kube: Kube | None) -> int:
             problems.append(str(e))
     _refuse_duplicates(submissions, problems)
     return _submit(args, kube, submissions, problems)
+
+
+def predict_options(args: argparse.Namespace) -> dict[str, Any]:
+    """spec.options of a prediction or screen from the --diffusion-samples ... --no-kernels flags given."""
+    options = {key: getattr(args, attr) for attr, key in PREDICT_OPTIONS.items() if getattr(args, attr) is not None}
+    if args.no_kernels:
+        options["useKernels"] = False
+    return options
+
+
+def screen(args: argparse.Namespace, kube: Kube | None) -> int:
+    """`screen TARGET LIBRARY`: one BoltzScreen (and the ConfigMap `<name>-inputs`, or an upload, for its files),
+    submitted as `predict` submits (_submit). Returns the exit code; raises PluginError for a target or library the
+    screen cannot take, a flag for another library format, or what build_screen refuses, before anything is made."""
+    target_path, library_path = Path(args.target), Path(args.library)
+    if not target_path.is_file():
+        raise PluginError(f"{target_path}: no such file")
+    name = check_name(args.name or default_name(target_path))
+    chain = args.ligand_chain or BoltzScreenSpec.model_fields["ligand_chain"].default
+    target = convert_screen_target(target_path, chain, affinity=not args.no_affinity)
+    library = read_library(library_path, {f.key for f in target.files}, args.csv_id_column or "id",
+                           args.csv_smiles_column or "smiles")  # fmt: skip
+    library_fields = {}
+    for flag, key, fmt in (("csv_id_column", "idColumn", "csv"), ("csv_smiles_column", "smilesColumn", "csv"),
+                           ("sdf_id_property", "idProperty", "sdf")):  # fmt: skip
+        if getattr(args, flag) is not None:
+            if library.format.value != fmt:
+                raise PluginError(f"--{flag.replace('_', '-')} is for a .{fmt} library, not {library_path.name}")
+            library_fields[key] = getattr(args, flag)
+    settings: dict[str, Any] = {"library": library_fields}
+    if args.ligand_chain:
+        settings["ligandChain"] = args.ligand_chain
+    if args.no_affinity:
+        settings["affinity"] = False
+    if args.shards is not None:
+        if args.shards < 1:
+            raise PluginError(f"--shards must be at least 1, got {args.shards}")
+        # the CRD counts ligands per shard; the library's entry count (the worker's rules) gives the shard count
+        settings["ligandsPerShard"] = math.ceil(library.entries / args.shards)
+    elif args.ligands_per_shard is not None:
+        settings["ligandsPerShard"] = args.ligands_per_shard
+    for attr, key in (("parallelism", "parallelism"), ("top_k", "topK")):
+        if getattr(args, attr) is not None:
+            settings[key] = getattr(args, attr)
+    options = predict_options(args)
+    if options:
+        settings["options"] = options
+    submission = build_screen(
+        target, library, name, _namespace(args, kube), settings, args.model_cache, results_options(args)
+    )
+    return _submit(args, kube, [submission], [])
 
 
 def design(args: argparse.Namespace, kube: Kube | None) -> int:

@@ -59,14 +59,21 @@ def read_boltz_input(path: Path) -> dict[str, Any]:
 def convert_boltz_input(path: Path, cwd: Path | None = None) -> Converted:
     """`path` as a BoltzPrediction spec body. Raises PluginError listing every problem: boltz schema errors,
     fields the CRD cannot express, missing files, files outside the input's folder or over the size limit."""
-    doc = read_boltz_input(path)
+    return convert_boltz_doc(read_boltz_input(path), path, cwd)
+
+
+def convert_boltz_doc(
+    doc: dict[str, Any], path: Path, cwd: Path | None = None, kind: str = "BoltzPrediction"
+) -> Converted:
+    """A boltz document read from `path` (its files resolve against `path`'s folder) as a BoltzPrediction spec body;
+    `kind` names what it is submitted as, in messages. Raises PluginError as convert_boltz_input."""
     problems = validate_boltz_input(doc)
     if problems:
         raise PluginError(f"{path}: boltz would refuse this input", problems)
     files = FileResolver(path.parent, cwd)
     spec = _Translator(files).spec(doc)
     if spec.problems or files.problems:
-        raise PluginError(f"{path}: cannot be submitted as a BoltzPrediction", spec.problems + files.problems)
+        raise PluginError(f"{path}: cannot be submitted as a {kind}", spec.problems + files.problems)
     return Converted(source=path, spec=spec.body, files=list(files.files.values()))
 
 

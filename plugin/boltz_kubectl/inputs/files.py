@@ -37,6 +37,8 @@ class LocalFile:
     size: int
     fields: list[str] = field(default_factory=list)  # where the input names it, for messages
     slots: list[dict[str, Any]] = field(default_factory=list)
+    # the most this file may take in the ConfigMap (None: CONFIGMAP_FILE_LIMIT); a screen's library may fill it
+    configmap_limit: int | None = None
 
 
 class FileResolver:
@@ -90,13 +92,18 @@ class FileResolver:
         return found
 
     def _unique_key(self, name: str) -> str:
-        stem_ext = _KEY_CHARS.sub("_", name).replace("..", "_")
-        stem, dot, ext = stem_ext.rpartition(".")
-        if not dot:
-            stem, ext = stem_ext, ""
-        taken = {f.key for f in self.files.values()}
-        key, n = stem_ext, 2
-        while key in taken:
-            key = f"{stem}-{n}.{ext}" if dot else f"{stem}-{n}"
-            n += 1
-        return key
+        return unique_key(name, {f.key for f in self.files.values()})
+
+
+def unique_key(name: str, taken: set[str]) -> str:
+    """`name` made a ConfigMap key (characters outside [-._a-zA-Z0-9] become `_`), numbered before its extension
+    (`seq-2.a3m`) until it is not in `taken`."""
+    stem_ext = _KEY_CHARS.sub("_", name).replace("..", "_")
+    stem, dot, ext = stem_ext.rpartition(".")
+    if not dot:
+        stem, ext = stem_ext, ""
+    key, n = stem_ext, 2
+    while key in taken:
+        key = f"{stem}-{n}.{ext}" if dot else f"{stem}-{n}"
+        n += 1
+    return key

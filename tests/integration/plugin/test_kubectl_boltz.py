@@ -18,7 +18,10 @@ import pytest
 import yaml
 
 import boltz_contract as contract
-from support.manifests import as_input, model_cache, played, predict_ok
+from boltz_contract import RunSummary
+from boltz_contract.msa import ChainMsa
+from boltz_contract.screen import RankedLigand
+from support.manifests import as_input, merge_played, model_cache, played, predict_ok
 from support.wait import wait_until
 
 pytestmark = pytest.mark.cluster
@@ -152,7 +155,9 @@ def _status_with(plugin: Plugin, name: str, text: str) -> str | None:
 
 
 def created_objects(cluster, namespace: str) -> list[str]:
-    out = cluster.kubectl("get", "boltzpredictions,boltzgencampaigns,configmaps", "-n", namespace, "-o", "name")
+    out = cluster.kubectl(
+        "get", "boltzpredictions,boltzgencampaigns,boltzscreens,configmaps", "-n", namespace, "-o", "name"
+    )
     return [line for line in out.stdout.splitlines() if "kube-root-ca.crt" not in line]
 
 
@@ -236,3 +241,127 @@ def test_pvc_results_go_through_a_restricted_reader_pod(cluster, namespace, oper
         "get", "pods", "-n", namespace, "-l", "app.kubernetes.io/component=results-reader", "-o", "name"
     )
     assert pods.stdout.strip() == ""  # the reader pod was deleted
+
+
+LIBRARY = ["COCCOc1cc2ncnc(Nc3cccc(C#C)c3)c2cc1OCCOC erlotinib", "CCO ethanol", "c1ccncc1 pyridine",
+           "CC(=O)Oc1ccccc1C(=O)O aspirin", "CN1C=NC2=C1C(=O)N(C(=O)N2C)C caffeine"]  # fmt: skip
+
+
+def write_screen_inputs(folder: Path, library_lines: list[str]) -> tuple[Path, Path]:
+    """A boltz YAML target (one protein, its MSA beside it, a pocket for the screened chain) and a .smi library."""
+    (folder / "msa").mkdir(parents=True)
+    (folder / "msa" / "a.a3m").write_text(f">101\n{P1}\n")
+    target = folder / "egfr.yaml"
+    target.write_text(
+        "version: 1\nsequences:\n"
+        f"  - protein: {{id: A, sequence: {P1}, msa: msa/a.a3m}}\n"
+        "constraints:\n  - pocket: {binder: L, contacts: [[A, 12]], max_distance: 8}\n"
+    )
+    library = folder / "kinase.smi"
+    library.write_text("\n".join(["# smiles id", *library_lines]) + "\n")
+    return target, library
+
+
+def test_screen_from_files_dry_run_then_created_and_played_to_a_ranked_table(
+    cluster, namespace, operator, s3_bucket, plugin, tmp_path
+):
+    target, library = write_screen_inputs(tmp_path / "inputs", LIBRARY)
+    args = ["screen", str(target), str(library), "--shards", "2", "--top-k", "2", "--results",
+            f"s3://{s3_bucket.name}/screens", "--s3-endpoint", s3_bucket.endpoint_url]  # fmt: skip
+
+    printed = plugin(*args, "--dry-run=client", "-o", "yaml")
+    assert printed.returncode == 0, printed.stderr
+    configmap, screen = yaml.safe_load_all(printed.stdout)
+    assert screen["spec"]["library"] == {
+        "format": "smi",
+        "configMapKeyRef": {"name": "egfr-inputs", "key": "kinase.smi"},
+    }
+    assert screen["spec"]["ligandsPerShard"] == 3  # 5 ligands in 2 shards
+    assert configmap["data"]["kinase.smi"] == library.read_text()
+    validated = cluster.kubectl("apply", "--dry-run=server", "-n", namespace, "-f", "-", input=printed.stdout,
+                                check=False)  # fmt: skip
+    assert validated.returncode == 0, validated.stderr
+    assert created_objects(cluster, namespace) == []
+
+    created = plugin(*args)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.splitlines() == [
+        "configmap/egfr-inputs created",
+        "boltzscreen.boltz-operator.io/egfr created",
+    ]
+    screen = cluster.kubectl_json("get", "boltzscreen", "egfr", "-n", namespace)
+    owners = cluster.kubectl_json("get", "configmap", "egfr-inputs", "-n", namespace)["metadata"]["ownerReferences"]
+    assert [o["uid"] for o in owners] == [screen["metadata"]["uid"]]  # deleted with the screen
+    assert plugin("screen", str(target), str(library)).returncode == 1  # the name is taken: nothing replaced
+
+    # kwok plays the prepare, shard and rank pods with the summaries real workers would write
+    top = [RankedLigand(rank=1, id="erlotinib", affinity_probability_binary=0.9),
+           RankedLigand(rank=2, id="caffeine", affinity_probability_binary=0.4)]  # fmt: skip
+    prepared = RunSummary(
+        ok=True, ligands_total=5, ligands_failed=0, shards=2, msas=[ChainMsa(chain="A", source="given")]
+    )
+    ranked = RunSummary(ok=True, ligands_total=5, ligands_done=5, ligands_failed=0, top_ligands=top)
+    pods = merge_played(
+        played(prepared, only="screen-prepare"),
+        played(RunSummary(ok=True, shard_index=0, ligands_done=3), only="index-0"),
+        played(RunSummary(ok=True, shard_index=1, ligands_done=2), only="index-1"),
+        played(ranked, only="screen-rank"),
+    )
+    patch = json.dumps({"spec": {"podMetadata": pods}})
+    cluster.kubectl("patch", "boltzscreen", "egfr", "-n", namespace, "--type=merge", "-p", patch)
+    cluster.kubectl("apply", "-n", namespace, "-f", "-", input=as_input(model_cache()))
+
+    waited = plugin("wait", "egfr", "--timeout", "120s")
+    assert waited.returncode == 0, waited.stderr
+    assert "boltzscreen/egfr: Succeeded" in waited.stderr
+    jobs = cluster.kubectl_json("get", "jobs", "-n", namespace)["items"]
+    children = {j["metadata"]["name"]: j for j in jobs if j["metadata"]["name"].startswith("egfr-")}
+    assert set(children) == {"egfr-screenprep", "egfr-screen", "egfr-rank"}
+    assert children["egfr-screen"]["spec"]["completions"] == 2
+    for job in children.values():
+        assert job["metadata"]["ownerReferences"][0]["uid"] == screen["metadata"]["uid"]
+
+    status = plugin("status", "egfr")
+    assert status.returncode == 0, status.stderr
+    rows = {line.split(":", 1)[0]: line.split(":", 1)[1].strip() for line in status.stdout.splitlines() if ":" in line}
+    assert rows["Phase"] == "Succeeded" and rows["Kind"] == "BoltzScreen"
+    assert rows["Progress"].startswith("ligands 5/5 done, 0 failed; shards 2/2 succeeded")
+    assert rows["Top 1"].startswith("erlotinib  P(binder) 0.9") and rows["Top 2"].startswith("caffeine")
+    assert rows["Table"].startswith(f"s3://{s3_bucket.name}/screens/{namespace}/egfr/") and rows["Table"].endswith(
+        "/ranked.csv"
+    )
+
+    # logs: shard 0's pod by default, the rank step's with --rank (kwok's nodes serve no logs: the error names the pod)
+    for flags, pod in (([], "egfr-screen-"), (["--rank"], "egfr-rank-")):
+        logs = plugin("logs", "egfr", *flags)
+        assert logs.returncode == 1 and f"cannot read the log of pod {pod}" in logs.stderr, logs.stderr
+
+    # results: this test plays the rank step's upload (the ranked table, the structures it names)
+    base = rows["Results"].removeprefix(f"s3://{s3_bucket.name}/")
+    structure = "shards/0/erlotinib/erlotinib_model_0.cif"
+    table = f"rank,id,structure\n1,erlotinib,{structure}\n2,caffeine,\n3,ethanol,shards/1/ethanol/e.cif\n"
+    for rel, data in (("ranked.csv", table), (structure, "data_erlotinib\n")):
+        s3_bucket.client().put_object(Bucket=s3_bucket.name, Key=f"{base}/{rel}", Body=data.encode())
+    out = tmp_path / "results"
+    fetched = plugin("results", "egfr", "-o", str(out))
+    assert fetched.returncode == 0, fetched.stderr
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["ranked.csv", structure]
+
+
+def test_screen_library_too_large_for_a_configmap_is_uploaded(cluster, namespace, s3_bucket, plugin, tmp_path):
+    many = [f"{'C' * 60} m{i}" for i in range(16000)]  # about 1 MiB: over what a ConfigMap may hold
+    target, library = write_screen_inputs(tmp_path / "inputs", many)
+    refused = plugin("screen", str(target), str(library))
+    assert refused.returncode == 1 and "give --results s3://BUCKET/PREFIX" in refused.stderr
+    assert created_objects(cluster, namespace) == []
+
+    created = plugin("screen", str(target), str(library), "--results", f"s3://{s3_bucket.name}/screens",
+                     "--s3-endpoint", s3_bucket.endpoint_url)  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    screen = cluster.kubectl_json("get", "boltzscreen", "egfr", "-n", namespace)
+    key = f"screens/{namespace}/egfr/inputs/kinase.smi"
+    library_spec = screen["spec"]["library"]
+    assert (library_spec["format"], library_spec["s3"]) == ("smi", {"uri": f"s3://{s3_bucket.name}/{key}"})
+    assert s3_bucket.read(key) == library.read_bytes()  # uploaded with the user's credentials
+    configmap = cluster.kubectl_json("get", "configmap", "egfr-inputs", "-n", namespace)
+    assert set(configmap["data"]) == {"a.a3m"}  # the target's MSA still in the ConfigMap

@@ -1,0 +1,160 @@
+"""A screen's two inputs: the target (a boltz YAML or FASTA, the fixed part of the complex) -> BoltzScreen
+`spec.target`, and the library file (.smi, .csv, .sdf) -> a LocalFile that placement puts in the ConfigMap or S3.
+
+The target is checked as prepare checks it: with the screened ligand added as a placeholder on `ligand_chain` (and
+its affinity when the screen predicts affinity), so pocket constraints naming the ligand chain are accepted, and by
+the same validator and translator as `predict` (inputs/boltz.py); the placeholder is then taken out again.
+
+The library is not parsed as chemistry (the worker reads it with RDKit): its format comes from the extension, and
+its entries are only counted with the worker's own plain-text rules (screen_runs/library.py), so an empty library,
+one over the screen's cap or a CSV without the named columns is refused before anything is created.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from boltz_contract.screen import MAX_LIGANDS, LibraryFile
+from boltz_operator.api.screen import LibraryFormat
+
+from ..errors import PluginError
+from .boltz import Converted, convert_boltz_doc, read_boltz_input
+from .files import CONFIGMAP_TOTAL_LIMIT, LocalFile, unique_key
+
+PLACEHOLDER_SMILES = "CCO"  # as the operator's (builders/screen.py): each shard input replaces it
+# The largest library the worker reads (contract LibraryFile.max_bytes): larger is refused before any upload.
+MAX_LIBRARY_BYTES: int = LibraryFile.model_fields["max_bytes"].default
+LIBRARY_SUFFIXES = tuple(f".{f.value}" for f in LibraryFormat)
+
+
+def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Path | None = None) -> Converted:
+    """The boltz input at `path` as a BoltzScreen `target` body ({sequences, constraints?, templates?}, file slots
+    empty) and its local files. Raises PluginError: everything convert_boltz_input refuses, a chain of the target
+    that has the id `ligand_chain` (the screened ligand takes it), an affinity property for another chain."""
+    doc = read_boltz_input(path)
+    sequences = doc.get("sequences")
+    if not isinstance(sequences, list):
+        raise PluginError(f"{path}: a boltz input is a mapping with a 'sequences' list")
+    problems = []
+    for index, item in enumerate(sequences, start=1):
+        if not isinstance(item, dict) or len(item) != 1:
+            continue  # the boltz validator names it below
+        kind, body = next(iter(item.items()))
+        ids = (body or {}).get("id") if isinstance(body, dict) else None
+        if ligand_chain in ([ids] if isinstance(ids, str) else ids if isinstance(ids, list) else []):
+            what = "a ligand" if str(kind).lower() == "ligand" else f"a {str(kind).lower()} chain"
+            problems.append(
+                f"sequences[{index}].{kind}: the target already has {what} with chain id {ligand_chain}, the chain "
+                f"each library ligand takes; remove it from the target (the library supplies the ligand) or choose "
+                f"another --ligand-chain"
+            )
+    for index, prop in enumerate(doc.get("properties") or [], start=1):
+        affinity_prop = prop.get("affinity") if isinstance(prop, dict) else None
+        binder = affinity_prop.get("binder") if isinstance(affinity_prop, dict) else None
+        if binder != ligand_chain or not affinity:
+            problems.append(
+                f"properties[{index}]: a screen predicts the affinity of each library ligand (chain {ligand_chain}) "
+                "unless --no-affinity; a target cannot carry an affinity property of its own: remove it"
+            )
+    if problems:
+        raise PluginError(f"{path}: cannot be the target of a BoltzScreen", problems)
+    placeholder = {"ligand": {"id": ligand_chain, "smiles": PLACEHOLDER_SMILES}}
+    with_ligand: dict[str, Any] = {**doc, "sequences": [*sequences, placeholder]}
+    with_ligand.pop("properties", None)
+    if affinity:
+        with_ligand["properties"] = [{"affinity": {"binder": ligand_chain}}]
+    converted = convert_boltz_doc(with_ligand, path, cwd, kind="BoltzScreen target")
+    body = converted.spec
+    target: dict[str, Any] = {"sequences": body["sequences"][:-1]}  # the placeholder is the last entry
+    for key in ("constraints", "templates"):
+        if body.get(key):
+            target[key] = body[key]
+    return Converted(source=path, spec=target, files=converted.files)
+
+
+@dataclass(frozen=True)
+class Library:
+    """A library file as the plugin sees it: the file to place (its slot becomes `spec.library`), its format and
+    how many entries the worker will read from it."""
+
+    file: LocalFile
+    format: LibraryFormat
+    entries: int
+
+
+def read_library(path: Path, taken_keys: set[str], id_column: str = "id", smiles_column: str = "smiles") -> Library:
+    """The library file at `path`, with a ConfigMap key not in `taken_keys` (the target's files). Raises
+    PluginError: missing, an extension other than .smi/.csv/.sdf, over MAX_LIBRARY_BYTES, not UTF-8 text, no entry,
+    more than MAX_LIGANDS entries, a CSV header without `id_column` or `smiles_column`."""
+    if not path.is_file():
+        raise PluginError(f"{path}: no such file")
+    fmt = next((f for f in LibraryFormat if path.suffix.lower() == f".{f.value}"), None)
+    if fmt is None:
+        raise PluginError(
+            f"{path}: unknown library format {path.suffix or '(no extension)'}; a library is a .smi (SMILES id per "
+            "line), .csv (with id and smiles columns) or .sdf file"
+        )
+    size = path.stat().st_size
+    if size > MAX_LIBRARY_BYTES:
+        raise PluginError(
+            f"{path}: {size} bytes, over the {MAX_LIBRARY_BYTES // (1024 * 1024)} MiB a screen's library may have; "
+            "split it into several screens"
+        )
+    entries = count_entries(path, fmt, id_column, smiles_column)
+    if entries == 0:
+        raise PluginError(f"{path}: the library has no ligand")
+    if entries > MAX_LIGANDS:
+        raise PluginError(
+            f"{path}: the library has {entries} entries; a screen takes at most {MAX_LIGANDS}: split it into "
+            "several screens"
+        )
+    local = LocalFile(
+        path=path.resolve(),
+        key=unique_key(path.name, taken_keys),
+        size=size,
+        fields=["LIBRARY"],
+        configmap_limit=CONFIGMAP_TOTAL_LIMIT,
+    )
+    return Library(file=local, format=fmt, entries=entries)
+
+
+def count_entries(path: Path, fmt: LibraryFormat, id_column: str = "id", smiles_column: str = "smiles") -> int:
+    """Entries of a library file by the worker's text rules: .smi lines that are not blank, `#` comments or a
+    leading `smiles` header; .csv rows after the header; .sdf records (ended by `$$$$`, or a last one without).
+    Raises PluginError for a .smi or .csv that is not UTF-8 text (as the worker reads them) and a CSV header that
+    lacks a column."""
+    try:
+        if fmt is LibraryFormat.SDF:  # RDKit reads the bytes: no text encoding is required of an SDF
+            records, pending = 0, False
+            with path.open("rb") as binary:
+                for raw in binary:
+                    if raw.rstrip(b"\r\n") == b"$$$$":
+                        records, pending = records + 1, False
+                    elif raw.strip():
+                        pending = True
+            return records + (1 if pending else 0)
+        with path.open(encoding="utf-8-sig", newline="") as stream:
+            if fmt is LibraryFormat.CSV:
+                reader = csv.reader(stream)
+                header = next(reader, [])
+                missing = [c for c in (id_column, smiles_column) if c not in header]
+                if header and missing:
+                    raise PluginError(
+                        f"{path}: the CSV header {header} lacks the column(s) {missing}; name them with "
+                        "--csv-id-column and --csv-smiles-column"
+                    )
+                return sum(1 for row in reader if any(cell.strip() for cell in row))
+            count = 0
+            for line in stream:
+                words = line.split()
+                if not words or words[0].startswith("#") or (count == 0 and words[0].lower() == "smiles"):
+                    continue
+                count += 1
+            return count
+    except UnicodeDecodeError as e:
+        raise PluginError(f"{path}: not UTF-8 text ({e.reason}); the worker reads a library as UTF-8") from e
+    except OSError as e:
+        raise PluginError(f"{path}: cannot read it: {e}") from e
