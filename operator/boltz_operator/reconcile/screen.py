@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from boltz_contract.msa import msa_request_of
+from boltz_contract.screen import RANKED_CSV, RANKED_PARQUET
 from boltz_operator.api.modelcache import Bundle
 from boltz_operator.api.prediction import ChainMsaStatus, MsaSourceName
 from boltz_operator.api.screen import (
@@ -403,7 +404,8 @@ def _ranking(ctx: ScreenPass, job: dict) -> BoltzScreenStatus:
             "best": best,
             "results": ScreenResults(
                 uri=base,
-                table=f"{base}/ranked.csv" if base else None,
+                table=f"{base}/{RANKED_CSV}" if base else None,
+                parquet=f"{base}/{RANKED_PARQUET}" if base else None,
                 top_ligands=top,
                 report=f"{base}/{summary.report}" if base and summary and summary.report else None,
             ),
