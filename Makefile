@@ -21,7 +21,7 @@ help:
 $(VENV)/.installed: pyproject.toml contract/pyproject.toml operator/pyproject.toml worker/pyproject.toml plugin/pyproject.toml requirements-dev.txt constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version}"'
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e contract -e worker -e operator -e plugin
+	$(VENV)/bin/pip install -q --disable-pip-version-check -c constraints.txt -r requirements-dev.txt -e contract -e "worker[parquet]" -e operator -e plugin
 	touch $@
 
 venv: $(VENV)/.installed

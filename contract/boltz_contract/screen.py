@@ -13,8 +13,9 @@ Three steps, each a worker command:
    (LigandRow per ligand, a ligand boltz refused or that ran out of GPU memory has `error`) and each ligand's
    outputs under <results>/SHARDS_DIR/<i>/<ligand id>/; SHARD_COMPLETE_MARKER last. A re-run shard reads the table
    and skips ligands already done.
-3. `screen-rank` (CPU): merges the shard tables into RANKED_CSV (ranked by affinity_probability_binary, then
-   affinity_pred_value; structure-only screens by ligand ipTM), and reports the top K rows.
+3. `screen-rank` (CPU): merges the shard tables into RANKED_CSV and RANKED_PARQUET (ranked by
+   affinity_probability_binary, then affinity_pred_value; structure-only screens by ligand ipTM), and reports the
+   top K rows.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ REJECTED_FILE = "library/rejected.json"  # the ligands prepare refused: a JSON l
 SHARDS_DIR = "shards"  # <screen results>/shards/<shard>/ : a shard's table and each ligand's outputs
 TABLE_FILE = "ligands.csv"  # one shard's rows (LigandRow columns), uploaded as it goes
 RANKED_CSV = "ranked.csv"  # every ligand of the screen, ranked (LigandRow columns and rank)
+RANKED_PARQUET = "ranked.parquet"  # the same rows and columns as RANKED_CSV, typed (int64 rank, float64, string)
 SHARD_COMPLETE_MARKER = "_COMPLETE"
 MAX_LIGANDS = 100_000  # a screen's library at most; larger libraries are split into several screens
 LIGAND_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # a file name boltz can use as a record id
@@ -128,7 +130,8 @@ class ScreenShardRun(_Model):
 
 
 class ScreenRankRun(_Model):
-    """Step 3 (CPU): merge the shard tables (and prepare's failed rows) into RANKED_CSV; top_k into the summary."""
+    """Step 3 (CPU): merge the shard tables (and prepare's failed rows) into RANKED_CSV and RANKED_PARQUET; top_k
+    into the summary."""
 
     kind: Literal["screen-rank"] = "screen-rank"
     contract: Literal["v1"] = "v1"

@@ -278,6 +278,10 @@ class RankedLigandStatus(StatusModel):
 class ScreenResults(StatusModel):
     uri: str | None = Field(default=None, description="Base URI of the results.")
     table: str | None = Field(default=None, description="URI of the ranked table of every ligand (CSV).")
+    parquet: str | None = Field(
+        default=None,
+        description="URI of the same ranked table as Parquet (typed columns, failed ligands' figures null).",
+    )
     top_ligands: list[RankedLigandStatus] = Field(default=[], description="The best ligands, best first (topK).")
     report: str | None = Field(
         default=None, description="URI of the HTML report (ranked table, distributions), readable offline."

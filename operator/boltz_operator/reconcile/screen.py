@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from boltz_contract.screen import RANKED_CSV, RANKED_PARQUET
 from boltz_operator.api.modelcache import Bundle
 from boltz_operator.api.prediction import ChainMsaStatus, MsaSourceName
 from boltz_operator.api.screen import (
@@ -355,7 +356,8 @@ def _ranking(ctx: ScreenPass, job: dict) -> BoltzScreenStatus:
             "best": best,
             "results": ScreenResults(
                 uri=base,
-                table=f"{base}/ranked.csv" if base else None,
+                table=f"{base}/{RANKED_CSV}" if base else None,
+                parquet=f"{base}/{RANKED_PARQUET}" if base else None,
                 top_ligands=top,
                 report=f"{base}/{summary.report}" if base and summary and summary.report else None,
             ),

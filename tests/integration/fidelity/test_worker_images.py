@@ -11,6 +11,7 @@ CPU count.
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 import zipfile
@@ -149,6 +150,25 @@ def test_boltz_image_populates_a_cache_from_a_hugging_face_mirror(boltz_image, t
     # Readable by any reader uid: public weights on a volume others mount read-only.
     for path in models.rglob("*"):
         assert path.stat().st_mode & (0o555 if path.is_dir() else 0o444) == (0o555 if path.is_dir() else 0o444), path
+
+
+# screen-rank runs in this image: pyarrow must import beside boltz's numpy<2 (pyarrow 26 refuses numpy 1.x).
+PARQUET_IN_IMAGE = """
+import json, numpy, pyarrow as pa, pyarrow.parquet as pq
+from boltz_contract.screen import LigandRow
+from boltz_worker.screen_runs.table import rows_to_parquet
+data = rows_to_parquet([LigandRow(id="a", iptm=0.5), LigandRow(id="b", error="e")], {"rank": [1, 2]})
+table = pq.read_table(pa.BufferReader(data))
+print(json.dumps([numpy.__version__, table.column("rank").to_pylist(), table.column("iptm").to_pylist()]))
+"""
+
+
+def test_boltz_image_writes_the_ranked_parquet_beside_boltz_s_numpy(boltz_image):
+    with ImageRoot(boltz_image) as image:
+        proc = image.run(["-c", PARQUET_IN_IMAGE], Run(entrypoint=["python"]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    numpy_version, ranks, iptm = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert numpy_version.startswith("1.") and ranks == [1, 2] and iptm == [0.5, None]
 
 
 # ---------------------------------------------------------------------------------------------- boltzgen

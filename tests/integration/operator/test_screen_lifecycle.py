@@ -56,6 +56,7 @@ def test_a_screen_prepares_on_cpu_runs_gpu_shards_then_ranks(cluster, namespace,
     assert status["ligands"] == "8/9" and status["best"] == 0.91
     assert [t["id"] for t in status["results"]["topLigands"]] == ["osimertinib", "erlotinib"]
     assert status["results"]["table"].endswith("/ranked.csv")
+    assert status["results"]["parquet"].endswith("/ranked.parquet")  # kept by the CRD schema, not pruned
     assert status["progress"]["shardsSucceeded"] == 3 and status["estimate"]["gpuHours"] > 0
     assert condition(done, "ShardsComplete")["reason"] == "AllShardsSucceeded"
 

@@ -1,8 +1,8 @@
 """BoltzScreen's worker commands against the real S3 server (SeaweedFS) and the fake boltz over a directory of
 inputs: slices written and read back, a library fetched from S3 under its cap, a shard's table and files, failed
 ligands' rows (boltz refused it, out of GPU memory, a featurizer failure, and boltz's affinity step failing on a
-ligand without a structure), a killed shard re-run skipping what was done, ranking from S3 with a top K that fits
-the termination message."""
+ligand without a structure), a killed shard re-run skipping what was done, ranking from S3 (ranked.csv and its typed
+Parquet twin) with a top K that fits the termination message."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import io
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -210,6 +212,20 @@ def test_rank_merges_shards_rejected_rows_and_an_incomplete_shard_into_one_ranke
     assert [(r["rank"], r["id"]) for r in ranked] == [("1", "L4"), ("2", "L1"), ("3", "L5"), ("4", "L2"), ("5", "L3"),
                                                       ("6", "L0"), ("7", "L6"), ("7", "bad")]  # fmt: skip
     assert ranked[6]["error"] == "not predicted: shard 2 did not complete"
+    # ranked.parquet beside it: the same rows and columns, typed, a failed ligand's figures null.
+    parquet = pq.read_table(pa.BufferReader(s3_bucket.read(f"{PREFIX}/ranked.parquet")))
+    assert parquet.column_names == list(ranked[0])
+    assert {f.name: str(f.type) for f in parquet.schema} == {
+        "rank": "int64", "id": "string", "smiles": "string", "ccd": "string", "affinity_pred_value": "double",
+        "affinity_probability_binary": "double", "iptm": "double", "ligand_iptm": "double", "complex_plddt": "double",
+        "confidence_score": "double", "structure": "string", "error": "string"}  # fmt: skip
+    typed = parquet.to_pylist()
+    assert [{k: "" if v is None else str(v) for k, v in x.items()} for x in typed] == ranked
+    assert typed[0]["affinity_probability_binary"] == 0.8 and typed[0]["rank"] == 1
+    assert [typed[i][c] for i in (6, 7) for c in ("affinity_pred_value", "iptm", "confidence_score", "structure")] == (
+        [None] * 8)  # fmt: skip
+    head = s3_bucket.client().head_object(Bucket=s3_bucket.name, Key=f"{PREFIX}/ranked.parquet")
+    assert head["ContentType"] == "application/vnd.apache.parquet"
     summary = outcome.summary
     assert (summary["ligands_total"], summary["ligands_done"], summary["ligands_failed"]) == (8, 6, 2)
     assert [(t["rank"], t["id"], t["affinity_probability_binary"]) for t in summary["top_ligands"]] == [

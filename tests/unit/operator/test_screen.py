@@ -211,6 +211,7 @@ def test_the_rank_summary_becomes_the_top_ligands_and_the_best_figure():
     status = run_pass(body, kube, rank=job("egfr-rank", COMPLETE, succeeded=1))
     assert status["phase"] == "Succeeded" and status["best"] == 0.91
     assert status["results"]["table"] == "s3://bucket/screens/lab/egfr/s1/ranked.csv"
+    assert status["results"]["parquet"] == "s3://bucket/screens/lab/egfr/s1/ranked.parquet"
     assert status["results"]["report"] == "s3://bucket/screens/lab/egfr/s1/report.html"
     assert [t["id"] for t in status["results"]["topLigands"]] == ["osimertinib", "erlotinib"]
     assert status["ligands"] == "7/9" and status["progress"]["ligandsFailed"] == 2

@@ -1,16 +1,37 @@
-"""A screen's slices, its tables (CSV round trip, rows from boltz's JSON), its ranking and the top-K summary."""
+"""A screen's slices, its tables (CSV round trip, the typed Parquet twin, rows from boltz's JSON), its ranking, the
+top-K summary, and screen-rank over a results PVC directory."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from boltz_contract import TERMINATION_MESSAGE_LIMIT, RunSummary
-from boltz_contract.screen import LigandRow
+from boltz_contract import TERMINATION_MESSAGE_LIMIT, ResultsTarget, RunSummary
+from boltz_contract.screen import LigandRow, ScreenRankRun
+from boltz_worker.results.results_store import open_results_store
 from boltz_worker.screen_runs.ranking import rank_rows, top_ligands
-from boltz_worker.screen_runs.slices import slice_ligands
-from boltz_worker.screen_runs.table import ligand_row, rows_from_csv, rows_to_csv, screened_ligand_iptm
+from boltz_worker.screen_runs.screen_rank import screen_rank
+from boltz_worker.screen_runs.slices import slice_ligands, write_slices
+from boltz_worker.screen_runs.table import (
+    ligand_row,
+    rows_from_csv,
+    rows_to_csv,
+    rows_to_parquet,
+    screened_ligand_iptm,
+)
+
+RANKED_SCHEMA = pa.schema([
+    pa.field("rank", pa.int64(), nullable=False), pa.field("id", pa.string(), nullable=False),
+    ("smiles", pa.string()), ("ccd", pa.string()), ("affinity_pred_value", pa.float64()),
+    ("affinity_probability_binary", pa.float64()), ("iptm", pa.float64()), ("ligand_iptm", pa.float64()),
+    ("complex_plddt", pa.float64()), ("confidence_score", pa.float64()), ("structure", pa.string()),
+    ("error", pa.string()),
+])  # fmt: skip
 
 
 def ligands(n: int) -> list[dict]:
@@ -80,6 +101,45 @@ def test_tables_round_trip_through_csv_with_a_leading_rank_column():
     data = rows_to_csv(rows, first={"rank": [1, 2]})
     assert data.decode().splitlines()[0].startswith("rank,id,smiles,ccd,affinity_pred_value,")
     assert rows_from_csv(data) == rows
+
+
+def test_the_parquet_table_holds_the_csv_rows_typed_with_nulls_for_a_failed_ligand():
+    rows = [LigandRow(id="a", smiles="CCO", affinity_pred_value=-1.25, affinity_probability_binary=0.5, iptm=0.2,
+                      ligand_iptm=0.3, complex_plddt=0.71, confidence_score=0.6, structure="shards/0/a/a_model_0.cif"),
+            LigandRow(id="ATP", ccd="ATP", affinity_pred_value=0.0, confidence_score=0.1),
+            row("b", error='boltz refused it: "x", y')]  # fmt: skip
+    first = {"rank": [1, 2, 3]}
+    table = pq.read_table(pa.BufferReader(rows_to_parquet(rows, first)))
+    assert table.schema.remove_metadata() == RANKED_SCHEMA  # the CSV's columns in its order, typed
+    assert table.column_names == next(csv.reader(io.StringIO(rows_to_csv(rows, first).decode())))
+    assert table.to_pylist() == [{"rank": r, **x.model_dump()} for r, x in zip([1, 2, 3], rows, strict=True)]
+    assert table.column("affinity_pred_value").null_count == 1  # the failed ligand's: null, not NaN, not 0
+    assert table.column("affinity_pred_value").to_pylist()[1] == 0.0  # a real zero stays a zero
+    assert table.column("smiles").to_pylist()[1] is None and table.column("ccd").to_pylist()[0] is None
+
+
+def test_an_empty_ranked_table_is_a_parquet_file_with_the_columns_and_no_rows():
+    table = pq.read_table(pa.BufferReader(rows_to_parquet([], {"rank": []})))
+    assert table.num_rows == 0 and table.schema.remove_metadata() == RANKED_SCHEMA
+
+
+def test_screen_rank_on_a_results_pvc_writes_the_csv_and_its_parquet_twin_whole(tmp_path):
+    target = ResultsTarget(uri="pvc://results/ns/s/1", local_dir=str(tmp_path / "results"))
+    store = open_results_store(target)
+    write_slices(store, slice_ligands(ligands(3), 2), [LigandRow(id="bad", smiles="C1CC", error="RDKit: no")])
+    store.put_bytes("shards/0/ligands.csv", rows_to_csv([row("L0", 0.2, -1.0), row("L1", 0.9, -2.0)]))
+    store.put_bytes("shards/0/_COMPLETE", b"{}")  # shard 1 (L2) never ran
+    summary = screen_rank(ScreenRankRun(num_shards=2, top_k=5, results=target))
+    assert (summary.ligands_total, summary.ligands_failed) == (4, 2)
+    base = tmp_path / "results"
+    from_csv = list(csv.DictReader(io.StringIO((base / "ranked.csv").read_text())))
+    table = pq.read_table(base / "ranked.parquet")
+    assert table.schema.remove_metadata() == RANKED_SCHEMA
+    parquet = table.to_pylist()
+    assert [(x["rank"], x["id"]) for x in parquet] == [(1, "L1"), (2, "L0"), (3, "L2"), (3, "bad")]
+    assert [{k: "" if v is None else str(v) for k, v in x.items()} for x in parquet] == from_csv  # the same cells
+    assert parquet[2]["error"] == "not predicted: shard 1 did not complete" and parquet[2]["iptm"] is None
+    assert not [p.name for p in base.iterdir() if p.name.startswith(".")]  # no temp file left beside them
 
 
 def test_a_damaged_table_is_refused_naming_the_line():

@@ -15,7 +15,7 @@ from plotly.subplots import make_subplots
 from boltz_contract.screen import LigandRow
 from boltz_worker.report.page import Page, table
 
-TABLE_ROWS = 500  # ligands shown in the table (the page stays light); ranked.csv holds every one
+TABLE_ROWS = 500  # ligands shown in the table (the page stays light); ranked.csv and ranked.parquet hold every one
 FAILED_ROWS = 200  # failed ligands listed with their reason
 
 
@@ -53,7 +53,7 @@ def screen_report(ranked: list[tuple[int, LigandRow]], affinity: bool, title: st
         f"Ranked ligands ({shown})",
         table(headers, rows, sortable=True, raw_columns=frozenset({1, 2})),
         note=f"Ranked by {order}. The top {top_k} are in bold; names link to the best model's structure. Click a "
-        "header to sort. Every ligand is in ranked.csv.",
+        "header to sort. Every ligand is in ranked.csv (and ranked.parquet).",
     )
     if done:
         page.figure("Distributions", distributions_figure([r for _, r in done], affinity), "distributions")

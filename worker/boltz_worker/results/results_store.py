@@ -25,6 +25,7 @@ CONTENT_TYPES = {
     ".cif": "chemical/x-mmcif",
     ".pdb": "chemical/x-pdb",
     ".yaml": "application/yaml",
+    ".parquet": "application/vnd.apache.parquet",  # IANA-registered (2024); Python's mimetypes does not know it
 }
 
 

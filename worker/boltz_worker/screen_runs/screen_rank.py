@@ -1,7 +1,8 @@
 """`boltz-worker screen-rank`: the screen's last Job. Merges the shard tables (<results>/shards/<i>/TABLE_FILE),
 prepare's rejected rows (REJECTED_FILE) and, for a shard that did not complete, its slice's ligands missing from its
 table (failed: not predicted), ranks them (ranking.py), writes <results>/RANKED_CSV (a `rank` column, then the
-LigandRow columns; CSV only: pyarrow, for Parquet, is not in the worker image) and reports the top K.
+LigandRow columns) and <results>/RANKED_PARQUET (the same rows and columns, typed: table.rows_to_parquet) and reports
+the top K.
 
 Writes the screen's HTML report (report/screen.py) beside it. Returns RunSummary(ok, results_uri (the screen's),
 ligands_total, ligands_done, ligands_failed, top_ligands, report).
@@ -12,12 +13,12 @@ from __future__ import annotations
 import logging
 
 from boltz_contract import REPORT_FILE, SHARD_COMPLETE_MARKER, ErrorClass, RunSummary, WorkerError
-from boltz_contract.screen import RANKED_CSV, SHARDS_DIR, TABLE_FILE, LigandRow, ScreenRankRun
+from boltz_contract.screen import RANKED_CSV, RANKED_PARQUET, SHARDS_DIR, TABLE_FILE, LigandRow, ScreenRankRun
 from boltz_worker.boltzgen_runs.boltzgen_store import StoreReader
 from boltz_worker.results.results_store import ResultsStore, open_results_store
 from boltz_worker.screen_runs.ranking import rank_rows, top_ligands
 from boltz_worker.screen_runs.slices import read_rejected, read_slice
-from boltz_worker.screen_runs.table import failed_row, is_settled, rows_from_csv, rows_to_csv
+from boltz_worker.screen_runs.table import failed_row, is_settled, rows_from_csv, rows_to_csv, rows_to_parquet
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +29,13 @@ def screen_rank(run: ScreenRankRun) -> RunSummary:
     reader = StoreReader(run.results)
     rows = merged_rows(reader, run.num_shards, run.affinity)
     ranked = rank_rows(rows, run.affinity)
-    data = rows_to_csv([row for _, row in ranked], first={"rank": [rank for rank, _ in ranked]})
+    ordered, first = [row for _, row in ranked], {"rank": [rank for rank, _ in ranked]}
     store = open_results_store(run.results)
-    store.put_bytes(RANKED_CSV, data)
+    store.put_bytes(RANKED_CSV, rows_to_csv(ordered, first))
+    store.put_bytes(RANKED_PARQUET, rows_to_parquet(ordered, first))  # made in memory: the store puts it whole
     failed = sum(1 for row in rows if row.error)
-    log.info("%d ligands ranked (%d failed) into %s", len(rows), failed, f"{run.results.uri}/{RANKED_CSV}")
+    log.info("%d ligands ranked (%d failed) into %s and %s", len(rows), failed, store.uri_for(RANKED_CSV),
+             RANKED_PARQUET)  # fmt: skip
     facts = [("ligands", len(rows)), ("predicted", len(rows) - failed), ("failed", failed),
              ("shards", run.num_shards), ("affinity", "yes" if run.affinity else "no (structure only)")]  # fmt: skip
     return RunSummary(

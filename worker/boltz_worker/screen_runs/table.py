@@ -1,5 +1,5 @@
-"""A screen's tables: LigandRow rows as CSV (a shard's TABLE_FILE, the ranked RANKED_CSV), and a ligand's row made
-from the files boltz 2.2.1 wrote for it.
+"""A screen's tables: LigandRow rows as CSV (a shard's TABLE_FILE, the ranked RANKED_CSV) and as Parquet (the ranked
+RANKED_PARQUET), and a ligand's row made from the files boltz 2.2.1 wrote for it.
 
 What the figures mean (boltz's docs/prediction.md, "Output"):
 - confidence_<id>_model_<k>.json: `confidence_score` = 0.8 * complex_plddt + 0.2 * iptm (ptm when single-chain),
@@ -24,6 +24,7 @@ COLUMNS: tuple[str, ...] = tuple(LigandRow.model_fields)
 FLOAT_COLUMNS = frozenset(
     name for name, field in LigandRow.model_fields.items() if "float" in str(field.annotation)
 )  # fmt: skip
+REQUIRED_COLUMNS = frozenset(name for name, field in LigandRow.model_fields.items() if field.is_required())  # id
 
 
 def rows_to_csv(rows: list[LigandRow], first: dict[str, list] | None = None) -> bytes:
@@ -37,6 +38,29 @@ def rows_to_csv(rows: list[LigandRow], first: dict[str, list] | None = None) -> 
         values = row.model_dump()
         writer.writerow([*(first[k][index] for k in first), *("" if values[c] is None else values[c] for c in COLUMNS)])
     return out.getvalue().encode()
+
+
+def rows_to_parquet(rows: list[LigandRow], first: dict[str, list[int]] | None = None) -> bytes:
+    """Parquet bytes of `rows`, the columns of rows_to_csv typed: FLOAT_COLUMNS float64, the others string, None a
+    null (a failed ligand's figures). `first`: extra leading int64 columns (the ranked table's `rank`).
+
+    Written by pyarrow into memory, so the store puts the file whole (as the CSV) and never half-written."""
+    import pyarrow as pa  # here, not at the top: only screen-rank needs it, and boltz_worker stays quick to import
+    import pyarrow.parquet as pq
+
+    first = first or {}
+    dumped = [row.model_dump() for row in rows]
+    fields = [pa.field(name, pa.int64(), nullable=False) for name in first]
+    fields += [pa.field(c, pa.float64() if c in FLOAT_COLUMNS else pa.string(), nullable=c not in REQUIRED_COLUMNS)
+               for c in COLUMNS]  # fmt: skip
+    schema = pa.schema(fields)
+    columns = [*first.values(), *([values[c] for values in dumped] for c in COLUMNS)]
+    table = pa.Table.from_arrays(
+        [pa.array(v, type=f.type) for v, f in zip(columns, fields, strict=True)], schema=schema
+    )
+    out = pa.BufferOutputStream()
+    pq.write_table(table, out)
+    return out.getvalue().to_pybytes()
 
 
 def rows_from_csv(data: bytes) -> list[LigandRow]:
