@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from boltz_contract import REPORT_FILE, RESULT_FILE, PredictionResult
-from boltz_contract.screen import RANKED_CSV
+from boltz_contract.screen import RANKED_CSV, RANKED_PARQUET
 
 from .errors import PluginError
 from .s3 import split_uri
@@ -125,9 +125,10 @@ def fetch_campaign(source: Source, out: Path) -> list[Path]:
 
 
 def fetch_screen(source: Source, out: Path, results: dict[str, Any], everything: bool = False) -> list[Path]:
-    """A screen's ranked table (RANKED_CSV), its HTML report (when `results`, the status's, names one) and the
-    structure files of its top ligands (`results["topLigands"]`; every ligand's when `everything`), into `out`.
-    Raises PluginError when the table is missing or unreadable, or a top ligand of the status is not in it."""
+    """A screen's ranked table (RANKED_CSV, and RANKED_PARQUET when `results`, the status's, names it), its HTML
+    report (when `results` names one) and the structure files of its top ligands (`results["topLigands"]`; every
+    ligand's when `everything`), into `out`. Raises PluginError when the table is missing or unreadable, or a top
+    ligand of the status is not in it."""
     table = source.read(RANKED_CSV)
     try:
         rows = {row["id"]: row for row in csv.DictReader(io.StringIO(table.decode()))}
@@ -145,4 +146,6 @@ def fetch_screen(source: Source, out: Path, results: dict[str, Any], everything:
         # the status gives the report's URI; under this source it is a relative path (REPORT_FILE as written)
         rel = report.removeprefix(f"{source.uri}/") if report.startswith(f"{source.uri}/") else REPORT_FILE
         written.append(_write(out, _safe_rel(rel), source.read(rel)))
+    if results.get("parquet"):  # the same table typed, when the rank step wrote it (status.results.parquet)
+        written.append(_write(out, RANKED_PARQUET, source.read(RANKED_PARQUET)))
     return [*written, _write(out, RANKED_CSV, table)]

@@ -222,6 +222,9 @@ def test_screen_results_are_the_table_report_and_top_structures(tmp_path):
     assert {p.relative_to(out).as_posix() for p in written} == {"ranked.csv", "report.html", rows["osimertinib"]}
     everything = fetch_screen(LocalSource(store, uri), tmp_path / "all", results, everything=True)
     assert len(everything) == 4
+    (store / "ranked.parquet").write_bytes(b"PAR1")  # a rank step that wrote it names it in status.results.parquet
+    typed = fetch_screen(LocalSource(store, uri), tmp_path / "typed", {**results, "parquet": f"{uri}/ranked.parquet"})
+    assert (tmp_path / "typed" / "ranked.parquet").read_bytes() == b"PAR1" and len(typed) == 4
     stale = {**results, "topLigands": [{"rank": 1, "id": "gone"}]}
     assert "lacks the top ligands ['gone']" in refusal(fetch_screen, LocalSource(store, uri), tmp_path / "x", stale)
 
