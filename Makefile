@@ -44,8 +44,8 @@ crds: venv
 crds-check: venv
 	$(PY) -m boltz_operator.crdgen --check
 
-# ruff (lint and format check) over the repository and mypy over operator/, contract/ and plugin/, as pyproject.toml
-# configures them. `$(VENV)/bin/ruff format .` applies the formatting.
+# ruff (lint and format check) over the repository and mypy over operator/, contract/, plugin/ and worker/, as
+# pyproject.toml configures them. `$(VENV)/bin/ruff format .` applies the formatting.
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

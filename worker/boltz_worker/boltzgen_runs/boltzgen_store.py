@@ -7,6 +7,7 @@ same error class on failure (RESULTS_STORE_ERROR, retried).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import shutil
 from pathlib import Path, PurePosixPath
@@ -14,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from boto3.exceptions import Boto3Error
 from botocore.exceptions import BotoCoreError, ClientError
 
-from boltz_contract import ErrorClass, ResultsTarget, WorkerError
+from boltz_contract import ErrorClass, ResultsTarget, S3Target, WorkerError
 from boltz_worker.results.s3util import NOT_FOUND_CODES, error_code, join_key, make_s3_client
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class StoreReader:
         rel = _safe_rel(rel)
         if self.target.local_dir is not None:
             return (Path(self.target.local_dir) / rel).is_file()
-        s3 = self.target.s3
+        s3 = self._s3()
         try:
             self._client.head_object(Bucket=s3.bucket, Key=join_key(s3.prefix, rel))
             return True
@@ -61,7 +62,7 @@ class StoreReader:
                 return (Path(self.target.local_dir) / rel).read_bytes()
             except OSError as e:
                 raise self._error(f"reading {rel}", e) from e
-        s3 = self.target.s3
+        s3 = self._s3()
         try:
             return self._client.get_object(Bucket=s3.bucket, Key=join_key(s3.prefix, rel))["Body"].read()
         except (ClientError, BotoCoreError, Boto3Error) as e:
@@ -79,7 +80,7 @@ class StoreReader:
                 for p in base.rglob("*")
                 if p.is_file() and not p.name.endswith(".tmp")  # LocalDirResultsStore's in-flight temp files
             )
-        s3 = self.target.s3
+        s3 = self._s3()
         key_prefix = join_key(s3.prefix, rel_prefix)
         key_prefix = f"{key_prefix}/" if key_prefix else ""
         found: list[str] = []
@@ -90,11 +91,11 @@ class StoreReader:
             raise self._error(f"listing {rel_prefix or '/'}", e) from e
         return sorted(k for k in found if k and not k.endswith("/"))
 
-    def download(self, rel_prefix: str, dest: Path, exclude: tuple[str, ...] = ()) -> list[str]:
+    def download(self, rel_prefix: str, dest: Path, exclude: tuple[str, ...] = ()) -> builtins.list[str]:
         """Copy every file under rel_prefix/ into dest (keeping relative paths); returns what was copied."""
         return self.download_files(rel_prefix, [rel for rel in self.list(rel_prefix) if rel not in exclude], dest)
 
-    def download_files(self, rel_prefix: str, rels: list[str], dest: Path) -> list[str]:
+    def download_files(self, rel_prefix: str, rels: builtins.list[str], dest: Path) -> builtins.list[str]:
         """Copy the files `rels` (paths relative to rel_prefix/) into dest, keeping relative paths; returns `rels`.
         Raises WorkerError(RESULTS_STORE_ERROR) when one cannot be read."""
         for rel in rels:
@@ -107,12 +108,17 @@ class StoreReader:
                 except OSError as e:
                     raise self._error(f"copying {source_rel}", e) from e
             else:
-                s3 = self.target.s3
+                s3 = self._s3()
                 try:
                     self._client.download_file(s3.bucket, join_key(s3.prefix, _safe_rel(source_rel)), str(local))
                 except (ClientError, BotoCoreError, Boto3Error) as e:
                     raise self._error(f"downloading {source_rel}", e) from e
         return list(rels)
+
+    def _s3(self) -> S3Target:
+        s3 = self.target.s3
+        assert s3 is not None  # __init__ checked exactly one of s3 / local_dir; the callers handled local_dir
+        return s3
 
     def _error(self, what: str, e: BaseException) -> WorkerError:
         return WorkerError(ErrorClass.RESULTS_STORE_ERROR, f"{what} in {self.target.uri} failed: {e}")

@@ -13,6 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from email.message import Message
 
 from boltz_contract import ErrorClass, WorkerError
 from boltz_worker.fileutil import CHUNK
@@ -75,7 +76,7 @@ class HuggingFaceFiles:
             return RemoteFile(uri=uri, locator=url, size=size, sha256=linked_sha)
         raise WorkerError(ErrorClass.SOURCE_UNAVAILABLE, f"{uri}: too many redirects")
 
-    def _head(self, url: str) -> tuple[int, http.client.HTTPMessage]:
+    def _head(self, url: str) -> tuple[int, Message]:  # an HTTPMessage, or an HTTPError's headers
         request = urllib.request.Request(url, method="HEAD", headers=self._headers(url))
         try:
             with _no_redirect_opener.open(request, timeout=TIMEOUT_SECONDS) as response:

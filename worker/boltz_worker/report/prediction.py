@@ -166,9 +166,9 @@ def pae_figure(pae: list[list[float]], tokens: list[Token]) -> go.Figure:
                 line = {"x0": -0.5, "x1": n - 0.5, "y0": start - 0.5, "y1": start - 0.5}
             fig.add_shape(type="line", line={"color": "black", "width": 1}, **line)
     ticks = {"tickvals": [(s + e - 1) / 2 for _, s, e in spans], "ticktext": [c for c, _, _ in spans]}
-    axis = {"title": "token (chain)", **ticks} if spans else {"title": "token"}
+    axis_layout = {"title": "token (chain)", **ticks} if spans else {"title": "token"}
     fig.update_layout(
-        xaxis=axis, yaxis={**axis, "autorange": "reversed", "scaleanchor": "x"}, height=560, width=620,
+        xaxis=axis_layout, yaxis={**axis_layout, "autorange": "reversed", "scaleanchor": "x"}, height=560, width=620,
         margin={"t": 20}, template="plotly_white",
     )  # fmt: skip
     return fig

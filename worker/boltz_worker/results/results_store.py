@@ -42,6 +42,7 @@ def open_results_store(target: ResultsTarget, s3_client=None) -> ResultsStore:
         raise WorkerError(ErrorClass.INVALID_INPUT, "results target needs exactly one of s3 or local_dir")
     if target.s3 is not None:
         return S3ResultsStore(target.uri, target.s3, s3_client)
+    assert target.local_dir is not None  # exactly one of the two, checked above
     return LocalDirResultsStore(target.uri, Path(target.local_dir))
 
 
