@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -151,7 +152,9 @@ class BoltzResult:
     seconds: float
 
 
-def run_boltz(argv: list[str], cwd: Path, env: dict[str, str], echo: TextIO | None = None) -> BoltzResult:
+def run_boltz(
+    argv: list[str], cwd: Path, env: dict[str, str], echo: TextIO | io.TextIOBase | None = None
+) -> BoltzResult:
     """Run boltz, streaming its output line by line to `echo` (our stdout) while keeping what classification needs."""
     echo = echo or sys.stdout
     boltz_log = BoltzLog()

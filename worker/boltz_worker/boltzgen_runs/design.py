@@ -27,6 +27,7 @@ from boltz_contract import (
     DesignRun,
     ErrorClass,
     RunSummary,
+    ScreenShardRun,
     WorkerError,
 )
 from boltz_worker.boltz_runs.boltz_command import container_cpus, container_memory_bytes
@@ -51,7 +52,7 @@ INVERSE_FOLDED_DIR = "intermediate_designs_inverse_folded"
 DESIGNS_DIR = "intermediate_designs"
 
 
-def shard_index(run: DesignRun, environ=os.environ) -> int:
+def shard_index(run: DesignRun | ScreenShardRun, environ=os.environ) -> int:
     if run.shard_index is not None:
         return run.shard_index
     value = environ.get(ENV_JOB_COMPLETION_INDEX, "").strip()

@@ -25,7 +25,7 @@ import yaml
 
 from boltz_contract import ENV_WORK_DIR, WORK_DIR, ErrorClass, PrepareRun, RunSummary, WorkerError, shorten_middle
 from boltz_contract.boltz_input import MSA_EMPTY
-from boltz_contract.msa import ChainMsa, msa_file
+from boltz_contract.msa import ChainMsa, MsaSource, msa_file
 from boltz_worker.boltz_runs.boltz_command import container_memory_bytes
 from boltz_worker.boltz_runs.predict import check_record_id, load_input, validate_input
 from boltz_worker.fileutil import human_bytes
@@ -60,7 +60,7 @@ def prepare(run: PrepareRun, config_dir: Path) -> RunSummary:
     shutil.rmtree(work, ignore_errors=True)  # boltz's MSA client reuses a result it finds there (out.tar.gz)
     work.mkdir(parents=True)
     msa_paths: list[Path] = []
-    source_of_requested = "reused"
+    source_of_requested: MsaSource = "reused"
     fetch = None
     if wanted:
         assert run.msa_request is not None and run.msa_store is not None  # requested_entities checked them
@@ -117,15 +117,15 @@ def check_files(doc: dict, config_dir: Path, max_msa_seqs: int | None) -> None:
                        max_msa_seqs, shown_as=entity.msa)  # fmt: skip
 
 
-def chain_msas(doc: dict, requested: set[str], source_of_requested: str) -> list[ChainMsa]:
+def chain_msas(doc: dict, requested: set[str], source_of_requested: MsaSource) -> list[ChainMsa]:
     """Where each protein chain's MSA came from, in the input's chain order."""
     msas = []
     for entity in protein_entities(doc):
         if entity.sequence in requested:
-            source = source_of_requested
+            source: MsaSource = source_of_requested
         else:
             source = "empty" if entity.msa == MSA_EMPTY else "given"
-        msas += [ChainMsa(chain=c, source=source) for c in entity.chains]  # type: ignore[arg-type]
+        msas += [ChainMsa(chain=c, source=source) for c in entity.chains]
     return msas
 
 

@@ -144,9 +144,11 @@ def _values(rows: list[dict[str, str]], metric: str) -> list[float]:
     return [v for r in rows if (v := _number(r.get(metric))) is not None]
 
 
-def _number(value: object) -> float | None:
+def _number(value: str | None) -> float | None:
+    if value is None:
+        return None
     try:
-        number = float(value)  # type: ignore[arg-type]
+        number = float(value)
     except (TypeError, ValueError):
         return None
     return number if math.isfinite(number) else None

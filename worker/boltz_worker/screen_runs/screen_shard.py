@@ -78,7 +78,7 @@ def screen_shard(run: ScreenShardRun, config_dir: Path) -> RunSummary:
     Raises WorkerError: INVALID_INPUT (the target), MODEL_CACHE_UNUSABLE, RESULTS_STORE_ERROR, GPU_OUT_OF_MEMORY (no
     ligand of the shard could run), MEMORY_LIMIT_EXCEEDED, GPU_DEVICE_ERROR, INTERNAL (boltz crashed otherwise)."""
     started, started_at = time.monotonic(), utc_now()
-    index = shard_index(run)  # type: ignore[arg-type]  # reads run.shard_index only, as a design shard's
+    index = shard_index(run)
     rel = f"{SHARDS_DIR}/{index}"
     target = sub_target(run.results, rel)
     reader = StoreReader(run.results)
@@ -174,7 +174,7 @@ def _run_with_uploads(argv: list[str], work: Path, cache_dir: Path, watch: StepW
     timer = threading.Thread(target=uploads, name="screen-uploads", daemon=True)
     timer.start()
     try:
-        return run_boltz(argv, cwd=work, env=child_env(cache_dir), echo=watch)  # type: ignore[arg-type]  # a TextIOBase is a TextIO to run_boltz
+        return run_boltz(argv, cwd=work, env=child_env(cache_dir), echo=watch)
     finally:
         watch.finish()
         stop.set()
