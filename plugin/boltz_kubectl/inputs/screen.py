@@ -6,17 +6,19 @@ its affinity when the screen predicts affinity), so pocket constraints naming th
 the same validator and translator as `predict` (inputs/boltz.py); the placeholder is then taken out again.
 
 The library is not parsed as chemistry (the worker reads it with RDKit): its format comes from the extension, and
-its entries are only counted with the worker's own plain-text rules (screen_runs/library.py), so an empty library,
-one over the screen's cap or a CSV without the named columns is refused before anything is created.
+a .smi or .csv is read by the worker's own text rules (boltz_contract.library_text), so an empty library, one over
+the screen's cap, a CSV without the named columns, an id missing, not a file name or repeated is refused before
+anything is created.
 """
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from boltz_contract import WorkerError
+from boltz_contract.library_text import check_entries, decode_library, parse_csv, parse_smi
 from boltz_contract.screen import MAX_LIGANDS, LibraryFile
 from boltz_operator.api.screen import LibraryFormat
 
@@ -87,8 +89,8 @@ class Library:
 
 def read_library(path: Path, taken_keys: set[str], id_column: str = "id", smiles_column: str = "smiles") -> Library:
     """The library file at `path`, with a ConfigMap key not in `taken_keys` (the target's files). Raises
-    PluginError: missing, an extension other than .smi/.csv/.sdf, over MAX_LIBRARY_BYTES, not UTF-8 text, no entry,
-    more than MAX_LIGANDS entries, a CSV header without `id_column` or `smiles_column`."""
+    PluginError: missing, an extension other than .smi/.csv/.sdf, over MAX_LIBRARY_BYTES, and whatever
+    count_entries refuses."""
     if not path.is_file():
         raise PluginError(f"{path}: no such file")
     fmt = next((f for f in LibraryFormat if path.suffix.lower() == f".{f.value}"), None)
@@ -104,13 +106,6 @@ def read_library(path: Path, taken_keys: set[str], id_column: str = "id", smiles
             "split it into several screens"
         )
     entries = count_entries(path, fmt, id_column, smiles_column)
-    if entries == 0:
-        raise PluginError(f"{path}: the library has no ligand")
-    if entries > MAX_LIGANDS:
-        raise PluginError(
-            f"{path}: the library has {entries} entries; a screen takes at most {MAX_LIGANDS}: split it into "
-            "several screens"
-        )
     local = LocalFile(
         path=path.resolve(),
         key=unique_key(path.name, taken_keys),
@@ -122,10 +117,10 @@ def read_library(path: Path, taken_keys: set[str], id_column: str = "id", smiles
 
 
 def count_entries(path: Path, fmt: LibraryFormat, id_column: str = "id", smiles_column: str = "smiles") -> int:
-    """Entries of a library file by the worker's text rules: .smi lines that are not blank, `#` comments or a
-    leading `smiles` header; .csv rows after the header; .sdf records (ended by `$$$$`, or a last one without).
-    Raises PluginError for a .smi or .csv that is not UTF-8 text (as the worker reads them) and a CSV header that
-    lacks a column."""
+    """Entries of a library file as the worker reads them. .smi and .csv: read and checked by the worker's own rules
+    (boltz_contract.library_text: the format, then no entry, over MAX_LIGANDS, ids that are not file names, repeated
+    ids); .sdf: its records counted (ended by `$$$$`, or a last one without; RDKit reads them in the worker).
+    Raises PluginError with the worker's message for whatever it would refuse."""
     try:
         if fmt is LibraryFormat.SDF:  # RDKit reads the bytes: no text encoding is required of an SDF
             records, pending = 0, False
@@ -135,26 +130,28 @@ def count_entries(path: Path, fmt: LibraryFormat, id_column: str = "id", smiles_
                         records, pending = records + 1, False
                     elif raw.strip():
                         pending = True
-            return records + (1 if pending else 0)
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            if fmt is LibraryFormat.CSV:
-                reader = csv.reader(stream)
-                header = next(reader, [])
-                missing = [c for c in (id_column, smiles_column) if c not in header]
-                if header and missing:
-                    raise PluginError(
-                        f"{path}: the CSV header {header} lacks the column(s) {missing}; name them with "
-                        "--csv-id-column and --csv-smiles-column"
-                    )
-                return sum(1 for row in reader if any(cell.strip() for cell in row))
-            count = 0
-            for line in stream:
-                words = line.split()
-                if not words or words[0].startswith("#") or (count == 0 and words[0].lower() == "smiles"):
-                    continue
-                count += 1
-            return count
-    except UnicodeDecodeError as e:
-        raise PluginError(f"{path}: not UTF-8 text ({e.reason}); the worker reads a library as UTF-8") from e
+            entries = records + (1 if pending else 0)
+            if entries == 0:
+                raise PluginError(f"{path}: the library has no ligand")
+            if entries > MAX_LIGANDS:
+                raise PluginError(
+                    f"{path}: the library has {entries} entries; a screen takes at most {MAX_LIGANDS}: split it "
+                    "into several screens"
+                )
+            return entries
+        text = decode_library(path.read_bytes(), path.name)
+        if fmt is LibraryFormat.CSV:
+            ligands = parse_csv(text, id_column, smiles_column)
+        else:
+            ligands = parse_smi(text)
+        check_entries(ligands, MAX_LIGANDS)
+        return len(ligands)
+    except WorkerError as e:
+        hint = (
+            " (name the columns with --csv-id-column and --csv-smiles-column)"
+            if "lacks the column" in e.message
+            else ""
+        )
+        raise PluginError(f"{path}: {e.message}{hint}") from e
     except OSError as e:
         raise PluginError(f"{path}: cannot read it: {e}") from e

@@ -106,6 +106,11 @@ def test_a_fixed_ligand_stays_when_the_screen_uses_another_chain(tmp_path):
         ("lib.smi", "# only a comment\nsmiles id\n", "the library has no ligand"),
         ("lib.csv", "name,smiles\na,CCO\n", "lacks the column(s) ['id']"),
         ("lib.sdf", "\n", "the library has no ligand"),
+        # the worker's own rules (boltz_contract.library_text), so prepare would refuse none of what passes here
+        ("lib.smi", "CCO ethanol\nCCN ethanol\n", "1 ligand id(s) appear more than once: 'ethanol'"),
+        ("lib.smi", "CCO ethanol\nCCN\n", "library line 2 has a SMILES but no id"),
+        ("lib.smi", "CCO ../etc\n", "not file names boltz can use"),
+        ("lib.csv", "id,smiles\n,CCO\n", "library line 2 has no id"),
     ],
 )
 def test_libraries_refused_before_anything_is_created(tmp_path, name, text, message):

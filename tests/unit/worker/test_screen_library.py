@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from boltz_contract import ErrorClass, WorkerError
+from boltz_contract.library_text import check_entries, parse_csv, parse_smi
 from boltz_contract.screen import LibraryFile, ScreenLigand, ScreenPrepareRun
-from boltz_worker.screen_runs.library import check_entries, library_path, parse_csv, parse_smi, read_library
+from boltz_worker.screen_runs.library import library_path, read_library
 from support.fidelity import CACHE_HOME
 
 BOLTZ_PYTHON = CACHE_HOME / "boltz-venv-2.2.1" / "bin" / "python"

@@ -1,13 +1,9 @@
 """A screen's library: read (inline, a file in the run's config dir, or an S3 object), capped, its ids checked, then
 each ligand checked by boltz's own rules in the python that has RDKit and boltz (chemistry.py).
 
-Formats (LibraryFile.format):
-- `smi`: one ligand a line, the SMILES then the id, separated by whitespace (the SMILES file convention; columns
-  after the id are ignored); blank lines and lines starting with `#` are skipped, and a first line whose first word
-  is `smiles` (any case) is a header;
-- `csv`: a header naming id_column and smiles_column (csv module; other columns ignored);
-- `sdf`: read by RDKit's SDMolSupplier in the child, the id from id_property (`_Name`: the title line).
-Splitting lines and columns is plain text handling; everything about the molecules is RDKit's.
+Formats (LibraryFile.format): `smi` and `csv` are read by boltz_contract.library_text (shared with the kubectl
+plugin, which refuses what this would refuse before creating anything); `sdf` is read by RDKit's SDMolSupplier in
+the child, the id from id_property (`_Name`: the title line). Everything about the molecules is RDKit's.
 
 A library that breaks a rule of the screen as a whole (over max_bytes or max_ligands, an id that is missing, not a
 LIGAND_ID_PATTERN file name, or repeated) is InvalidInput naming the offenders; a ligand boltz would refuse is only
@@ -16,28 +12,23 @@ that ligand's failure (a row with `error`).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from boltz_contract import ErrorClass, S3Download, WorkerError
-from boltz_contract.screen import LIGAND_ID_PATTERN, LibraryFile, LigandRow, ScreenPrepareRun
+from boltz_contract.library_text import check_entries, decode_library, parse_csv, parse_smi
+from boltz_contract.screen import LibraryFile, LigandRow, ScreenPrepareRun
 from boltz_worker.results.s3_inputs import fetch_downloads
 
 log = logging.getLogger(__name__)
 
 ENV_BOLTZ_PYTHON = "BOLTZ_PYTHON"  # as prepare: the python that imports boltz (default: the worker's own)
 CHILD_MODULE = "boltz_worker.screen_runs.chemistry"
-SHOWN = 10  # offenders a message names
-_ID = re.compile(LIGAND_ID_PATTERN)
 
 
 @dataclass
@@ -69,7 +60,7 @@ def read_library(run: ScreenPrepareRun, config_dir: Path, work: Path) -> Library
         if spec.format == "sdf":
             entries, sdf = [], {"path": str(path), "id_property": spec.id_property}
         else:
-            text = decode(path.read_bytes(), path.name)
+            text = decode_library(path.read_bytes(), path.name)
             entries = parse_smi(text) if spec.format == "smi" else parse_csv(text, spec.id_column, spec.smiles_column)
     if sdf is None:
         check_entries(entries, run.max_ligands)
@@ -106,75 +97,6 @@ def library_path(spec: LibraryFile, config_dir: Path, work: Path) -> Path:
         raise WorkerError(ErrorClass.INVALID_INPUT,
                           f"the library file {spec.path} is {size} bytes; at most {spec.max_bytes} are allowed")  # fmt: skip
     return path
-
-
-def decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise WorkerError(ErrorClass.INVALID_INPUT, f"the library {name} is not UTF-8 text (line {line})") from e
-
-
-def parse_smi(text: str) -> list[dict]:
-    """{id, smiles, ccd: None, line} per ligand line of a .smi text. Raises WorkerError(INVALID_INPUT) for a line
-    without an id."""
-    entries: list[dict] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        words = line.split()
-        if not words or words[0].startswith("#"):
-            continue
-        if not entries and words[0].lower() == "smiles":
-            continue  # a header
-        if len(words) < 2:
-            raise WorkerError(ErrorClass.INVALID_INPUT,
-                              f"library line {number} has a SMILES but no id (a .smi line is: SMILES id)")  # fmt: skip
-        entries.append({"id": words[1], "smiles": words[0], "ccd": None, "line": number})
-    return entries
-
-
-def parse_csv(text: str, id_column: str, smiles_column: str) -> list[dict]:
-    """{id, smiles, ccd: None, line} per row of a CSV text with a header; an empty SMILES is kept with `error`.
-    Raises WorkerError(INVALID_INPUT) for a missing column or an empty id."""
-    reader = csv.DictReader(io.StringIO(text))
-    columns = reader.fieldnames or []
-    missing = [c for c in (id_column, smiles_column) if c not in columns]
-    if missing:
-        raise WorkerError(ErrorClass.INVALID_INPUT,
-                          f"the library's CSV header {columns} lacks the column(s) {missing}")  # fmt: skip
-    entries: list[dict] = []
-    for row in reader:
-        ident, smiles = (row.get(id_column) or "").strip(), (row.get(smiles_column) or "").strip()
-        if not ident:
-            raise WorkerError(ErrorClass.INVALID_INPUT, f"library line {reader.line_num} has no {id_column}")
-        entry = {"id": ident, "smiles": smiles or None, "ccd": None, "line": reader.line_num}
-        if not smiles:
-            entry["error"] = f"no SMILES in column {smiles_column}"
-        entries.append(entry)
-    return entries
-
-
-def check_entries(entries: list[dict], max_ligands: int) -> None:
-    """Raises WorkerError(INVALID_INPUT) for an empty library, more than max_ligands entries, ids that are not
-    LIGAND_ID_PATTERN file names (boltz names its outputs after them) or repeated ids, naming up to SHOWN of them."""
-    if not entries:
-        raise WorkerError(ErrorClass.INVALID_INPUT, "the library has no ligand")
-    if len(entries) > max_ligands:
-        raise WorkerError(ErrorClass.INVALID_INPUT, f"the library has {len(entries)} ligands; a screen takes at "
-                          f"most {max_ligands}: split it into several screens")  # fmt: skip
-    bad = [e["id"] for e in entries if not _ID.match(e["id"])]
-    if bad:
-        raise WorkerError(ErrorClass.INVALID_INPUT, f"{len(bad)} ligand id(s) are not file names boltz can use "
-                          f"({LIGAND_ID_PATTERN}): {_named(bad)}")  # fmt: skip
-    repeated = [ident for ident, n in Counter(e["id"] for e in entries).items() if n > 1]
-    if repeated:
-        raise WorkerError(ErrorClass.INVALID_INPUT,
-                          f"{len(repeated)} ligand id(s) appear more than once: {_named(repeated)}")  # fmt: skip
-
-
-def _named(ids: list[str]) -> str:
-    more = f" and {len(ids) - SHOWN} more" if len(ids) > SHOWN else ""
-    return ", ".join(repr(i) for i in ids[:SHOWN]) + more
 
 
 def run_chemistry(request: dict, work: Path) -> list[dict]:
