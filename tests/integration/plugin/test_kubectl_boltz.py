@@ -20,7 +20,8 @@ import yaml
 import boltz_contract as contract
 from boltz_contract import RunSummary
 from boltz_contract.msa import ChainMsa
-from boltz_contract.screen import RankedLigand
+from boltz_contract.screen import LigandRow, RankedLigand
+from boltz_worker.screen_runs.table import rows_to_csv, rows_to_parquet
 from support.manifests import as_input, merge_played, model_cache, played, predict_ok
 from support.wait import wait_until
 
@@ -336,16 +337,24 @@ def test_screen_from_files_dry_run_then_created_and_played_to_a_ranked_table(
         logs = plugin("logs", "egfr", *flags)
         assert logs.returncode == 1 and f"cannot read the log of pod {pod}" in logs.stderr, logs.stderr
 
-    # results: this test plays the rank step's upload (the ranked table, the structures it names)
+    # results: this test plays the rank step's upload (the ranked tables, the structures they name)
     base = rows["Results"].removeprefix(f"s3://{s3_bucket.name}/")
     structure = "shards/0/erlotinib/erlotinib_model_0.cif"
-    table = f"rank,id,structure\n1,erlotinib,{structure}\n2,caffeine,\n3,ethanol,shards/1/ethanol/e.cif\n"
-    for rel, data in (("ranked.csv", table), (structure, "data_erlotinib\n")):
-        s3_bucket.client().put_object(Bucket=s3_bucket.name, Key=f"{base}/{rel}", Body=data.encode())
+    ranked = [
+        LigandRow(id="erlotinib", structure=structure), LigandRow(id="caffeine"),
+        LigandRow(id="ethanol", structure="shards/1/ethanol/e.cif"),
+    ]  # fmt: skip
+    first = {"rank": [1, 2, 3]}
+    uploads = (("ranked.csv", rows_to_csv(ranked, first)), ("ranked.parquet", rows_to_parquet(ranked, first)),
+               (structure, b"data_erlotinib\n"))  # fmt: skip
+    for rel, data in uploads:
+        s3_bucket.client().put_object(Bucket=s3_bucket.name, Key=f"{base}/{rel}", Body=data)
     out = tmp_path / "results"
     fetched = plugin("results", "egfr", "-o", str(out))
     assert fetched.returncode == 0, fetched.stderr
-    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == ["ranked.csv", structure]
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["ranked.csv", "ranked.parquet", structure]
+    assert (out / "ranked.parquet").read_bytes() == uploads[1][1]
 
 
 def test_screen_library_too_large_for_a_configmap_is_uploaded(cluster, namespace, s3_bucket, plugin, tmp_path):
