@@ -20,6 +20,7 @@ Three steps, each a worker command:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,6 +37,19 @@ RANKED_PARQUET = "ranked.parquet"  # the same rows and columns as RANKED_CSV, ty
 SHARD_COMPLETE_MARKER = "_COMPLETE"
 MAX_LIGANDS = 100_000  # a screen's library at most; larger libraries are split into several screens
 LIGAND_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # a file name boltz can use as a record id
+# The screened ligand's stand-in in the target (each shard input replaces it, found by its chain id). boltz makes
+# ligands of one SMILES one entity with copies, so the stand-in must differ from every fixed ligand of the target.
+PLACEHOLDER_CANDIDATES = ("CCO", "CCN", "CCC", "OCCO", "NCCN")
+
+
+def placeholder_smiles(fixed_smiles: Iterable[str | None]) -> str:
+    """The first of PLACEHOLDER_CANDIDATES that none of the target's ligands has (`fixed_smiles`, None for a CCD
+    ligand). Raises ValueError when the target has all of them (five fixed ligands of two or three atoms)."""
+    taken = set(fixed_smiles)
+    for smiles in PLACEHOLDER_CANDIDATES:
+        if smiles not in taken:
+            return smiles
+    raise ValueError(f"the target's ligands use every stand-in SMILES {PLACEHOLDER_CANDIDATES}")
 
 
 class _Model(BaseModel):
@@ -95,7 +109,7 @@ class ScreenPrepareRun(_Model):
 
     kind: Literal["screen-prepare"] = "screen-prepare"
     contract: Literal["v1"] = "v1"
-    target_file: str  # the target's Boltz YAML in the config dir, the screened ligand a placeholder (CCO)
+    target_file: str  # the target's Boltz YAML in the config dir, the screened ligand a placeholder (a stand-in)
     ligand_chain: str
     affinity: bool = True
     options: PredictOptions = PredictOptions()

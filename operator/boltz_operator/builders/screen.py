@@ -9,7 +9,14 @@ import math
 from kubernetes import client
 
 import boltz_contract as contract
-from boltz_contract.screen import LibraryFile, ScreenLigand, ScreenPrepareRun, ScreenRankRun, ScreenShardRun
+from boltz_contract.screen import (
+    LibraryFile,
+    ScreenLigand,
+    ScreenPrepareRun,
+    ScreenRankRun,
+    ScreenShardRun,
+    placeholder_smiles,
+)
 from boltz_operator.api.prediction import BoltzPredictionSpec
 from boltz_operator.api.screen import SCREEN_RESOURCE, BoltzScreenSpec
 from boltz_operator.builders.campaign import SHARD_FAIL_INDEX_CODES
@@ -38,7 +45,6 @@ _JOB_SUFFIX = {PREPARE: "screenprep", SHARDS: "screen", RANK: "rank"}  # within 
 RUN_KEYS = {PREPARE: "prepare-run.json", SHARDS: "shard-run.json", RANK: "rank-run.json"}
 TARGET_FILE = "target.yaml"
 _TARGET_KEYS = {PREPARE: "prepare-target.yaml", SHARDS: "shard-target.yaml"}
-PLACEHOLDER_SMILES = "CCO"  # the screened ligand's stand-in in the target: each shard input replaces it
 
 
 def job_name(name: str, step: str) -> str:
@@ -53,8 +59,9 @@ def configmap_name(name: str, step: str = PREPARE) -> str:
 def target_spec(spec: BoltzScreenSpec) -> BoltzPredictionSpec:
     """The target as a prediction with the screened ligand as a placeholder (and its affinity when asked): what
     prepare checks with boltz and what each shard input is made from."""
-    ligand = {"ligand": {"ids": [spec.ligand_chain], "smiles": PLACEHOLDER_SMILES}}
     target = spec.target.model_dump(by_alias=True, exclude_none=True, mode="json")
+    fixed = [item["ligand"].get("smiles") for item in target["sequences"] if "ligand" in item]
+    ligand = {"ligand": {"ids": [spec.ligand_chain], "smiles": placeholder_smiles(fixed)}}
     return BoltzPredictionSpec.model_validate(
         {
             **target,

@@ -37,7 +37,7 @@ from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile.analysis_memory import analysis_memory_condition
 from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim, waiting_for_cache
 from boltz_operator.reconcile.estimate import gpu_hour_estimate
-from boltz_operator.reconcile.jobs import JobState, count_indexes, describe_failure, job_facts
+from boltz_operator.reconcile.jobs import JobState, count_indexes, describe_failure, job_facts, shard_errors
 from boltz_operator.reconcile.status import (
     Outcome,
     PassContext,
@@ -215,7 +215,7 @@ def _designing(ctx: CampaignPass, design_job: dict, filter_in_flight: bool) -> B
     # Enough shards: on to filtering (what the filter Job gets is what the shards' markers say, not this count).
     if facts.state == JobState.FAILED:
         shard_note = f"{succeeded}/{spec.shard_count} shards succeeded ({failed} failed; at least {needed} needed)"
-        errors = _shard_errors(ref, name, kube)
+        errors = shard_errors(kube, ref.namespace, name, MAX_SHARD_ERRORS)
         done_reason = "PartialSuccess"
         done_message = f"{shard_note}; filtering the designs of the successful shards" + (
             f". Shard errors: {errors}" if errors else ""
@@ -339,7 +339,7 @@ def _filtering(ctx: CampaignPass, design_job: dict | None, filter_job: dict) -> 
 def _design_failure(ctx: CampaignPass, facts, succeeded: int, failed: int, needed: int) -> tuple[str, str]:
     spec, ref, kube = ctx.spec, ctx.ref, ctx.kube
     if facts.failure_reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
-        errors = _shard_errors(ref, facts.name, kube)
+        errors = shard_errors(kube, ref.namespace, facts.name, MAX_SHARD_ERRORS)
         message = (
             f"{failed} of {spec.shard_count} shards failed after {spec.retries_per_shard} retries each; "
             f"{succeeded} succeeded, at least {needed} needed (minSuccessfulShardFraction "
@@ -356,25 +356,6 @@ def _design_failure(ctx: CampaignPass, facts, succeeded: int, failed: int, neede
         spec.resources.memory or ctx.config.default_memory,
     )
     return reason, f"design Job failed: {message}"
-
-
-def _shard_errors(ref, job_name: str, kube: KubeApi) -> str:
-    """The failed shards' own words, one per distinct error: 'shard 3: GpuOutOfMemory: ...; shard 7: ...'."""
-    seen, parts = set(), []
-    for index, worker in kube.failed_workers(ref.namespace, job_name, WORKER_CONTAINER):
-        summary = worker.summary
-        text = (
-            f"{summary.error_class.value}: {summary.message}"
-            if summary and summary.error_class
-            else f"exit code {worker.exit_code}: {worker.raw_message[-200:]}"
-        )
-        if text in seen:
-            continue
-        seen.add(text)
-        parts.append(f"shard {index}: {text}")
-        if len(parts) == MAX_SHARD_ERRORS:
-            break
-    return "; ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------- pieces

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 import boltz_contract as contract
+from boltz_operator.builders.common import WORKER_CONTAINER
+from boltz_operator.kube import KubeApi
 
 
 class JobState(str, Enum):
@@ -141,3 +143,23 @@ def index_set(indexes: str | None) -> set[int]:
             low, _, high = part.partition("-")
             found.update(range(int(low), int(high or low) + 1))
     return found
+
+
+def shard_errors(kube: KubeApi, namespace: str, job_name: str, limit: int = 5) -> str:
+    """The failed shards' own words (an Indexed Job's failed pods), one per distinct error, at most `limit`:
+    'shard 3: GPUOutOfMemory: ...; shard 7: ...'; "" when no failed pod is left."""
+    seen, parts = set(), []
+    for index, worker in kube.failed_workers(namespace, job_name, WORKER_CONTAINER):
+        summary = worker.summary
+        text = (
+            f"{summary.error_class.value}: {summary.message}"
+            if summary and summary.error_class
+            else f"exit code {worker.exit_code}: {worker.raw_message[-200:]}"
+        )
+        if text in seen:
+            continue
+        seen.add(text)
+        parts.append(f"shard {index}: {text}")
+        if len(parts) == limit:
+            break
+    return "; ".join(parts)

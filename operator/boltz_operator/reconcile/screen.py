@@ -36,7 +36,7 @@ from boltz_operator.config import OperatorConfig
 from boltz_operator.kube import KubeApi
 from boltz_operator.reconcile import prepare_step
 from boltz_operator.reconcile.cache_gate import cache_condition, cache_not_ready, ready_claim, waiting_for_cache
-from boltz_operator.reconcile.jobs import JobState, describe_failure, index_set, job_facts
+from boltz_operator.reconcile.jobs import JobState, describe_failure, index_set, job_facts, shard_errors
 from boltz_operator.reconcile.msa_gate import MsaGateView, Wait
 from boltz_operator.reconcile.status import (
     Outcome,
@@ -268,7 +268,11 @@ def _screening(ctx: ScreenPass, job: dict) -> BoltzScreenStatus:
         worker = ctx.kube.last_terminated_worker(ref.namespace, facts.name, WORKER_CONTAINER)
         if facts.failure_reason in ("FailedIndexes", "MaxFailedIndexesExceeded"):
             reason = "TooManyShardsFailed"
-            message = f"{len(failed)} of {shards} shards failed; {len(done)} succeeded, at least {needed} needed"
+            errors = shard_errors(ctx.kube, ref.namespace, facts.name)
+            message = (
+                f"{len(failed)} of {shards} shards failed; {len(done)} succeeded, at least {needed} needed. "
+                f"Shard errors: {errors or 'none recorded (pods gone?)'}"
+            )
         else:
             reason, message = describe_failure(
                 facts, worker.exit_code if worker else None, worker.summary if worker else None,
@@ -276,11 +280,13 @@ def _screening(ctx: ScreenPass, job: dict) -> BoltzScreenStatus:
                 spec.resources.memory or config.default_memory,
             )  # fmt: skip
         return _fail(ctx, reason, f"shards: {message}", updated(status, update))
-    done_message = (
-        f"all {shards} shards succeeded"
-        if facts.state == JobState.SUCCEEDED
-        else f"{len(done)}/{shards} shards succeeded ({len(failed)} failed; at least {needed} needed)"
-    )
+    if facts.state == JobState.SUCCEEDED:
+        done_message = f"all {shards} shards succeeded"
+    else:
+        errors = shard_errors(ctx.kube, ref.namespace, facts.name)
+        done_message = f"{len(done)}/{shards} shards succeeded ({len(failed)} failed; at least {needed} needed)" + (
+            f". Shard errors: {errors}" if errors else ""
+        )
     results = place_results(spec.results, config.default_results, ref.namespace, ref.name, ref.uid)
     ctx.kube.create(builders.build_rank_configmap(ref, spec, shards, results))
     ctx.outcome.created_job = ctx.kube.create(builders.build_rank_job(ref, spec, results, config))

@@ -19,14 +19,13 @@ from typing import Any
 
 from boltz_contract import WorkerError
 from boltz_contract.library_text import check_entries, decode_library, parse_csv, parse_smi
-from boltz_contract.screen import MAX_LIGANDS, LibraryFile
+from boltz_contract.screen import MAX_LIGANDS, LibraryFile, placeholder_smiles
 from boltz_operator.api.screen import LibraryFormat
 
 from ..errors import PluginError
 from .boltz import Converted, convert_boltz_doc, read_boltz_input
 from .files import CONFIGMAP_TOTAL_LIMIT, LocalFile, unique_key
 
-PLACEHOLDER_SMILES = "CCO"  # as the operator's (builders/screen.py): each shard input replaces it
 # The largest library the worker reads (contract LibraryFile.max_bytes): larger is refused before any upload.
 MAX_LIBRARY_BYTES: int = LibraryFile.model_fields["max_bytes"].default
 LIBRARY_SUFFIXES = tuple(f".{f.value}" for f in LibraryFormat)
@@ -63,7 +62,12 @@ def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Pa
             )
     if problems:
         raise PluginError(f"{path}: cannot be the target of a BoltzScreen", problems)
-    placeholder = {"ligand": {"id": ligand_chain, "smiles": PLACEHOLDER_SMILES}}
+    fixed = [
+        item["ligand"].get("smiles")
+        for item in sequences
+        if isinstance(item, dict) and isinstance(item.get("ligand"), dict)
+    ]
+    placeholder = {"ligand": {"id": ligand_chain, "smiles": placeholder_smiles(fixed)}}  # as the operator's
     with_ligand: dict[str, Any] = {**doc, "sequences": [*sequences, placeholder]}
     with_ligand.pop("properties", None)
     if affinity:

@@ -161,6 +161,18 @@ def test_a_spot_screen_tolerates_spot_taints_on_its_gpu_shards_only():
     assert status["phase"] == "Screening"
 
 
+def test_the_screened_ligands_stand_in_differs_from_a_fixed_ligand_of_the_target():
+    """boltz makes ligands of one SMILES one entity with copies: a fixed ethanol (the first stand-in) must not merge
+    with the screened ligand's stand-in (found by a new user: "affinity binder 'L' has several copies")."""
+    from boltz_operator.builders.screen import target_spec
+
+    target = copy.deepcopy(EXAMPLE["spec"]["target"])
+    target["sequences"].append({"ligand": {"ids": ["B"], "smiles": "CCO"}})
+    spec = BoltzScreenSpec.model_validate({**EXAMPLE["spec"], "target": target})
+    ligands = {s.ligand.ids[0]: s.ligand.smiles for s in target_spec(spec).sequences if s.ligand}
+    assert ligands["B"] == "CCO" and ligands["L"] not in (None, "CCO")
+
+
 def test_progress_counts_the_ligands_of_finished_shards_and_writes_only_on_change():
     kube = FakeKube()
     progress = {"ligandsTotal": 9, "ligandsFailed": 1, "shardsTotal": 3, "ligandsDone": 0}
@@ -188,14 +200,16 @@ def test_all_shards_done_creates_the_rank_job_on_cpu():
     assert status["phase"] == "Ranking" and status["ligands"] == "8/9"
 
 
-def test_too_many_failed_shards_fail_the_screen_without_ranking():
-    kube = FakeKube()
+def test_too_many_failed_shards_fail_the_screen_without_ranking_and_say_why_they_failed():
+    crashed = RunSummary(ok=False, error_class=ErrorClass.GPU_DEVICE_ERROR, message="CUDA error: boom")
+    kube = FakeKube(failed=[(1, worker(crashed, 17)), (2, worker(crashed, 17))])
     progress = {"ligandsTotal": 9, "ligandsFailed": 1, "shardsTotal": 3}
     body = screen_body({"phase": "Screening", "progress": progress})
     shards = job("egfr-screen", failed("FailedIndexes"), completedIndexes="0", failedIndexes="1-2")
     status = run_pass(body, kube, shards=shards)
     assert kube.created == []
     assert status["phase"] == "Failed" and "2 of 3 shards failed" in status["message"]
+    assert status["message"].endswith("Shard errors: shard 1: GPUDeviceError: CUDA error: boom")  # once, not twice
 
 
 def test_the_rank_summary_becomes_the_top_ligands_and_the_best_figure():

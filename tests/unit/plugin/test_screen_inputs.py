@@ -92,6 +92,12 @@ def test_targets_a_screen_cannot_take_are_refused(tmp_path, extra, chain, messag
     assert message in refusal(convert_screen_target, path, chain, True)
 
 
+def test_a_fixed_ethanol_is_not_merged_with_the_screened_ligands_stand_in(tmp_path):
+    path = target(tmp_path, "  - ligand: {id: B, smiles: CCO}\n")
+    sequences = convert_screen_target(path, "L", affinity=True).spec["sequences"]
+    assert sequences[-1] == {"ligand": {"ids": ["B"], "smiles": "CCO"}}
+
+
 def test_a_fixed_ligand_stays_when_the_screen_uses_another_chain(tmp_path):
     path = target(tmp_path, "  - ligand: {id: L, ccd: MG}\n")
     sequences = convert_screen_target(path, "X", affinity=True).spec["sequences"]

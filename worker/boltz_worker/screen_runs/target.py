@@ -1,7 +1,7 @@
 """The target's Boltz YAML and each screened ligand's input made from it.
 
 The operator renders the target with the screened ligand as a placeholder entry `{ligand: {id: <ligand_chain>,
-smiles: CCO}}` and, for an affinity screen, `properties: [{affinity: {binder: <ligand_chain>}}]`. A ligand's input is
+smiles: <a stand-in>}}` (contract placeholder_smiles: one no fixed ligand of the target has) and, for an affinity screen, `properties: [{affinity: {binder: <ligand_chain>}}]`. A ligand's input is
 that document with the placeholder's smiles (or ccd) replaced by the ligand's: the rest (chains, MSA files,
 constraints, templates) is the same for every ligand. The MSA files are shared, but boltz 2.2.1 parses them again for
 each input (boltz/main.py process_input dumps processed/msa/<record>_<i>.npz per record), on the shard's CPUs
@@ -13,8 +13,7 @@ from __future__ import annotations
 import copy
 
 from boltz_contract import ErrorClass, WorkerError
-
-PLACEHOLDER_SMILES = "CCO"
+from boltz_contract.screen import placeholder_smiles
 
 
 def placeholder(doc: dict, ligand_chain: str) -> dict | None:
@@ -40,7 +39,8 @@ def with_placeholder(doc: dict, ligand_chain: str, affinity: bool) -> dict:
             if ids == ligand_chain or (isinstance(ids, list) and ligand_chain in ids):
                 raise WorkerError(ErrorClass.INTERNAL, f"the target's chain {ligand_chain} (the screened ligand's) is "
                                   "not a single ligand entry")  # fmt: skip
-        doc.setdefault("sequences", []).append({"ligand": {"id": ligand_chain, "smiles": PLACEHOLDER_SMILES}})
+        fixed = [i["ligand"].get("smiles") for i in doc.get("sequences") or [] if isinstance(i.get("ligand"), dict)]
+        doc.setdefault("sequences", []).append({"ligand": {"id": ligand_chain, "smiles": placeholder_smiles(fixed)}})
     binders = [
         p["affinity"].get("binder") for p in doc.get("properties") or [] if isinstance(p, dict) and "affinity" in p
     ]
