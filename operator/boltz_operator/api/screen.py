@@ -76,6 +76,14 @@ class ScreenLibrary(KubeModel):
     An entry RDKit cannot parse is recorded as failed with the reason; duplicate ids fail the screen."""
 
     one_of = ("inline", "config_map_key_ref", "s3")
+    cel_rules = (
+        CelRule(
+            rule="has(self.inline) || has(self.format) || (has(self.configMapKeyRef) ? self.configMapKeyRef.key "
+            ": self.s3.uri).matches('(?i)[.](smi|csv|sdf)$')",
+            message="library.format: give smi, csv or sdf (the file's name ends in none of .smi, .csv, .sdf)",
+            field_path=".format",
+        ),
+    )
 
     inline: list[LibraryLigand] | None = Field(
         default=None,

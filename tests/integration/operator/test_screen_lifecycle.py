@@ -117,6 +117,8 @@ def test_a_library_prepare_refuses_fails_the_screen_before_any_gpu(cluster, name
         ),
         ({"library": {"inline": [{"id": "a b", "smiles": "CCO"}]}}, "should match"),
         ({"ligandsPerShard": 0}, "should be greater than or equal to 1"),
+        ({"library": {"s3": {"uri": "s3://bucket/libraries/kinase"}}}, "library.format: give smi, csv or sdf"),
+        ({"library": {"configMapKeyRef": {"name": "l", "key": "lib.txt"}}}, "library.format: give smi, csv or sdf"),
     ],
 )
 def test_invalid_screens_are_rejected_at_apply(cluster, namespace, operator, change, expected):
