@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PYTEST := $(VENV)/bin/pytest
 CLUSTER := $(PY) hack/cluster/cluster.py
 
-.PHONY: help images images-standin test-images images-clean venv binaries cluster-up cluster-down cluster-status crds crds-check lint test unit integration bench demo demo-down clean
+.PHONY: help images images-standin test-images images-clean venv binaries cluster-up cluster-down cluster-status crds crds-check lint test unit integration bench demo demo-operator demo-down clean
 
 help:
 	@echo "make test        unit + integration tests on a real local control plane (builds what is missing)"
@@ -65,6 +65,10 @@ bench: venv binaries
 
 demo: venv binaries
 	$(PY) hack/demo.py
+
+# The demo's operator again, in the foreground (Ctrl-C stops it): what you create after `make demo` is reconciled.
+demo-operator: venv binaries
+	$(PY) hack/demo.py operator
 
 # The real boltz 2.2.1 in a venv of its own (it pins click and numpy against kopf), cached outside the repository
 # ($$BOLTZ_CACHE_HOME, default ~/.cache/boltz-operator), for tests/integration/fidelity (which also build it).

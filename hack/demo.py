@@ -9,6 +9,9 @@
 The nodes are kwok fakes: there are no GPUs and Boltz does not run. kwok plays the worker pods, and the demo
 adds pod annotations (spec.podMetadata) telling it what a real worker would report. Everything else (CRDs,
 CEL validation, the operator, Jobs, scheduling onto GPU nodes, status, printer columns) is real.
+
+The demo's operator stops with it; `make demo-operator` (`hack/demo.py operator`) runs the same operator again, in
+the foreground until Ctrl-C, so that what the user creates next on the demo's cluster is reconciled.
 """
 
 from __future__ import annotations
@@ -40,18 +43,38 @@ def say(text: str) -> None:
     print(f"\n{BANNER}\n{text}\n{BANNER}", flush=True)
 
 
-def main() -> int:
-    cluster = start_cluster()
-    install_crds_and_rbac(cluster)
-    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+def demo_operator(cluster) -> OperatorProcess:
+    """The demo's operator (not started): as the chart's ServiceAccount, results defaulting to RESULTS, its log in
+    .cluster/demo/operator.log."""
     state = cluster.state_dir / "demo"
     state.mkdir(exist_ok=True)
-    operator = OperatorProcess(
+    return OperatorProcess(
         cluster,
         operator_kubeconfig(cluster, state / "operator.kubeconfig"),
         state / "operator.log",
         env={"BOLTZ_OPERATOR_DEFAULT_RESULTS": f'{{"s3_uri": "{RESULTS}"}}'},
-    ).start()
+    )
+
+
+def run_operator() -> int:
+    """`make demo-operator`: the demo's operator on the running cluster, in the foreground until Ctrl-C."""
+    cluster = start_cluster()  # the running one (started when missing)
+    install_crds_and_rbac(cluster)
+    operator = demo_operator(cluster).start()
+    print(f"The demo's operator is running (log: {operator.log_path}); Ctrl-C stops it.", flush=True)
+    try:
+        return operator.proc.wait() if operator.proc else 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        operator.stop()
+
+
+def main() -> int:
+    cluster = start_cluster()
+    install_crds_and_rbac(cluster)
+    cluster.kubectl("create", "namespace", NAMESPACE, check=False)
+    operator = demo_operator(cluster).start()
     try:
         say(
             "SIMULATED: kwok plays the GPU nodes and the worker pods; Boltz does not run and no weights are downloaded.\n"
@@ -137,10 +160,12 @@ def main() -> int:
         subprocess.run(
             [str(PLUGIN), "--kubeconfig", str(cluster.kubeconfig), "-n", NAMESPACE, "status", "egfr-erlotinib"]
         )
-        say("Done. The cluster keeps running. Try these (full paths: they work in any shell, whatever kubectl is on PATH):\n"
+        say("Done. The cluster keeps running; the demo's operator stops now. To have what you create next reconciled,\n"
+            "run it again in another terminal: make demo-operator (Ctrl-C stops it).\n\n"
+            "Try these (full paths: they work in any shell, whatever kubectl is on PATH):\n"
             + "\n".join(next_steps(cluster)) + "\n\n"
             + "Or put the built kubectl and the plugin first on your PATH, then type `kubectl` and `kubectl boltz`:\n"
-            + shell_setup(cluster) + "\nStop it: make cluster-down")  # fmt: skip
+            + shell_setup(cluster) + "\nStop the cluster: make cluster-down")  # fmt: skip
         return 0
     finally:
         operator.stop()
@@ -180,4 +205,4 @@ def run(cluster, *args: str, input: str | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_operator() if sys.argv[1:] == ["operator"] else main())
