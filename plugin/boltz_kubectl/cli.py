@@ -78,6 +78,17 @@ def _predict_option_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-kernels", action="store_true", help="run without the cuEquivariance kernels")
 
 
+def _shard_index(text: str) -> int:
+    """--shard: a shard's completion index, 0 or more."""
+    try:
+        index = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a shard index: {text!r}") from None
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"a shard index is 0 or more, got {index}")
+    return index
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl boltz",
@@ -144,11 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "--shard, --prepare or --rank", follow.logs)  # fmt: skip
     p.add_argument("name", metavar="NAME")
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
-    p.add_argument("--shard", type=int, default=0,
-                   help="campaigns: the design shard; screens: the GPU shard (completion index; default 0)")  # fmt: skip
-    p.add_argument("--filter", action="store_true", help="campaigns: the filter Job's pod")
-    p.add_argument("--prepare", action="store_true", help="screens: the prepare Job's pod")
-    p.add_argument("--rank", action="store_true", help="screens: the rank Job's pod")
+    step = p.add_mutually_exclusive_group()
+    step.add_argument("--shard", type=_shard_index,
+                      help="campaigns: the design shard; screens: the GPU shard (completion index; default 0)")  # fmt: skip
+    step.add_argument("--filter", action="store_true", help="campaigns: the filter Job's pod")
+    step.add_argument("--prepare", action="store_true", help="screens: the prepare Job's pod")
+    step.add_argument("--rank", action="store_true", help="screens: the rank Job's pod")
     p.add_argument("--tail", type=int, help="only the last lines")
 
     p = command("wait", "wait until the run Succeeded (exit 0) or Failed (exit 1)", follow.wait)

@@ -1,0 +1,87 @@
+"""`logs` (and the other follow commands) over a fake cluster: which pod, and the flags it refuses."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from boltz_kubectl.cli import build_parser
+from boltz_kubectl.commands import follow
+from boltz_kubectl.errors import ExitCode, PluginError
+from boltz_kubectl.kube import Kube
+from boltz_operator.builders.screen import PREPARE, SHARDS
+from boltz_operator.builders.screen import job_name as screen_job
+
+
+class PodKube(Kube):
+    """Objects by (kind, name); pods by job name, each with its completion index; logs are the pod's name."""
+
+    def __init__(self, objects: dict[tuple[str, str], dict], pods: dict[str, list[str]]):
+        super().__init__(api=None, namespace="ns")
+        self.objects, self.job_pods = objects, pods
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, name))
+
+    def pods(self, job_names: list[str], extra_selector: str = "") -> list[Any]:
+        found = []
+        for job in job_names:
+            for i, pod in enumerate(self.job_pods.get(job, [])):
+                if not extra_selector or extra_selector.endswith(f"={i}"):
+                    found.append(
+                        SimpleNamespace(metadata=SimpleNamespace(name=pod), status=SimpleNamespace(phase="Running"))
+                    )
+        return found
+
+    def log(self, pod: str, container: str | None = None, tail: int | None = None) -> str:
+        return f"log of {pod}\n"
+
+
+def screen(shards: int | None) -> dict:
+    progress = {"shardsTotal": shards} if shards is not None else {}
+    return {"kind": "BoltzScreen", "metadata": {"name": "s"}, "status": {"phase": "Screening", "progress": progress}}
+
+
+def logs(kube: Kube, *argv: str) -> int:
+    args = build_parser().parse_args(["logs", *argv])
+    return follow.logs(args, kube)
+
+
+def refusal(kube: Kube, *argv: str) -> PluginError:
+    with pytest.raises(PluginError) as raised:
+        logs(kube, *argv)
+    return raised.value
+
+
+def test_a_shard_the_screen_does_not_have_is_refused_not_the_prepare_log(capsys):
+    prepare, shards = screen_job("s", PREPARE), screen_job("s", SHARDS)
+    kube = PodKube({("BoltzScreen", "s"): screen(3)}, {prepare: ["prep-pod"], shards: ["shard0-pod"]})
+    assert logs(kube, "s", "--shard", "0") == 0 and capsys.readouterr().out == "log of shard0-pod\n"
+    assert str(refusal(kube, "s", "--shard", "7")) == "no shard 7: the screen has 3 shards (0-2)"
+    # shard 2 exists but has no pod yet: no prepare log when --shard was given
+    assert "no worker pod yet" in str(refusal(kube, "s", "--shard", "2"))
+    # without --shard, before the shard Job runs: the prepare step's log
+    kube = PodKube({("BoltzScreen", "s"): screen(None)}, {screen_job("s", PREPARE): ["prep-pod"]})
+    assert logs(kube, "s") == 0 and capsys.readouterr().out == "log of prep-pod\n"
+
+
+def test_a_campaign_refuses_a_shard_it_does_not_have():
+    campaign = {"kind": "BoltzGenCampaign", "metadata": {"name": "c"}, "status": {"progress": {"shardsTotal": 1}}}
+    kube = PodKube({("BoltzGenCampaign", "c"): campaign}, {})
+    assert str(refusal(kube, "c", "--shard", "1")) == "no shard 1: the campaign has 1 shard (0)"
+
+
+def test_negative_shards_and_conflicting_flags_are_usage_errors(capsys):
+    for argv in (["--shard", "-1"], ["--prepare", "--rank"], ["--shard", "1", "--rank"], ["--filter", "--shard", "2"]):
+        with pytest.raises(SystemExit) as raised:
+            build_parser().parse_args(["logs", "x", *argv])
+        assert raised.value.code == ExitCode.USAGE
+    kube = PodKube({("BoltzScreen", "s"): screen(3)}, {})
+    error = refusal(kube, "s", "--filter")
+    assert error.code == ExitCode.USAGE and "--filter is not for a boltzscreen" in str(error)
+    campaign = {"kind": "BoltzGenCampaign", "metadata": {"name": "c"}, "status": {}}
+    assert "--prepare is not for a boltzgencampaign" in str(
+        refusal(PodKube({("BoltzGenCampaign", "c"): campaign}, {}), "c", "--prepare")
+    )
