@@ -183,8 +183,8 @@ def _submit(args: argparse.Namespace, kube: Kube | None, submissions: list[Submi
     existing = [f"{found} already exists" for s in submissions for found in kube.existing(s)]
     if existing:
         raise PluginError(
-            f"nothing was created in namespace {kube.namespace} (a run's inputs are immutable: choose another "
-            "--name, or delete the old one first):",
+            f"nothing was created in namespace {kube.namespace} (a run's inputs are immutable, and a name is one "
+            "prediction, campaign or screen: choose another --name, or delete the old one first):",
             existing,
         )
     server_dry_run = args.dry_run == "server"

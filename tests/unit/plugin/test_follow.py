@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from boltz_kubectl.cli import build_parser
+from boltz_kubectl.cli import build_parser, main
 from boltz_kubectl.commands import follow
 from boltz_kubectl.errors import ExitCode, PluginError
 from boltz_kubectl.kube import Kube
@@ -85,3 +85,48 @@ def test_negative_shards_and_conflicting_flags_are_usage_errors(capsys):
     assert "--prepare is not for a boltzgencampaign" in str(
         refusal(PodKube({("BoltzGenCampaign", "c"): campaign}, {}), "c", "--prepare")
     )
+
+
+class SubmitKube(Kube):
+    """Objects by (kind, name), no ConfigMaps; records what would be created."""
+
+    def __init__(self, objects: dict[tuple[str, str], dict]):
+        super().__init__(api=None, namespace="ns")
+        self.objects, self.created = objects, []
+
+    def get(self, kind: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, name))
+
+    @property
+    def core(self) -> Any:
+        from kubernetes.client.exceptions import ApiException
+
+        def missing(*args, **kwargs):
+            raise ApiException(status=404)
+
+        return SimpleNamespace(read_namespaced_config_map=missing)
+
+    def create(self, submission, dry_run: bool = False) -> list[dict[str, Any]]:
+        self.created.append((submission.kind, submission.name, dry_run))
+        return [submission.resource]
+
+
+def test_a_name_taken_by_another_kind_is_refused_before_anything_is_created(tmp_path, monkeypatch, capsys):
+    p1 = "MKTLLVAGAVALSACSQNDEKPVTEEHRALLEKAG"
+    (tmp_path / "t.yaml").write_text(f"version: 1\nsequences:\n  - protein: {{id: A, sequence: {p1}, msa: empty}}\n")
+    (tmp_path / "lib.smi").write_text("CCO ethanol\n")
+    for kind, command in (
+        ("BoltzPrediction", ["screen", str(tmp_path / "t.yaml"), str(tmp_path / "lib.smi")]),
+        ("BoltzGenCampaign", ["screen", str(tmp_path / "t.yaml"), str(tmp_path / "lib.smi")]),
+        ("BoltzScreen", ["predict", str(tmp_path / "t.yaml")]),
+    ):
+        for dry_run in ([], ["--dry-run=server"]):
+            kube = SubmitKube({(kind, "x"): {"kind": kind, "metadata": {"name": "x"}}})
+            monkeypatch.setattr(Kube, "connect", classmethod(lambda cls, *a, k=kube: k))
+            assert main([*command, "--name", "x", *dry_run]) == ExitCode.ERROR
+            assert f"{kind.lower()}/x already exists" in capsys.readouterr().err
+            assert kube.created == []
+    kube = SubmitKube({})
+    monkeypatch.setattr(Kube, "connect", classmethod(lambda cls, *a, k=kube: k))
+    assert main(["predict", str(tmp_path / "t.yaml"), "--name", "x", "--dry-run=server"]) == 0
+    assert kube.created == [("BoltzPrediction", "x", True)]
