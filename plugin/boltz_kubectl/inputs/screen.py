@@ -40,7 +40,7 @@ def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Pa
     if not isinstance(sequences, list):
         raise PluginError(f"{path}: a boltz input is a mapping with a 'sequences' list")
     problems = []
-    for index, item in enumerate(sequences, start=1):
+    for index, item in enumerate(sequences):
         if not isinstance(item, dict) or len(item) != 1:
             continue  # the boltz validator names it below
         kind, body = next(iter(item.items()))
@@ -52,7 +52,7 @@ def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Pa
                 f"each library ligand takes; remove it from the target (the library supplies the ligand) or choose "
                 f"another --ligand-chain"
             )
-    for index, prop in enumerate(doc.get("properties") or [], start=1):
+    for index, prop in enumerate(doc.get("properties") or []):
         affinity_prop = prop.get("affinity") if isinstance(prop, dict) else None
         binder = affinity_prop.get("binder") if isinstance(affinity_prop, dict) else None
         if binder != ligand_chain or not affinity:

@@ -78,9 +78,13 @@ def test_a_pocket_may_name_the_screened_chain_and_fasta_targets_work(tmp_path):
 @pytest.mark.parametrize(
     "extra, chain, message",
     [
-        ("  - ligand: {id: L, smiles: CCO}\n", "L", "already has a ligand with chain id L"),
-        ("  - protein: {id: L, sequence: MKV}\n", "L", "already has a protein chain with chain id L"),
-        ("properties: [{affinity: {binder: C}}]\n", "L", "cannot carry an affinity property"),
+        (
+            "  - ligand: {id: L, smiles: CCO}\n",
+            "L",
+            "sequences[1].ligand: the target already has a ligand with chain id L",
+        ),
+        ("  - protein: {id: L, sequence: MKV}\n", "L", "sequences[1].protein: the target already has a protein chain"),
+        ("properties: [{affinity: {binder: C}}]\n", "L", "properties[0]: a screen"),
         ("  - protein: {id: A2, sequence: MKV, color: red}\n", "L", "unknown key 'color'"),
     ],
 )
