@@ -57,8 +57,8 @@ def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Pa
         binder = affinity_prop.get("binder") if isinstance(affinity_prop, dict) else None
         if binder != ligand_chain or not affinity:
             problems.append(
-                f"properties[{index}]: a screen predicts the affinity of each library ligand (chain {ligand_chain}) "
-                "unless --no-affinity; a target cannot carry an affinity property of its own: remove it"
+                f"properties[{index}]: a screen adds the affinity property itself (for the library ligand's chain "
+                f"{ligand_chain}) unless --no-affinity; the target file must not carry one: remove `properties` from it"
             )
     if problems:
         raise PluginError(f"{path}: cannot be the target of a BoltzScreen", problems)

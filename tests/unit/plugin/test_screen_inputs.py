@@ -96,6 +96,16 @@ def test_targets_a_screen_cannot_take_are_refused(tmp_path, extra, chain, messag
     assert message in refusal(convert_screen_target, path, chain, True)
 
 
+def test_an_affinity_property_with_no_affinity_is_refused_without_contradiction(tmp_path):
+    path = target(tmp_path, "  - ligand: {id: C, ccd: SAH}\nproperties: [{affinity: {binder: L}}]\n")
+    message = refusal(convert_screen_target, path, "L", False)
+    assert (
+        "a screen adds the affinity property itself (for the library ligand's chain L) unless --no-affinity" in message
+    )
+    assert "the target file must not carry one: remove `properties` from it" in message
+    assert "cannot carry an affinity property of its own" not in message
+
+
 def test_a_fixed_ethanol_is_not_merged_with_the_screened_ligands_stand_in(tmp_path):
     path = target(tmp_path, "  - ligand: {id: B, smiles: CCO}\n")
     sequences = convert_screen_target(path, "L", affinity=True).spec["sequences"]
