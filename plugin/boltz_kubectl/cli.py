@@ -9,13 +9,14 @@ Exit codes: 0 success, 1 error (bad input, API or store errors, a run that Faile
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
 from boltz_operator.api.campaign import Protocol
 
 from .commands import follow, submit
-from .errors import PluginError
+from .errors import ExitCode, PluginError
 from .inputs.files import CONFIGMAP_FILE_LIMIT, CONFIGMAP_TOTAL_LIMIT, MAX_FILE_BYTES
 from .inputs.screen import MAX_LIBRARY_BYTES
 from .kube import Kube
@@ -188,12 +189,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         offline = getattr(args, "dry_run", None) == "client"  # prints manifests: needs no cluster
         kube = None if offline else Kube.connect(args.kubeconfig, args.context, args.namespace)
-        return int(args.run(args, kube))
+        code = int(args.run(args, kube))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except PluginError as e:
         print(f"error: {e}", file=sys.stderr)
         return int(e.code)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly; stdout goes to devnull so the flush at exit cannot fail
+        # again (https://docs.python.org/3/library/signal.html#note-on-sigpipe)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return int(ExitCode.ERROR)
+    except OSError as e:  # writing output or files: the reason, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return int(ExitCode.ERROR)
 
 
 if __name__ == "__main__":

@@ -241,7 +241,12 @@ def results(args: argparse.Namespace, kube: Kube) -> int:
         raise PluginError(f"{obj['kind']}/{name} has no results: phase {st.get('phase')} ({st.get('message', '')})")
     uri = ((st.get("results") or {}).get("uri") or "").rstrip("/")
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise PluginError(f"{out} exists and is not a directory (-o names the folder to write the files into)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PluginError(f"cannot make the folder {out}: {e.strerror or e}") from e
     campaign = obj["kind"] == "BoltzGenCampaign"
     base = f"{uri}/final" if campaign else uri
 

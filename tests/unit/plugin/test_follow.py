@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -130,3 +131,46 @@ def test_a_name_taken_by_another_kind_is_refused_before_anything_is_created(tmp_
     monkeypatch.setattr(Kube, "connect", classmethod(lambda cls, *a, k=kube: k))
     assert main(["predict", str(tmp_path / "t.yaml"), "--name", "x", "--dry-run=server"]) == 0
     assert kube.created == [("BoltzPrediction", "x", True)]
+
+
+def test_results_into_a_file_is_a_clear_error(tmp_path):
+    done = {"kind": "BoltzScreen", "metadata": {"name": "s"}, "status": {"phase": "Succeeded", "results": {}}}
+    kube = PodKube({("BoltzScreen", "s"): done}, {})
+    (tmp_path / "taken").write_text("x")
+    args = build_parser().parse_args(["results", "s", "-o", str(tmp_path / "taken")])
+    with pytest.raises(PluginError) as raised:
+        follow.results(args, kube)
+    assert (
+        str(raised.value)
+        == f"{tmp_path / 'taken'} exists and is not a directory (-o names the folder to write the files into)"
+    )
+
+
+class ClosedPipe:
+    """A stdout whose reader went away (`| head`)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self) -> int:
+        import io
+
+        raise io.UnsupportedOperation("fileno")
+
+
+def test_a_closed_pipe_ends_quietly_and_other_write_errors_are_clear(tmp_path, monkeypatch, capsys):
+    fixture = Path(__file__).resolve().parents[2] / "fixtures" / "boltz_inputs" / "prot.yaml"
+    monkeypatch.setattr("sys.stdout", ClosedPipe())
+    assert main(["predict", str(fixture), "--dry-run=client", "-o", "yaml"]) == ExitCode.ERROR
+    assert capsys.readouterr().err == ""
+
+    class Full(ClosedPipe):
+        def write(self, text: str) -> int:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("sys.stdout", Full())
+    assert main(["predict", str(fixture), "--dry-run=client", "-o", "yaml"]) == ExitCode.ERROR
+    assert capsys.readouterr().err == "error: [Errno 28] No space left on device\n"
