@@ -102,6 +102,8 @@ def screen(args: argparse.Namespace, kube: Kube | None) -> int:
     submitted as `predict` submits (_submit). Returns the exit code; raises PluginError for a target or library the
     screen cannot take, a flag for another library format, or what build_screen refuses, before anything is made."""
     target_path, library_path = Path(args.target), Path(args.library)
+    if target_path.is_dir():
+        raise PluginError(f"{target_path}: is a directory; a screen takes one target file (boltz YAML or FASTA)")
     if not target_path.is_file():
         raise PluginError(f"{target_path}: no such file")
     name = check_name(args.name or default_name(target_path))
@@ -142,6 +144,8 @@ def screen(args: argparse.Namespace, kube: Kube | None) -> int:
 
 def design(args: argparse.Namespace, kube: Kube | None) -> int:
     path = Path(args.spec)
+    if path.is_dir():
+        raise PluginError(f"{path}: is a directory; a campaign takes one design spec file")
     if not path.is_file():
         raise PluginError(f"{path}: no such file")
     name = check_name(args.name or default_name(path))

@@ -95,6 +95,8 @@ def read_library(path: Path, taken_keys: set[str], id_column: str = "id", smiles
     """The library file at `path`, with a ConfigMap key not in `taken_keys` (the target's files). Raises
     PluginError: missing, an extension other than .smi/.csv/.sdf, over MAX_LIBRARY_BYTES, and whatever
     count_entries refuses."""
+    if path.is_dir():
+        raise PluginError(f"{path}: is a directory; a screen takes one library file (.smi, .csv or .sdf)")
     if not path.is_file():
         raise PluginError(f"{path}: no such file")
     fmt = next((f for f in LibraryFormat if path.suffix.lower() == f".{f.value}"), None)

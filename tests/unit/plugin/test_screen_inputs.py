@@ -264,3 +264,13 @@ def test_the_operator_builds_the_prepare_run_from_what_the_plugin_submits(tmp_pa
     doc, _ = render_boltz_input(target_spec(spec))
     assert [next(iter(s.values()))["id"] for s in doc["sequences"]] == ["A", "L"]  # the placeholder joins as L
     assert doc["properties"] == [{"affinity": {"binder": "L"}}]
+
+
+def test_a_directory_as_target_or_library_is_named_a_directory(tmp_path, capsys):
+    path = target(tmp_path)
+    library = write(tmp_path, "lib.smi", SMI)
+    (tmp_path / "lib.dir.smi").mkdir()
+    assert main(["screen", str(tmp_path), str(library), "--dry-run=client"]) == ExitCode.ERROR
+    assert "is a directory; a screen takes one target file" in capsys.readouterr().err
+    assert main(["screen", str(path), str(tmp_path / "lib.dir.smi"), "--dry-run=client"]) == ExitCode.ERROR
+    assert "is a directory; a screen takes one library file" in capsys.readouterr().err
