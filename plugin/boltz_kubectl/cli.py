@@ -134,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ligand-chain", help="the chain id each library ligand takes (default L)")
     per_shard = p.add_mutually_exclusive_group()
     per_shard.add_argument("--ligands-per-shard", type=int, help="ligands per GPU shard (default 50)")
-    per_shard.add_argument("--shards", type=int, help="GPU shards: the library's entries split evenly")
+    per_shard.add_argument("--shards", type=int, help="at most N GPU shards: the library's entries split evenly "
+                           "(ligandsPerShard = ceil(entries/N), so fewer shards when that leaves some empty)")  # fmt: skip
     p.add_argument("--parallelism", type=int, help="most shard pods (GPUs) at once (default every shard)")
     p.add_argument("--top-k", type=int, help="best ligands in status (default 20)")
     p.add_argument("--no-affinity", action="store_true", help="structure only, ranked by ligand ipTM")

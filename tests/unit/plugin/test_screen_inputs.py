@@ -274,3 +274,14 @@ def test_a_directory_as_target_or_library_is_named_a_directory(tmp_path, capsys)
     assert "is a directory; a screen takes one target file" in capsys.readouterr().err
     assert main(["screen", str(path), str(tmp_path / "lib.dir.smi"), "--dry-run=client"]) == ExitCode.ERROR
     assert "is a directory; a screen takes one library file" in capsys.readouterr().err
+
+
+def test_the_shard_count_is_said_and_an_empty_ligand_chain_refused(tmp_path, capsys):
+    path = target(tmp_path)
+    library = write(tmp_path, "lib.smi", "".join(f"C{'C' * i}O l{i}\n" for i in range(9)))
+    assert main(["screen", str(path), str(library), "--shards", "4", "--dry-run=client", "-o", "name"]) == 0
+    assert "library: 9 ligands in 3 shards of up to 3" in capsys.readouterr().err  # ceil(9/4) = 3 per shard
+    assert main(["screen", str(path), str(library), "--dry-run=client", "-o", "name"]) == 0
+    assert "library: 9 ligands in 1 shard of up to 50" in capsys.readouterr().err
+    assert main(["screen", str(path), str(library), "--ligand-chain", "", "--dry-run=client"]) == ExitCode.ERROR
+    assert "--ligand-chain must not be empty" in capsys.readouterr().err
