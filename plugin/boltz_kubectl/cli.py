@@ -140,7 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, help="best ligands in status (default 20)")
     p.add_argument("--no-affinity", action="store_true", help="structure only, ranked by ligand ipTM")
     p.add_argument("--csv-id-column", help="csv: the column holding ligand ids (spec.library.idColumn, default id)")
-    p.add_argument("--csv-smiles-column", help="csv: the column holding SMILES (spec.library.smilesColumn)")
+    p.add_argument(
+        "--csv-smiles-column", help="csv: the column holding SMILES (spec.library.smilesColumn, default smiles)"
+    )
     p.add_argument("--sdf-id-property", help="sdf: the property holding ids (spec.library.idProperty, default the "
                    "title line)")  # fmt: skip
     _predict_option_flags(p)

@@ -83,7 +83,7 @@ def status(args: argparse.Namespace, kube: Kube) -> int:
         rows.append((f"Top {design['rank']}", f"{design['id']} {metrics}"))
     for ligand in (results.get("topLigands") or [])[:shown]:
         rows.append((f"Top {ligand['rank']}", _ligand(ligand)))
-    for key, label in (("uri", "Results"), ("table", "Table"), ("report", "Report")):
+    for key, label in (("uri", "Results"), ("table", "Table"), ("parquet", "Parquet"), ("report", "Report")):
         if results.get(key):
             rows.append((label, results[key]))
     width = max(len(k) for k, _ in rows) + 1

@@ -217,7 +217,8 @@ def test_status_of_a_screen_shows_progress_top_ligands_and_uris(capsys):
         "phase": "Succeeded",
         "progress": {"ligandsTotal": 9, "ligandsDone": 8, "ligandsFailed": 1, "shardsTotal": 3, "shardsSucceeded": 3},
         "results": {
-            "uri": base, "table": f"{base}/ranked.csv", "report": f"{base}/report.html",
+            "uri": base, "table": f"{base}/ranked.csv", "parquet": f"{base}/ranked.parquet",
+            "report": f"{base}/report.html",
             "topLigands": [{"rank": 1, "id": "osimertinib", "smiles": "C=CC", "affinityProbabilityBinary": 0.91},
                            {"rank": 2, "id": "erlotinib", "affinityProbabilityBinary": 0.88}],
         },
@@ -229,6 +230,7 @@ def test_status_of_a_screen_shows_progress_top_ligands_and_uris(capsys):
     assert rows["Progress"] == "ligands 8/9 done, 1 failed; shards 3/3 succeeded, 0 failed"
     assert rows["Top 1"] == "osimertinib  P(binder) 0.91  C=CC" and rows["Top 2"].startswith("erlotinib")
     assert rows["Table"] == f"{base}/ranked.csv" and rows["Report"] == f"{base}/report.html"
+    assert rows["Parquet"] == f"{base}/ranked.parquet"
 
 
 def test_screen_results_are_the_table_report_and_top_structures(tmp_path):
@@ -285,3 +287,13 @@ def test_the_shard_count_is_said_and_an_empty_ligand_chain_refused(tmp_path, cap
     assert "library: 9 ligands in 1 shard of up to 50" in capsys.readouterr().err
     assert main(["screen", str(path), str(library), "--ligand-chain", "", "--dry-run=client"]) == ExitCode.ERROR
     assert "--ligand-chain must not be empty" in capsys.readouterr().err
+
+
+def test_a_flag_the_spec_refuses_does_not_blame_the_target_file(tmp_path, capsys):
+    path, library = target(tmp_path), write(tmp_path, "lib.smi", SMI)
+    assert main(["screen", str(path), str(library), "--top-k", "500", "--dry-run=client"]) == ExitCode.ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: the BoltzScreen would be refused") and "spec.topK" in err and str(path) not in err
+    with pytest.raises(SystemExit):
+        main(["screen", "--help"])
+    assert "default smiles)" in " ".join(capsys.readouterr().out.split())
