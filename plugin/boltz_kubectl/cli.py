@@ -9,13 +9,14 @@ Exit codes: 0 success, 1 error (bad input, API or store errors, a run that Faile
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
 from boltz_operator.api.campaign import Protocol
 
 from .commands import follow, submit
-from .errors import PluginError
+from .errors import ExitCode, PluginError
 from .inputs.files import CONFIGMAP_FILE_LIMIT, CONFIGMAP_TOTAL_LIMIT, MAX_FILE_BYTES
 from .inputs.screen import MAX_LIBRARY_BYTES
 from .kube import Kube
@@ -78,6 +79,17 @@ def _predict_option_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-kernels", action="store_true", help="run without the cuEquivariance kernels")
 
 
+def _shard_index(text: str) -> int:
+    """--shard: a shard's completion index, 0 or more."""
+    try:
+        index = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a shard index: {text!r}") from None
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"a shard index is 0 or more, got {index}")
+    return index
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kubectl boltz",
@@ -122,12 +134,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ligand-chain", help="the chain id each library ligand takes (default L)")
     per_shard = p.add_mutually_exclusive_group()
     per_shard.add_argument("--ligands-per-shard", type=int, help="ligands per GPU shard (default 50)")
-    per_shard.add_argument("--shards", type=int, help="GPU shards: the library's entries split evenly")
+    per_shard.add_argument("--shards", type=int, help="at most N GPU shards: the library's entries split evenly "
+                           "(ligandsPerShard = ceil(entries/N), so fewer shards when that leaves some empty)")  # fmt: skip
     p.add_argument("--parallelism", type=int, help="most shard pods (GPUs) at once (default every shard)")
     p.add_argument("--top-k", type=int, help="best ligands in status (default 20)")
     p.add_argument("--no-affinity", action="store_true", help="structure only, ranked by ligand ipTM")
     p.add_argument("--csv-id-column", help="csv: the column holding ligand ids (spec.library.idColumn, default id)")
-    p.add_argument("--csv-smiles-column", help="csv: the column holding SMILES (spec.library.smilesColumn)")
+    p.add_argument(
+        "--csv-smiles-column", help="csv: the column holding SMILES (spec.library.smilesColumn, default smiles)"
+    )
     p.add_argument("--sdf-id-property", help="sdf: the property holding ids (spec.library.idProperty, default the "
                    "title line)")  # fmt: skip
     _predict_option_flags(p)
@@ -144,11 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
                 "--shard, --prepare or --rank", follow.logs)  # fmt: skip
     p.add_argument("name", metavar="NAME")
     p.add_argument("--kind", choices=tuple(follow.KIND_FLAGS), help=kind_help)
-    p.add_argument("--shard", type=int, default=0,
-                   help="campaigns: the design shard; screens: the GPU shard (completion index; default 0)")  # fmt: skip
-    p.add_argument("--filter", action="store_true", help="campaigns: the filter Job's pod")
-    p.add_argument("--prepare", action="store_true", help="screens: the prepare Job's pod")
-    p.add_argument("--rank", action="store_true", help="screens: the rank Job's pod")
+    step = p.add_mutually_exclusive_group()
+    step.add_argument("--shard", type=_shard_index,
+                      help="campaigns: the design shard; screens: the GPU shard (completion index; default 0)")  # fmt: skip
+    step.add_argument("--filter", action="store_true", help="campaigns: the filter Job's pod")
+    step.add_argument("--prepare", action="store_true", help="screens: the prepare Job's pod")
+    step.add_argument("--rank", action="store_true", help="screens: the rank Job's pod")
     p.add_argument("--tail", type=int, help="only the last lines")
 
     p = command("wait", "wait until the run Succeeded (exit 0) or Failed (exit 1)", follow.wait)
@@ -176,12 +192,26 @@ def main(argv: list[str] | None = None) -> int:
     try:
         offline = getattr(args, "dry_run", None) == "client"  # prints manifests: needs no cluster
         kube = None if offline else Kube.connect(args.kubeconfig, args.context, args.namespace)
-        return int(args.run(args, kube))
+        code = int(args.run(args, kube))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
     except PluginError as e:
         print(f"error: {e}", file=sys.stderr)
         return int(e.code)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): stop quietly; stdout goes to devnull so the flush at exit cannot fail
+        # again (https://docs.python.org/3/library/signal.html#note-on-sigpipe)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return int(ExitCode.ERROR)
+    except OSError as e:  # writing output or files: the reason, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        return int(ExitCode.ERROR)
 
 
 if __name__ == "__main__":

@@ -83,10 +83,12 @@ class Kube:
         raise PluginError(f'no {kinds} "{name}" in namespace {self.namespace}')
 
     def existing(self, submission: Submission) -> list[str]:
-        """What already exists of the objects `submission` would create, as `kind/name`."""
+        """What already exists of the objects `submission` would create, as `kind/name`, and any prediction,
+        campaign or screen of its name: a name shared across kinds would make status, wait and logs need --kind."""
         found = []
-        if self.get(submission.kind, submission.name) is not None:
-            found.append(f"{KINDS[submission.kind].singular}/{submission.name}")
+        for kind in sorted(KINDS, key=lambda k: k != submission.kind):  # its own kind first
+            if self.get(kind, submission.name) is not None:
+                found.append(f"{KINDS[kind].singular}/{submission.name}")
         if submission.configmap is not None:
             cm_name = submission.configmap["metadata"]["name"]
             try:

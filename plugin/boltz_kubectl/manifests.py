@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ def build_prediction(
     try:
         model = BoltzPrediction.model_validate(submission.resource)
     except ValidationError as e:
+        # named after its file even for a flag's field: `predict DIR` lists the refusals of several files
         raise PluginError(f"{converted.source}: the BoltzPrediction would be refused", _problems(e, False)) from e
     problems = validate_prediction(model.spec)
     if problems:
@@ -138,7 +140,8 @@ def build_campaign(
     try:
         BoltzGenCampaign.model_validate(submission.resource)
     except ValidationError as e:
-        raise PluginError(f"{converted.source}: the BoltzGenCampaign would be refused", _problems(e, True)) from e
+        problems = _problems(e, True)  # the design spec's own paths have no `spec.` (flags' fields have)
+        raise _refused(converted.source, "BoltzGenCampaign", problems, lambda p: not p.startswith("spec.")) from e
     return submission
 
 
@@ -175,11 +178,19 @@ def build_screen(
     try:
         model = BoltzScreen.model_validate(submission.resource)
     except ValidationError as e:
-        raise PluginError(f"{target.source}: the BoltzScreen would be refused", _problems(e, False)) from e
+        problems = _problems(e, False)
+        raise _refused(target.source, "BoltzScreen", problems, lambda p: p.startswith("spec.target")) from e
     problems = validate_prediction(target_spec(model.spec))  # the operator's own check of the target
     if problems:
         raise PluginError(f"{target.source}: the operator would refuse this screen's target", problems)
     return submission
+
+
+def _refused(source: Path, kind: str, problems: list[str], from_file: Callable[[str], bool]) -> PluginError:
+    """The model's refusal, blaming the input file only when a problem is in what the file gave (not in a field
+    that a flag such as --top-k set)."""
+    where = f"{source}: " if any(from_file(p) for p in problems) else ""
+    return PluginError(f"{where}the {kind} would be refused", problems)
 
 
 def _problems(error: ValidationError, design: bool) -> list[str]:

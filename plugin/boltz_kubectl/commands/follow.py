@@ -83,7 +83,7 @@ def status(args: argparse.Namespace, kube: Kube) -> int:
         rows.append((f"Top {design['rank']}", f"{design['id']} {metrics}"))
     for ligand in (results.get("topLigands") or [])[:shown]:
         rows.append((f"Top {ligand['rank']}", _ligand(ligand)))
-    for key, label in (("uri", "Results"), ("table", "Table"), ("report", "Report")):
+    for key, label in (("uri", "Results"), ("table", "Table"), ("parquet", "Parquet"), ("report", "Report")):
         if results.get(key):
             rows.append((label, results[key]))
     width = max(len(k) for k, _ in rows) + 1
@@ -154,6 +154,9 @@ def logs(args: argparse.Namespace, kube: Kube) -> int:
     obj = kube.find(args.name, _kind(args))
     st = obj.get("status") or {}
     name = obj["metadata"]["name"]
+    _check_log_flags(args, obj)
+    shard = 0 if args.shard is None else args.shard
+    index = f"batch.kubernetes.io/job-completion-index={shard}"
     if obj["kind"] == "BoltzPrediction":
         # the GPU step's pod once there is one, else the CPU prepare step's (whose log says why input was refused)
         jobs, selector = [prediction_job(name), prepare_job(name)], ""
@@ -163,16 +166,15 @@ def logs(args: argparse.Namespace, kube: Kube) -> int:
         elif args.prepare:
             jobs, selector = [screen_job(name, PREPARE)], ""
         else:
-            # shard --shard's pod once the shard Job runs; before that the prepare step's (why the library or
-            # target was refused)
-            index = f"batch.kubernetes.io/job-completion-index={args.shard}"
+            # shard --shard's pod once the shard Job runs; before that, when no --shard was given, the prepare
+            # step's (why the library or target was refused)
             jobs, selector = [screen_job(name, SHARDS)], index
-            if not kube.pods(jobs, selector):
+            if args.shard is None and not kube.pods(jobs, selector):
                 jobs, selector = [screen_job(name, PREPARE)], ""
     elif args.filter:
         jobs, selector = [campaign_job(name, "filter")], ""
     else:
-        jobs, selector = [campaign_job(name, "design")], f"batch.kubernetes.io/job-completion-index={args.shard}"
+        jobs, selector = [campaign_job(name, "design")], index
     pods = kube.pods(jobs, selector)
     if not pods:
         why = explaining_condition(st)
@@ -182,6 +184,27 @@ def logs(args: argparse.Namespace, kube: Kube) -> int:
     print(f"# pod {pod.metadata.name} ({pod.status.phase})", file=sys.stderr)
     sys.stdout.write(kube.log(pod.metadata.name, tail=args.tail))
     return 0
+
+
+def _check_log_flags(args: argparse.Namespace, obj: dict[str, Any]) -> None:
+    """Refuse the flags of `logs` that are for another kind, and a --shard the run does not have (when its shard
+    count is known: status.progress.shardsTotal)."""
+    kind = obj["kind"]
+    singular = KINDS[kind].singular
+    allowed = {
+        "BoltzPrediction": (),
+        "BoltzGenCampaign": ("shard", "filter"),
+        "BoltzScreen": ("shard", "prepare", "rank"),
+    }
+    for flag in ("shard", "filter", "prepare", "rank"):
+        given = getattr(args, flag) not in (None, False)
+        if given and flag not in allowed[kind]:
+            raise PluginError(f"--{flag} is not for a {singular} ({obj['metadata']['name']})", code=ExitCode.USAGE)
+    total = ((obj.get("status") or {}).get("progress") or {}).get("shardsTotal")
+    if args.shard is not None and total and args.shard >= total:
+        run = "screen" if kind == "BoltzScreen" else "campaign"
+        shards = f"{total} shard" + ("" if total == 1 else "s") + (f" (0-{total - 1})" if total > 1 else " (0)")
+        raise PluginError(f"no shard {args.shard}: the {run} has {shards}")
 
 
 # ---------------------------------------------------------------------------------------------- wait
@@ -218,7 +241,12 @@ def results(args: argparse.Namespace, kube: Kube) -> int:
         raise PluginError(f"{obj['kind']}/{name} has no results: phase {st.get('phase')} ({st.get('message', '')})")
     uri = ((st.get("results") or {}).get("uri") or "").rstrip("/")
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise PluginError(f"{out} exists and is not a directory (-o names the folder to write the files into)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise PluginError(f"cannot make the folder {out}: {e.strerror or e}") from e
     campaign = obj["kind"] == "BoltzGenCampaign"
     base = f"{uri}/final" if campaign else uri
 

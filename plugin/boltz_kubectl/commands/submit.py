@@ -102,9 +102,13 @@ def screen(args: argparse.Namespace, kube: Kube | None) -> int:
     submitted as `predict` submits (_submit). Returns the exit code; raises PluginError for a target or library the
     screen cannot take, a flag for another library format, or what build_screen refuses, before anything is made."""
     target_path, library_path = Path(args.target), Path(args.library)
+    if target_path.is_dir():
+        raise PluginError(f"{target_path}: is a directory; a screen takes one target file (boltz YAML or FASTA)")
     if not target_path.is_file():
         raise PluginError(f"{target_path}: no such file")
     name = check_name(args.name or default_name(target_path))
+    if args.ligand_chain == "":
+        raise PluginError("--ligand-chain must not be empty: give a chain id (default L), or leave the flag out")
     chain = args.ligand_chain or BoltzScreenSpec.model_fields["ligand_chain"].default
     target = convert_screen_target(target_path, chain, affinity=not args.no_affinity)
     library = read_library(library_path, {f.key for f in target.files}, args.csv_id_column or "id",
@@ -137,11 +141,17 @@ def screen(args: argparse.Namespace, kube: Kube | None) -> int:
     submission = build_screen(
         target, library, name, _namespace(args, kube), settings, args.model_cache, results_options(args)
     )
-    return _submit(args, kube, [submission], [])
+    per_shard = settings.get("ligandsPerShard") or BoltzScreenSpec.model_fields["ligands_per_shard"].default
+    shards = math.ceil(library.entries / per_shard)
+    ligands = f"{library.entries} ligand" + ("" if library.entries == 1 else "s")
+    note = f"library: {ligands} in {shards} shard{'' if shards == 1 else 's'} of up to {per_shard}"
+    return _submit(args, kube, [submission], [], note)
 
 
 def design(args: argparse.Namespace, kube: Kube | None) -> int:
     path = Path(args.spec)
+    if path.is_dir():
+        raise PluginError(f"{path}: is a directory; a campaign takes one design spec file")
     if not path.is_file():
         raise PluginError(f"{path}: no such file")
     name = check_name(args.name or default_name(path))
@@ -170,7 +180,14 @@ def _refuse_duplicates(submissions: list[Submission], problems: list[str]) -> No
         seen[s.name] = s
 
 
-def _submit(args: argparse.Namespace, kube: Kube | None, submissions: list[Submission], problems: list[str]) -> int:
+def _submit(
+    args: argparse.Namespace,
+    kube: Kube | None,
+    submissions: list[Submission],
+    problems: list[str],
+    note: str | None = None,
+) -> int:
+    """Print, validate or create `submissions`; `note` goes to stderr once they are printed or created."""
     if problems:
         raise PluginError("nothing was created:", problems)
     if args.dry_run == "client":
@@ -178,13 +195,15 @@ def _submit(args: argparse.Namespace, kube: Kube | None, submissions: list[Submi
             for u in s.uploads:
                 print(f"# not uploaded (dry run): {u.file.path} -> {u.uri}", file=sys.stderr)
         print_objects([o for s in submissions for o in s.objects()], args.output, "created (dry run)")
+        if note:
+            print(note, file=sys.stderr)
         return 0
     assert kube is not None  # main() connects for every mode but --dry-run=client
     existing = [f"{found} already exists" for s in submissions for found in kube.existing(s)]
     if existing:
         raise PluginError(
-            f"nothing was created in namespace {kube.namespace} (a run's inputs are immutable: choose another "
-            "--name, or delete the old one first):",
+            f"nothing was created in namespace {kube.namespace} (a run's inputs are immutable, and a name is one "
+            "prediction, campaign or screen: choose another --name, or delete the old one first):",
             existing,
         )
     server_dry_run = args.dry_run == "server"
@@ -201,6 +220,8 @@ def _submit(args: argparse.Namespace, kube: Kube | None, submissions: list[Submi
     for s in submissions:
         created += kube.create(s, dry_run=server_dry_run)
     print_objects(created, args.output, "created (server dry run)" if server_dry_run else "created")
+    if note:
+        print(note, file=sys.stderr)
     if not args.wait or server_dry_run:
         return 0
     codes = [wait_for(kube, s.kind, s.name, args.timeout) for s in submissions]

@@ -97,7 +97,7 @@ class _Translator:
         if doc.get("constraints"):
             body["constraints"] = [self._constraint(c) for c in doc["constraints"]]
         if doc.get("templates"):
-            body["templates"] = [self._template(i, t) for i, t in enumerate(doc["templates"], start=1)]
+            body["templates"] = [self._template(i, t) for i, t in enumerate(doc["templates"])]
         for prop in doc.get("properties") or []:
             body["affinity"] = {"binder": prop["affinity"]["binder"]}
         return _Spec(body, self.problems)
@@ -110,7 +110,7 @@ class _Translator:
         # first, and requires them to share one msa; the operator names an MSA file after its entry's first chain,
         # so such proteins become one entry with all their ids (the chains and their order are unchanged).
         by_sequence: dict[str, dict[str, Any]] = {}
-        for index, item in enumerate(items, start=1):
+        for index, item in enumerate(items):
             kind, body = next(iter(item.items()))
             kind = str(kind).lower()
             where = f"sequences[{index}].{kind}"

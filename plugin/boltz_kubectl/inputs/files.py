@@ -51,7 +51,7 @@ class FileResolver:
         self.problems: list[str] = []
 
     def attach(self, raw: Any, where: str, slot: dict[str, Any]) -> None:
-        """Resolve `raw` (as written at `where`, e.g. `sequences[1].protein.msa`) and record that `slot` refers to
+        """Resolve `raw` (as written at `where`, e.g. `sequences[0].protein.msa`) and record that `slot` refers to
         it. Problems go to `self.problems`."""
         found = self._resolve(raw, where)
         if found is None:

@@ -40,7 +40,7 @@ def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Pa
     if not isinstance(sequences, list):
         raise PluginError(f"{path}: a boltz input is a mapping with a 'sequences' list")
     problems = []
-    for index, item in enumerate(sequences, start=1):
+    for index, item in enumerate(sequences):
         if not isinstance(item, dict) or len(item) != 1:
             continue  # the boltz validator names it below
         kind, body = next(iter(item.items()))
@@ -52,13 +52,13 @@ def convert_screen_target(path: Path, ligand_chain: str, affinity: bool, cwd: Pa
                 f"each library ligand takes; remove it from the target (the library supplies the ligand) or choose "
                 f"another --ligand-chain"
             )
-    for index, prop in enumerate(doc.get("properties") or [], start=1):
+    for index, prop in enumerate(doc.get("properties") or []):
         affinity_prop = prop.get("affinity") if isinstance(prop, dict) else None
         binder = affinity_prop.get("binder") if isinstance(affinity_prop, dict) else None
         if binder != ligand_chain or not affinity:
             problems.append(
-                f"properties[{index}]: a screen predicts the affinity of each library ligand (chain {ligand_chain}) "
-                "unless --no-affinity; a target cannot carry an affinity property of its own: remove it"
+                f"properties[{index}]: a screen adds the affinity property itself (for the library ligand's chain "
+                f"{ligand_chain}) unless --no-affinity; the target file must not carry one: remove `properties` from it"
             )
     if problems:
         raise PluginError(f"{path}: cannot be the target of a BoltzScreen", problems)
@@ -95,6 +95,8 @@ def read_library(path: Path, taken_keys: set[str], id_column: str = "id", smiles
     """The library file at `path`, with a ConfigMap key not in `taken_keys` (the target's files). Raises
     PluginError: missing, an extension other than .smi/.csv/.sdf, over MAX_LIBRARY_BYTES, and whatever
     count_entries refuses."""
+    if path.is_dir():
+        raise PluginError(f"{path}: is a directory; a screen takes one library file (.smi, .csv or .sdf)")
     if not path.is_file():
         raise PluginError(f"{path}: no such file")
     fmt = next((f for f in LibraryFormat if path.suffix.lower() == f".{f.value}"), None)

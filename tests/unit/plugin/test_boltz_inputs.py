@@ -149,7 +149,7 @@ def test_unknown_boltz_keys_are_refused_with_their_name(tmp_path):
     [
         # boltz takes these; the CRD cannot express them: the error names the field instead of dropping it
         (f"sequences: [{{protein: {{id: A, sequence: {P1}, msa: empty}}}}, {{ligand: {{id: L, ccd: [SAH, SEP]}}}}]",
-         "sequences[2].ligand.ccd: a list of CCD codes"),
+         "sequences[1].ligand.ccd: a list of CCD codes"),
         (f"sequences: [{{protein: {{id: ABCDEF, sequence: {P1}, msa: empty}}}}]", "spec.sequences[0].protein.ids[0]"),
         (f"sequences: [{{protein: {{id: A, sequence: {P1}, msa: empty}}}}, {{ligand: {{id: L, ccd: SAH}}}}]\n"
          "constraints: [{pocket: {binder: L, contacts: [[A, 2]], max_distance: 30}}]",

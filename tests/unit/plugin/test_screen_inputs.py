@@ -78,9 +78,13 @@ def test_a_pocket_may_name_the_screened_chain_and_fasta_targets_work(tmp_path):
 @pytest.mark.parametrize(
     "extra, chain, message",
     [
-        ("  - ligand: {id: L, smiles: CCO}\n", "L", "already has a ligand with chain id L"),
-        ("  - protein: {id: L, sequence: MKV}\n", "L", "already has a protein chain with chain id L"),
-        ("properties: [{affinity: {binder: C}}]\n", "L", "cannot carry an affinity property"),
+        (
+            "  - ligand: {id: L, smiles: CCO}\n",
+            "L",
+            "sequences[1].ligand: the target already has a ligand with chain id L",
+        ),
+        ("  - protein: {id: L, sequence: MKV}\n", "L", "sequences[1].protein: the target already has a protein chain"),
+        ("properties: [{affinity: {binder: C}}]\n", "L", "properties[0]: a screen"),
         ("  - protein: {id: A2, sequence: MKV, color: red}\n", "L", "unknown key 'color'"),
     ],
 )
@@ -90,6 +94,16 @@ def test_targets_a_screen_cannot_take_are_refused(tmp_path, extra, chain, messag
     else:
         path = target(tmp_path, extra)
     assert message in refusal(convert_screen_target, path, chain, True)
+
+
+def test_an_affinity_property_with_no_affinity_is_refused_without_contradiction(tmp_path):
+    path = target(tmp_path, "  - ligand: {id: C, ccd: SAH}\nproperties: [{affinity: {binder: L}}]\n")
+    message = refusal(convert_screen_target, path, "L", False)
+    assert (
+        "a screen adds the affinity property itself (for the library ligand's chain L) unless --no-affinity" in message
+    )
+    assert "the target file must not carry one: remove `properties` from it" in message
+    assert "cannot carry an affinity property of its own" not in message
 
 
 def test_a_fixed_ethanol_is_not_merged_with_the_screened_ligands_stand_in(tmp_path):
@@ -203,7 +217,8 @@ def test_status_of_a_screen_shows_progress_top_ligands_and_uris(capsys):
         "phase": "Succeeded",
         "progress": {"ligandsTotal": 9, "ligandsDone": 8, "ligandsFailed": 1, "shardsTotal": 3, "shardsSucceeded": 3},
         "results": {
-            "uri": base, "table": f"{base}/ranked.csv", "report": f"{base}/report.html",
+            "uri": base, "table": f"{base}/ranked.csv", "parquet": f"{base}/ranked.parquet",
+            "report": f"{base}/report.html",
             "topLigands": [{"rank": 1, "id": "osimertinib", "smiles": "C=CC", "affinityProbabilityBinary": 0.91},
                            {"rank": 2, "id": "erlotinib", "affinityProbabilityBinary": 0.88}],
         },
@@ -215,6 +230,7 @@ def test_status_of_a_screen_shows_progress_top_ligands_and_uris(capsys):
     assert rows["Progress"] == "ligands 8/9 done, 1 failed; shards 3/3 succeeded, 0 failed"
     assert rows["Top 1"] == "osimertinib  P(binder) 0.91  C=CC" and rows["Top 2"].startswith("erlotinib")
     assert rows["Table"] == f"{base}/ranked.csv" and rows["Report"] == f"{base}/report.html"
+    assert rows["Parquet"] == f"{base}/ranked.parquet"
 
 
 def test_screen_results_are_the_table_report_and_top_structures(tmp_path):
@@ -250,3 +266,34 @@ def test_the_operator_builds_the_prepare_run_from_what_the_plugin_submits(tmp_pa
     doc, _ = render_boltz_input(target_spec(spec))
     assert [next(iter(s.values()))["id"] for s in doc["sequences"]] == ["A", "L"]  # the placeholder joins as L
     assert doc["properties"] == [{"affinity": {"binder": "L"}}]
+
+
+def test_a_directory_as_target_or_library_is_named_a_directory(tmp_path, capsys):
+    path = target(tmp_path)
+    library = write(tmp_path, "lib.smi", SMI)
+    (tmp_path / "lib.dir.smi").mkdir()
+    assert main(["screen", str(tmp_path), str(library), "--dry-run=client"]) == ExitCode.ERROR
+    assert "is a directory; a screen takes one target file" in capsys.readouterr().err
+    assert main(["screen", str(path), str(tmp_path / "lib.dir.smi"), "--dry-run=client"]) == ExitCode.ERROR
+    assert "is a directory; a screen takes one library file" in capsys.readouterr().err
+
+
+def test_the_shard_count_is_said_and_an_empty_ligand_chain_refused(tmp_path, capsys):
+    path = target(tmp_path)
+    library = write(tmp_path, "lib.smi", "".join(f"C{'C' * i}O l{i}\n" for i in range(9)))
+    assert main(["screen", str(path), str(library), "--shards", "4", "--dry-run=client", "-o", "name"]) == 0
+    assert "library: 9 ligands in 3 shards of up to 3" in capsys.readouterr().err  # ceil(9/4) = 3 per shard
+    assert main(["screen", str(path), str(library), "--dry-run=client", "-o", "name"]) == 0
+    assert "library: 9 ligands in 1 shard of up to 50" in capsys.readouterr().err
+    assert main(["screen", str(path), str(library), "--ligand-chain", "", "--dry-run=client"]) == ExitCode.ERROR
+    assert "--ligand-chain must not be empty" in capsys.readouterr().err
+
+
+def test_a_flag_the_spec_refuses_does_not_blame_the_target_file(tmp_path, capsys):
+    path, library = target(tmp_path), write(tmp_path, "lib.smi", SMI)
+    assert main(["screen", str(path), str(library), "--top-k", "500", "--dry-run=client"]) == ExitCode.ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("error: the BoltzScreen would be refused") and "spec.topK" in err and str(path) not in err
+    with pytest.raises(SystemExit):
+        main(["screen", "--help"])
+    assert "default smiles)" in " ".join(capsys.readouterr().out.split())
