@@ -35,7 +35,8 @@ def fresh_shell(command: str, home: Path) -> subprocess.CompletedProcess:
     return subprocess.run(["bash", "-c", command], env=env, capture_output=True, text=True, timeout=120)
 
 
-def test_the_printed_commands_work_in_a_fresh_shell(cluster, namespace, tmp_path):
+def test_the_printed_commands_work_in_a_fresh_shell(cluster, operator_identity, namespace, tmp_path):
+    # operator_identity: the CRDs and RBAC installed (no operator runs: the commands only read and create)
     demo = load_demo()
     example = REPO / "tests" / "fixtures" / "boltz_inputs" / "prot_no_msa.yaml"
     created = subprocess.run(
