@@ -144,7 +144,7 @@ def _parse_sequences(sequences: Any, errors: list[str]) -> _Doc:
     if not isinstance(sequences, list) or not sequences:
         errors.append("'sequences' must be a non-empty list")
         return parsed
-    for index, item in enumerate(sequences, start=1):
+    for index, item in enumerate(sequences):
         entity = _parse_entity(index, item, errors)
         if entity is None:
             continue
@@ -288,7 +288,7 @@ def _check_constraints(constraints: Any, parsed: _Doc, errors: list[str]) -> Non
         errors.append("'constraints' must be a list")
         return
     checkers = {"bond": _check_bond, "pocket": _check_pocket, "contact": _check_contact}
-    for index, constraint in enumerate(constraints, start=1):
+    for index, constraint in enumerate(constraints):
         where = f"constraints[{index}]"
         if not isinstance(constraint, dict) or len(constraint) != 1 or next(iter(constraint)) not in checkers:
             errors.append(f"{where} must have exactly one key: bond, pocket or contact")
@@ -399,7 +399,7 @@ def _check_templates(templates: Any, parsed: _Doc, errors: list[str]) -> None:
         errors.append("'templates' must be a list")
         return
     proteins = {c for c, kind in parsed.chain_kind.items() if kind == "protein"}
-    for index, template in enumerate(templates, start=1):
+    for index, template in enumerate(templates):
         where = f"templates[{index}]"
         if not isinstance(template, dict):
             errors.append(f"{where} must be a mapping")
@@ -442,7 +442,7 @@ def _check_properties(properties: Any, parsed: _Doc, errors: list[str]) -> None:
         errors.append("'properties' must be a list")
         return
     binders = []
-    for index, prop in enumerate(properties, start=1):
+    for index, prop in enumerate(properties):
         if not (isinstance(prop, dict) and len(prop) == 1 and isinstance(prop.get("affinity"), dict)):
             errors.append(f"properties[{index}] must be {{affinity: {{binder: <ligand chain id>}}}}")
             continue

@@ -27,7 +27,7 @@ def test_a_bond_to_an_atom_of_a_smiles_ligand_is_refused_with_what_to_do():
         spec({"chain": "A", "residue": 3, "atom": "SG"}, {"chain": "B", "residue": 1, "atom": "C16"})
     )
     assert errors == [
-        "constraints[1] (bond) atom2: chain B is a SMILES ligand, whose atom names boltz makes up itself (element + "
+        "constraints[0] (bond) atom2: chain B is a SMILES ligand, whose atom names boltz makes up itself (element + "
         "canonical rank): a bond cannot name one reliably; give the ligand as a CCD code, or drop the bond"
     ]
 
@@ -44,7 +44,7 @@ def test_an_atom_the_canonical_residue_lacks_is_refused_naming_the_residue_and_i
     )
     [error] = validate_prediction(bad)
     assert error.startswith(
-        f"constraints[1] (bond) atom1: residue {residue} of chain A ({letter}) has no atom {atom!r}"
+        f"constraints[0] (bond) atom1: residue {residue} of chain A ({letter}) has no atom {atom!r}"
     )
     assert "its atoms are" in error and "CA" in error
 

@@ -275,7 +275,7 @@ def test_template_with_single_chain_ids_is_valid():
         ([{"affinity": {"binder": "A"}}], "affinity binder 'A' is a protein; affinity is only supported for ligands"),
         ([{"affinity": {"binder": ["F"]}}], "must be a single chain id"),
         ([{"affinity": {"binder": "G"}}], "affinity binder 'G' has several copies (G, H)"),
-        ([{"solubility": {}}], "properties[1] must be {affinity: {binder: <ligand chain id>}}"),
+        ([{"solubility": {}}], "properties[0] must be {affinity: {binder: <ligand chain id>}}"),
     ],
 )
 def test_affinity_rules(properties, expected):

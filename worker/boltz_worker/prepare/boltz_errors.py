@@ -77,7 +77,7 @@ def _missing_atom(e: BaseException, doc: dict, reparse) -> str | None:
 
 
 def _constraint_of(doc: dict, chain: str, residue: int, atom: str) -> str:
-    for index, constraint in enumerate(doc.get("constraints") or [], start=1):
+    for index, constraint in enumerate(doc.get("constraints") or []):
         bond = constraint.get("bond") if isinstance(constraint, dict) else None
         if bond and [chain, residue, atom] in ([*bond.get("atom1", [])], [*bond.get("atom2", [])]):
             return f"constraints[{index}] (bond)"
@@ -126,7 +126,7 @@ def _template_chain(e: BaseException, doc: dict) -> str | None:
         return None
     kind, chain, stem = match.groups()
     where = "a template"
-    for index, template in enumerate(doc.get("templates") or [], start=1):
+    for index, template in enumerate(doc.get("templates") or []):
         path = template.get("cif") or template.get("pdb") if isinstance(template, dict) else None
         if isinstance(path, str) and Path(path).stem == stem:
             where = f"templates[{index}] ({Path(path).name})"
