@@ -138,7 +138,7 @@ BAD: dict[str, tuple[dict, dict[str, str], str]] = {  # name -> (input, files, m
     "bond-to-a-missing-ccd-atom": (
         {"sequences": [PROTEIN, {"ligand": {"id": "L", "ccd": "SAH"}}],
          "constraints": [{"bond": {"atom1": ["A", 2, "SG"], "atom2": ["L", 1, "XX"]}}]}, {},
-        r"^constraints\[1\] \(bond\): chain L residue 1 \(SAH\) has no atom named 'XX'; boltz knows its atoms as N, "
+        r"^constraints\[0\] \(bond\): chain L residue 1 \(SAH\) has no atom named 'XX'; boltz knows its atoms as N, "
         r"CA, .*SD.* \(boltz: KeyError: \('L', 0, 'XX'\) \[boltz/data/parse/schema\.py:\d+\]\)$",
     ),
     "unknown-ccd-code": (
@@ -184,7 +184,7 @@ def test_a_template_chain_that_is_not_in_the_template_is_invalid_input(boltz_sid
                           boltz_python)  # fmt: skip
     print(f"\ntemplate-chain: {outcome.message}")
     assert outcome.code == ExitCode.INVALID_INPUT, outcome.output[-4000:]
-    assert re.search(r"^templates\[1\] \(t\.cif\): template_id Z is not a protein chain of the template file .*"
+    assert re.search(r"^templates\[0\] \(t\.cif\): template_id Z is not a protein chain of the template file .*"
                      r"\(boltz: ValueError: Template chain Z assigned for templatet is not one of the protein chains",
                      outcome.message), outcome.message  # fmt: skip
 
